@@ -1,0 +1,102 @@
+"""Options for every command: defaults < TOML file (``--config``) < command line.
+
+A TOML file may hold top-level keys (for every command), a table named after
+the command (``[finetune]``, ``[predict]``, ...) that overrides them, and a
+``[method]`` table of method-specific options. Everything is validated by
+pydantic; a bad value is a one-line error naming the option.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from mlcap.errors import MlcapError
+
+Device = Literal["auto", "cpu", "cuda"]
+Order = Literal["rare", "frequent", "dictionary", "random"]
+
+
+class Options(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class PrepareSyntheticOptions(Options):
+    out: Path
+    images: int = Field(2000, ge=10)
+    seed: int = 0
+
+
+class TrainOptions(Options):
+    method: str
+    data: Path
+    run: Path
+    backbone: str | None = None          # fixed by the run's first stage; default smallcnn
+    weights: Path | None = None          # local backbone state dict, first stage only
+    image_size: int | None = Field(None, ge=16)   # default: the backbone's natural size
+    use_tags: bool | None = None         # noisy-tag side information; fixed by the first stage
+    epochs: int = Field(10, ge=1)
+    batch_size: int = Field(32, ge=1)
+    lr: float = Field(1e-3, gt=0)
+    weight_decay: float = Field(0.0, ge=0)
+    seed: int = 0
+    device: Device = "auto"
+    amp: bool = False                    # bfloat16 autocast
+    order: Order = "rare"
+    freeze_cnn: bool = False
+    max_len: int | None = Field(None, ge=1)  # longest emitted sequence; default: most labels in train + 2
+    num_workers: int = Field(0, ge=0)
+    resume: bool = False
+    method_options: dict = Field(default_factory=dict)
+
+
+class PredictOptions(Options):
+    run: Path
+    data: Path
+    split: str = "test"
+    stage: str | None = None
+    batch_size: int = Field(64, ge=1)
+    device: Device = "auto"
+    num_workers: int = Field(0, ge=0)
+
+
+class EvaluateOptions(Options):
+    data: Path
+    split: str = "test"
+    metrics: str = "f1,map"
+    top_k: int | None = Field(None, ge=1)
+    json_output: bool = False
+    predictions: list[str]
+
+
+def resolve(model: type[Options], command: str, cli: dict, config: Path | None) -> Options:
+    """Merge defaults, the TOML file and explicit command-line values, then validate."""
+    values: dict = {}
+    if config is not None:
+        values = _read_toml(config, command)
+    values.update({k: v for k, v in cli.items() if v is not None})
+    try:
+        return model(**values)
+    except ValidationError as e:
+        err = e.errors()[0]
+        where = ".".join(str(p) for p in err["loc"]) or "options"
+        source = f" (config {config})" if config else ""
+        raise MlcapError(f"invalid option {where!r}{source}: {err['msg']}") from None
+
+
+def _read_toml(path: Path, command: str) -> dict:
+    try:
+        with open(path, "rb") as f:
+            doc = tomllib.load(f)
+    except FileNotFoundError:
+        raise MlcapError(f"{path}: config file not found") from None
+    except tomllib.TOMLDecodeError as e:
+        raise MlcapError(f"{path}: {e}") from None
+    values = {k: v for k, v in doc.items() if not isinstance(v, dict)}
+    values.update(doc.get(command, {}))
+    if "method" in doc and isinstance(doc["method"], dict):
+        values["method_options"] = doc["method"]
+    return {k.replace("-", "_"): v for k, v in values.items()}

@@ -1,0 +1,112 @@
+"""Images + labels to ``Batch``es for training and prediction.
+
+Unreadable images are not fatal: they are dropped from their batch, counted,
+and reported by the caller at the end (``SkipLog``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+from PIL import Image, UnidentifiedImageError
+from torch.utils.data import DataLoader, Dataset
+
+from mlcap.data.prepared import PreparedDataset, Sample
+from mlcap.protocol import PAD, Batch
+
+
+@dataclass
+class SkipLog:
+    """Images that could not be read, with the first reasons."""
+
+    count: int = 0
+    examples: list[str] = field(default_factory=list)
+
+    def add(self, reasons: list[str]) -> None:
+        self.count += len(reasons)
+        self.examples.extend(reasons[: max(0, 3 - len(self.examples))])
+
+    def summary(self) -> str | None:
+        if not self.count:
+            return None
+        return f"skipped {self.count} unreadable image(s); first: " + "; ".join(self.examples)
+
+
+class ImageLabelDataset(Dataset):
+    def __init__(self, data: PreparedDataset, samples: list[Sample], image_size: int,
+                 mean: tuple, std: tuple):
+        self.data, self.samples, self.image_size = data, samples, image_size
+        self.mean = torch.tensor(mean, dtype=torch.float32).view(3, 1, 1)
+        self.std = torch.tensor(std, dtype=torch.float32).view(3, 1, 1)
+        self.num_labels, self.num_tags = len(data.labels), len(data.tags)
+
+    def __len__(self) -> int:
+        return len(self.samples)
+
+    def __getitem__(self, i: int):
+        sample = self.samples[i]
+        path = self.data.image_path(sample)
+        try:
+            with Image.open(path) as im:
+                im = im.convert("RGB")
+                if im.size != (self.image_size, self.image_size):
+                    im = im.resize((self.image_size, self.image_size), Image.BILINEAR)
+                pixels = torch.from_numpy(np.asarray(im, dtype=np.float32).copy()).permute(2, 0, 1) / 255.0
+        except (OSError, UnidentifiedImageError, ValueError) as e:
+            return {"skip": f"{path}: {type(e).__name__}: {str(e)[:120]}"}
+        labels = [self.data.label_index[l] for l in sample.labels]
+        tags = [self.data.tag_index[t] for t in sample.tags]
+        return {"id": sample.id, "image": (pixels - self.mean) / self.std, "labels": labels, "tags": tags}
+
+
+class Collate:
+    """Stacks items into a ``Batch``; label sequences follow ``rank`` (or a random order)."""
+
+    def __init__(self, num_labels: int, num_tags: int, rank: list[int] | None, random_order: bool = False):
+        self.num_labels, self.num_tags = num_labels, num_tags
+        self.rank, self.random_order = rank, random_order
+
+    def __call__(self, items: list[dict]) -> tuple[Batch | None, list[str]]:
+        skipped = [it["skip"] for it in items if "skip" in it]
+        items = [it for it in items if "skip" not in it]
+        if not items:
+            return None, skipped
+        B, K, end = len(items), self.num_labels, self.num_labels
+        targets = torch.zeros(B, K)
+        seqs = []
+        for b, it in enumerate(items):
+            ids = list(it["labels"])
+            targets[b, ids] = 1.0
+            if self.random_order:
+                ids = [ids[j] for j in torch.randperm(len(ids)).tolist()]
+            elif self.rank is not None:
+                ids = sorted(ids, key=lambda i: self.rank[i])
+            seqs.append(ids + [end])
+        T = max(len(s) for s in seqs)
+        sequences = torch.full((B, T), PAD, dtype=torch.long)
+        for b, s in enumerate(seqs):
+            sequences[b, : len(s)] = torch.tensor(s)
+        tags = None
+        if self.num_tags:
+            tags = torch.zeros(B, self.num_tags)
+            for b, it in enumerate(items):
+                tags[b, it["tags"]] = 1.0
+        batch = Batch(ids=[it["id"] for it in items], images=torch.stack([it["image"] for it in items]),
+                      targets=targets, sequences=sequences, tags=tags)
+        return batch, skipped
+
+
+def make_loader(data: PreparedDataset, split: str, image_size: int, mean, std, batch_size: int,
+                order: str | None = None, shuffle: bool = False, generator: torch.Generator | None = None,
+                num_workers: int = 0) -> DataLoader:
+    samples = data.samples(split)
+    dataset = ImageLabelDataset(data, samples, image_size, mean, std)
+    rank = None
+    if order and order != "random":
+        position = {name: i for i, name in enumerate(data.ordering(order))}
+        rank = [position[l] for l in data.labels]
+    collate = Collate(len(data.labels), len(data.tags), rank, random_order=order == "random")
+    return DataLoader(dataset, batch_size=batch_size, shuffle=shuffle, generator=generator,
+                      collate_fn=collate, num_workers=num_workers)

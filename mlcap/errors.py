@@ -1,0 +1,22 @@
+"""Errors meant for the person at the shell.
+
+The CLI prints an ``MlcapError`` as one line on stderr and exits with its
+``exit_code``; anything else is a bug and keeps its traceback.
+"""
+
+
+class MlcapError(Exception):
+    """Bad input or a request that cannot be met: one line, exit status 2."""
+
+    exit_code = 2
+
+
+class TrainingDiverged(MlcapError):
+    """The loss became NaN or infinite; the last good checkpoint is kept."""
+
+    exit_code = 3
+
+
+def at(path, line: int | None = None) -> str:
+    """``file:line`` prefix for error messages."""
+    return f"{path}:{line}" if line is not None else str(path)

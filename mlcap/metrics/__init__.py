@@ -1,0 +1,14 @@
+"""Multi-label metrics (definitions in README, "Metrics")."""
+
+from mlcap.metrics.multilabel import (
+    average_precision,
+    classification_metrics,
+    duplicate_ratio,
+    mean_average_precision,
+    n_plus,
+    per_image_metrics,
+    top_k_mask,
+)
+
+__all__ = ["average_precision", "classification_metrics", "duplicate_ratio", "mean_average_precision",
+           "n_plus", "per_image_metrics", "top_k_mask"]

@@ -1,0 +1,33 @@
+"""The CNN encoder every method shares: backbone + concept head (+ noisy-tag side information)."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from mlcap.protocol import EncoderOutput
+
+
+class ConceptEncoder(nn.Module):
+    """Backbone features and concept logits ``s`` over the K labels.
+
+    With ``num_tags > 0`` a two-layer MLP over the image's noisy-tag vector is
+    *summed* into the concept logits (S-CNN-RNN's side-information branch).
+    """
+
+    def __init__(self, backbone: nn.Module, num_labels: int, num_tags: int = 0, dropout: float = 0.0):
+        super().__init__()
+        self.backbone = backbone
+        self.dropout = nn.Dropout(dropout)
+        self.concept_head = nn.Linear(backbone.feature_dim, num_labels)
+        self.tag_mlp = (nn.Sequential(nn.Linear(num_tags, 256), nn.ReLU(inplace=True), nn.Linear(256, num_labels))
+                        if num_tags > 0 else None)
+
+    def forward(self, images: torch.Tensor, tags: torch.Tensor | None = None) -> EncoderOutput:
+        pooled, spatial = self.backbone(images)
+        logits = self.concept_head(self.dropout(pooled))
+        if self.tag_mlp is not None:
+            if tags is None:
+                raise ValueError("this encoder was built with tag side information; the batch has no tags")
+            logits = logits + self.tag_mlp(tags)
+        return EncoderOutput(pooled=pooled, spatial=spatial, concept_logits=logits)

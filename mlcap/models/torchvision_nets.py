@@ -1,0 +1,114 @@
+"""torchvision ResNet, VGG16 and Inception-v3 as backbones.
+
+Weights never download: pass ``weights=PATH`` to a local torchvision state dict
+(for example ``resnet50-0676ba61.pth``); without it the network is randomly
+initialised. Shapes for a 224x224 input (299 for Inception-v3):
+
+=============  ====================  =====================
+backbone       pooled (B, D)          spatial (B, C, H, W)
+=============  ====================  =====================
+resnet18/34    512                    512 x 7 x 7
+resnet50/101   2048                   2048 x 7 x 7
+vgg16          4096 (fc7)             512 x 14 x 14 (conv5_3)
+inception_v3   2048                   2048 x 8 x 8
+=============  ====================  =====================
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from mlcap.models.registry import load_state_dict_file, register_backbone
+
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+
+
+def _load(model: nn.Module, weights) -> nn.Module:
+    if weights:
+        model.load_state_dict(load_state_dict_file(weights))
+    return model
+
+
+class ResNetBackbone(nn.Module):
+    def __init__(self, net):
+        super().__init__()
+        self.body = nn.Sequential(net.conv1, net.bn1, net.relu, net.maxpool,
+                                  net.layer1, net.layer2, net.layer3, net.layer4)
+        self.feature_dim = self.spatial_dim = net.fc.in_features
+
+    def forward(self, x):
+        spatial = self.body(x)
+        return spatial.mean(dim=(2, 3)), spatial
+
+
+class VGG16Backbone(nn.Module):
+    def __init__(self, net):
+        super().__init__()
+        self.features = net.features[:-1]       # up to conv5_3 + ReLU, before the last max-pool
+        self.pool = nn.Sequential(net.features[-1], net.avgpool)
+        self.fc67 = net.classifier[:-1]         # fc6, fc7 (with ReLU and dropout)
+        self.feature_dim, self.spatial_dim = 4096, 512
+
+    def forward(self, x):
+        spatial = self.features(x)
+        pooled = self.fc67(torch.flatten(self.pool(spatial), 1))
+        return pooled, spatial
+
+
+class InceptionV3Backbone(nn.Module):
+    def __init__(self, net):
+        super().__init__()
+        names = ["Conv2d_1a_3x3", "Conv2d_2a_3x3", "Conv2d_2b_3x3", "maxpool1", "Conv2d_3b_1x1",
+                 "Conv2d_4a_3x3", "maxpool2", "Mixed_5b", "Mixed_5c", "Mixed_5d", "Mixed_6a", "Mixed_6b",
+                 "Mixed_6c", "Mixed_6d", "Mixed_6e", "Mixed_7a", "Mixed_7b", "Mixed_7c"]
+        self.body = nn.Sequential(*[getattr(net, n) for n in names])
+        self.feature_dim = self.spatial_dim = 2048
+
+    def forward(self, x):
+        spatial = self.body(x)
+        return spatial.mean(dim=(2, 3)), spatial
+
+
+def _resnet(name: str, weights):
+    import torchvision
+
+    net = getattr(torchvision.models, name)(weights=None)
+    return ResNetBackbone(_load(net, weights))
+
+
+@register_backbone(mean=IMAGENET_MEAN, std=IMAGENET_STD, default_size=224)
+def resnet18(weights=None, **_):
+    return _resnet("resnet18", weights)
+
+
+@register_backbone(mean=IMAGENET_MEAN, std=IMAGENET_STD, default_size=224)
+def resnet34(weights=None, **_):
+    return _resnet("resnet34", weights)
+
+
+@register_backbone(mean=IMAGENET_MEAN, std=IMAGENET_STD, default_size=224)
+def resnet50(weights=None, **_):
+    return _resnet("resnet50", weights)
+
+
+@register_backbone(mean=IMAGENET_MEAN, std=IMAGENET_STD, default_size=224)
+def resnet101(weights=None, **_):
+    return _resnet("resnet101", weights)
+
+
+@register_backbone(mean=IMAGENET_MEAN, std=IMAGENET_STD, default_size=224)
+def vgg16(weights=None, **_):
+    import torchvision
+
+    return VGG16Backbone(_load(torchvision.models.vgg16(weights=None), weights))
+
+
+@register_backbone(mean=IMAGENET_MEAN, std=IMAGENET_STD, default_size=299)
+def inception_v3(weights=None, **_):
+    import torchvision
+
+    # aux_logits must match the checkpoint: torchvision's ImageNet file carries the aux head
+    net = torchvision.models.inception_v3(weights=None, aux_logits=True, init_weights=weights is None)
+    return InceptionV3Backbone(_load(net, weights))

@@ -1,0 +1,89 @@
+"""`mlcap predict`: one JSON object per image on stdout.
+
+    {"id": ..., "labels": [emitted order, duplicates removed],
+     "scores": {label: probability}, "duplicates": n}
+
+``duplicates`` counts the repeats removed from the raw emitted sequence, so
+that the duplicate ratio can be computed from the file alone.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from typing import Iterator
+
+import torch
+
+from mlcap.config import PredictOptions
+from mlcap.data.loader import SkipLog, make_loader
+from mlcap.data.prepared import PreparedDataset
+from mlcap.errors import MlcapError
+from mlcap.models import backbone_input
+from mlcap.plugins import load_method
+from mlcap.progress import note, progress_bar
+from mlcap.training.checkpoint import load_checkpoint
+from mlcap.training.loop import pick_device
+from mlcap.training.run import RunDir, check_labels
+
+
+def dedupe(sequence: list[int]) -> list[int]:
+    seen, out = set(), []
+    for label in sequence:
+        if label not in seen:
+            seen.add(label)
+            out.append(label)
+    return out
+
+
+def load_trained(run: RunDir, stage: str | None, labels: list[str]):
+    """``(method, model, spec, stage)`` from a run's latest complete stage (or ``stage``)."""
+    info = run.require_info()
+    method = load_method(info["method"])
+    check_labels(info["spec"]["labels"], labels, str(run.root))
+    if stage is None:
+        stage = run.latest_complete(method.stages)
+        if stage is None:
+            raise MlcapError(f"{run.root}: no completed stage to predict with (stages: {', '.join(method.stages)})")
+    elif stage not in method.stages:
+        raise MlcapError(f"method {method.name!r} has no stage {stage!r}")
+    spec = replace(run.spec(), weights=None)
+    model = method.build(spec)
+    state, _, meta = load_checkpoint(run.checkpoint_path(stage))
+    if meta.get("method") != method.name:
+        raise MlcapError(f"{run.checkpoint_path(stage)}: checkpoint of method {meta.get('method')!r}, "
+                         f"but the run is {method.name!r}")
+    model.load_state_dict(state)
+    return method, model, spec, stage
+
+
+def predict_rows(opts: PredictOptions) -> Iterator[dict]:
+    data = PreparedDataset(opts.data)
+    n = len(data.samples(opts.split))
+    method, model, spec, stage = load_trained(RunDir(opts.run), opts.stage, data.labels)
+    device = pick_device(opts.device)
+    model.to(device).eval()
+    mean, std, _ = backbone_input(spec.backbone)
+    loader = make_loader(data, opts.split, spec.image_size, mean, std, opts.batch_size,
+                         num_workers=opts.num_workers)
+    skips, n_dup_images = SkipLog(), 0
+    with progress_bar(f"predict {method.name} ({stage})", total=n) as advance, torch.no_grad():
+        for batch, skipped in loader:
+            skips.add(skipped)
+            if batch is not None:
+                batch.images = batch.images.to(device)
+                if batch.tags is not None:
+                    batch.tags = batch.tags.to(device)
+                decoded = method.predict(model, batch, spec)
+                scores = decoded.scores.float().cpu().tolist()
+                for i, image_id in enumerate(batch.ids):
+                    raw = decoded.sequences[i]
+                    labels = dedupe(raw)
+                    n_dup_images += len(raw) > len(labels)
+                    yield {"id": image_id, "labels": [data.labels[k] for k in labels],
+                           "scores": {name: round(p, 5) for name, p in zip(data.labels, scores[i])},
+                           "duplicates": len(raw) - len(labels)}
+            advance((len(batch.ids) if batch is not None else 0) + len(skipped))
+    if n_dup_images:
+        note(f"predict: removed repeated labels from {n_dup_images} of {n} sequences")
+    if skips.count:
+        note(f"predict: {skips.summary()} (no prediction written for them)")

@@ -1,0 +1,24 @@
+"""Progress bars and messages on stderr; stdout is kept for results."""
+
+from __future__ import annotations
+
+from contextlib import contextmanager
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+stderr = Console(stderr=True)
+
+
+@contextmanager
+def progress_bar(description: str, total: int | None):
+    """Yields ``advance(n=1, **fields)``; ``fields`` may set ``info`` shown after the bar."""
+    columns = [TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
+               TimeElapsedColumn(), TimeRemainingColumn(), TextColumn("{task.fields[info]}")]
+    with Progress(*columns, console=stderr, transient=False) as progress:
+        task = progress.add_task(description, total=total, info="")
+        yield lambda n=1, **fields: progress.update(task, advance=n, **fields)
+
+
+def note(message: str) -> None:
+    stderr.print(message, markup=False, highlight=False)

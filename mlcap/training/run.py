@@ -1,0 +1,85 @@
+"""The run directory: what a run is (run.json), its per-stage checkpoints and configs.
+
+    RUN/run.json            method, labels, model spec; fixed by the first stage
+    RUN/<stage>.pt          checkpoint (see checkpoint.py), rewritten every epoch
+    RUN/<stage>.json        its metadata: epoch, complete, losses, versions
+    RUN/<stage>.config.json the resolved options of that stage
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import asdict
+from pathlib import Path
+
+from mlcap.errors import MlcapError
+from mlcap.protocol import ModelSpec
+
+
+class RunDir:
+    def __init__(self, root: Path):
+        self.root = Path(root)
+
+    @property
+    def info_path(self) -> Path:
+        return self.root / "run.json"
+
+    def checkpoint_path(self, stage: str) -> Path:
+        return self.root / f"{stage}.pt"
+
+    def info(self) -> dict | None:
+        if not self.info_path.is_file():
+            return None
+        try:
+            return json.loads(self.info_path.read_text())
+        except json.JSONDecodeError as e:
+            raise MlcapError(f"{self.info_path}:{e.lineno}: not valid JSON ({e.msg})") from None
+
+    def require_info(self) -> dict:
+        info = self.info()
+        if info is None:
+            raise MlcapError(f"{self.root}: not an mlcap run (no run.json); train a stage first")
+        return info
+
+    def spec(self) -> ModelSpec:
+        return ModelSpec(**self.require_info()["spec"])
+
+    def create(self, method: str, dataset: str, spec: ModelSpec) -> None:
+        self.root.mkdir(parents=True, exist_ok=True)
+        info = {"method": method, "dataset": dataset, "spec": asdict(spec)}
+        info["spec"]["weights"] = str(spec.weights) if spec.weights else None
+        _write_json(self.info_path, info)
+
+    def check(self, method: str, labels: list[str]) -> dict:
+        """The run's info, after checking it belongs to ``method`` and this label vocabulary."""
+        info = self.require_info()
+        if info["method"] != method:
+            raise MlcapError(f"{self.root}: run was trained with method {info['method']!r}, not {method!r}")
+        check_labels(info["spec"]["labels"], labels, f"{self.root}")
+        return info
+
+    def stage_meta(self, stage: str) -> dict | None:
+        path = self.checkpoint_path(stage).with_suffix(".json")
+        return json.loads(path.read_text()) if path.is_file() else None
+
+    def latest_complete(self, stages: tuple[str, ...] | list[str]) -> str | None:
+        done = [s for s in stages if (self.stage_meta(s) or {}).get("complete")]
+        return done[-1] if done else None
+
+    def save_config(self, stage: str, options: dict) -> None:
+        _write_json(self.root / f"{stage}.config.json", options)
+
+
+def check_labels(run_labels: list[str], data_labels: list[str], where: str) -> None:
+    if list(run_labels) != list(data_labels):
+        extra = sorted(set(data_labels) - set(run_labels))[:3]
+        raise MlcapError(
+            f"{where}: label vocabulary differs from the dataset's ({len(run_labels)} vs {len(data_labels)} labels"
+            + (f"; e.g. {', '.join(extra)} not in the run" if extra else "; same labels, different order") + ")")
+
+
+def _write_json(path: Path, obj) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(obj, indent=1, default=str))
+    os.replace(tmp, path)

@@ -1,0 +1,64 @@
+"""The label LSTM whose initial state is FC(s), s being the concept vector."""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from mlcap.protocol import PAD
+
+
+class LabelLSTMDecoder(nn.Module):
+    """Emits label ids then END (= ``num_labels``); START (= ``num_labels + 1``) is input only.
+
+    The concept vector ``s`` (ground truth in pretrain-rnn, the CNN's sigmoid
+    output otherwise) enters only through the initial state: this is the
+    "semantic regularisation" interface between CNN and RNN.
+    """
+
+    def __init__(self, num_labels: int, embed_dim: int = 256, hidden: int = 512):
+        super().__init__()
+        self.num_labels = num_labels
+        self.end, self.start = num_labels, num_labels + 1
+        self.init_h = nn.Linear(num_labels, hidden)
+        self.init_c = nn.Linear(num_labels, hidden)
+        self.embed = nn.Embedding(num_labels + 2, embed_dim)
+        self.lstm = nn.LSTM(embed_dim, hidden, batch_first=True)
+        self.out = nn.Linear(hidden, num_labels + 1)
+
+    def initial_state(self, s: torch.Tensor):
+        h = torch.tanh(self.init_h(s)).unsqueeze(0)
+        c = torch.tanh(self.init_c(s)).unsqueeze(0)
+        return h, c
+
+    def loss(self, s: torch.Tensor, sequences: torch.Tensor) -> torch.Tensor:
+        """Teacher-forced cross-entropy over ``sequences`` (B, T) of labels, END, PAD."""
+        B = sequences.shape[0]
+        start = torch.full((B, 1), self.start, dtype=torch.long, device=sequences.device)
+        inputs = torch.cat([start, sequences[:, :-1].clamp(min=0)], dim=1)
+        hidden, _ = self.lstm(self.embed(inputs), self.initial_state(s))
+        logits = self.out(hidden).float()
+        return F.cross_entropy(logits.reshape(-1, logits.shape[-1]), sequences.reshape(-1), ignore_index=PAD)
+
+    @torch.no_grad()
+    def greedy(self, s: torch.Tensor, max_len: int) -> list[list[int]]:
+        """Most likely label at each step until END or ``max_len`` labels (duplicates kept)."""
+        B = s.shape[0]
+        state = self.initial_state(s)
+        token = torch.full((B, 1), self.start, dtype=torch.long, device=s.device)
+        steps = []
+        for _ in range(max_len):
+            hidden, state = self.lstm(self.embed(token), state)
+            token = self.out(hidden).argmax(dim=-1)
+            steps.append(token[:, 0])
+        emitted = torch.stack(steps, dim=1).tolist()
+        sequences = []
+        for row in emitted:
+            seq = []
+            for t in row:
+                if t == self.end:
+                    break
+                seq.append(t)
+            sequences.append(seq)
+        return sequences
