@@ -2,7 +2,7 @@
 
 A TOML file may hold top-level keys (for every command), a table named after
 the command (``[finetune]``, ``[predict]``, ...) that overrides them, and a
-``[method]`` table of method-specific options. Everything is validated by
+``[method-options]`` table of method-specific options (fixed by a run's first stage). Everything is validated by
 pydantic; a bad value is a one-line error naming the option.
 """
 
@@ -97,6 +97,6 @@ def _read_toml(path: Path, command: str) -> dict:
         raise MlcapError(f"{path}: {e}") from None
     values = {k: v for k, v in doc.items() if not isinstance(v, dict)}
     values.update(doc.get(command, {}))
-    if "method" in doc and isinstance(doc["method"], dict):
-        values["method_options"] = doc["method"]
+    if isinstance(doc.get("method-options"), dict):
+        values["method_options"] = doc["method-options"]
     return {k.replace("-", "_"): v for k, v in values.items()}

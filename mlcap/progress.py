@@ -21,4 +21,4 @@ def progress_bar(description: str, total: int | None):
 
 
 def note(message: str) -> None:
-    stderr.print(message, markup=False, highlight=False)
+    stderr.print(message, markup=False, highlight=False, soft_wrap=True)

@@ -66,7 +66,7 @@ class ModelSpec:
     max_len: int = 10               # longest label sequence the decoder emits
     use_tags: bool = False          # feed noisy tags as side information
     freeze_cnn: bool = False        # finetune with the encoder fixed (the papers' "Fix")
-    options: dict[str, Any] = field(default_factory=dict)   # method-specific, from [method] in TOML
+    options: dict[str, Any] = field(default_factory=dict)   # method-specific, from [method-options] in TOML
 
     @property
     def end_token(self) -> int:

@@ -91,7 +91,7 @@ def test_options_from_toml_with_command_line_override(mlcap, tiny_data, tmp_path
     cfg = tmp_path / "run.toml"
     cfg.write_text(f'data = "{tiny_data}"\nrun = "{tmp_path / "r"}"\nmethod = "scnnrnn"\ndevice = "cpu"\n'
                    'batch_size = 8\nepochs = 5\n\n[pretrain-cnn]\nepochs = 2\nlr = 0.002\n\n'
-                   '[method]\nhidden = 64\nembed_dim = 32\n')
+                   '[method-options]\nhidden = 64\nembed_dim = 32\n')
     res = mlcap("pretrain-cnn", "--config", cfg, "--epochs", "1")
     assert res.code == 0, res.err
     saved = json.loads((tmp_path / "r" / "pretrain-cnn.config.json").read_text())

@@ -69,7 +69,7 @@ def test_unreadable_images_are_counted_and_reported(mlcap, tiny_data, tmp_path):
     res = mlcap("pretrain-cnn", "-m", "bce", "--data", tiny_data, "--run", tmp_path / "r", *TINY_TRAIN)
     assert res.code == 0, res.err
     assert json.loads(res.out)["skipped_images"] == 2
-    assert "skipped 2 unreadable image(s)" in res.err and broken[0].image in res.err
+    assert "skipped 2 unreadable image(s)" in res.err and any(s.image in res.err for s in broken[:2])
     res = mlcap("predict", "--run", tmp_path / "r", "--data", tiny_data)
     assert res.code == 0
     assert len(res.json_lines()) == len(ds.samples("test")) - 1

@@ -83,6 +83,7 @@ def train_stage(stage: str, opts: TrainOptions) -> dict:
     earlier = method.stages[: method.stages.index(stage)]
 
     start_epoch, optimizer_state = 0, None
+    torch.manual_seed(opts.seed)  # initialisation is a function of the seed
     resume_meta = run.stage_meta(stage) if opts.resume and ckpt_path.is_file() else None
     if resume_meta is not None:
         state, optimizer_state, meta = load_checkpoint(ckpt_path)

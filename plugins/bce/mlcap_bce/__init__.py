@@ -1,7 +1,7 @@
 """``bce``: a CNN with one sigmoid per label, trained with binary cross-entropy.
 
 Prediction emits every label whose probability reaches the threshold
-(``[method] threshold``, default 0.5), most confident first.
+(``[method-options] threshold``, default 0.5), most confident first.
 """
 
 from __future__ import annotations

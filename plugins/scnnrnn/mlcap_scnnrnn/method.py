@@ -33,7 +33,7 @@ def _options(spec: ModelSpec) -> ScnnrnnOptions:
     try:
         return ScnnrnnOptions(**spec.options)
     except Exception as e:
-        raise MlcapError(f"scnnrnn: invalid [method] option: {str(e).splitlines()[-2].strip()}") from None
+        raise MlcapError(f"scnnrnn: invalid [method-options] option: {str(e).splitlines()[-2].strip()}") from None
 
 
 class ScnnrnnModel(nn.Module):
