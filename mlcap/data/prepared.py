@@ -125,8 +125,11 @@ class PreparedDataset:
         unknown = [l for l in labels if l not in self.label_index]
         if unknown:
             raise MlcapError(f"{at(path, lineno)}: unknown label {unknown[0]!r}")
-        return Sample(id=str(row["id"]), image=str(row["image"]), labels=list(labels),
-                      tags=[t for t in row.get("tags", []) if t in self.tag_index],
+        tags = row.get("tags", [])
+        unknown = [t for t in tags if t not in self.tag_index]
+        if unknown:
+            raise MlcapError(f"{at(path, lineno)}: tag {unknown[0]!r} is not in the dataset's tag vocabulary")
+        return Sample(id=str(row["id"]), image=str(row["image"]), labels=list(labels), tags=list(tags),
                       captions=list(row.get("captions", [])))
 
     def image_path(self, sample: Sample) -> Path:

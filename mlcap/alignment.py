@@ -1,0 +1,104 @@
+"""Aligning an unordered ground-truth label set to a recurrent model's predictions.
+
+Orderless recurrent models (Yazici et al., CVPR 2020) do not fix a label order;
+at every training step the ground truth is re-ordered to fit what the model
+predicted. Given per-step costs ``cost[b, t, k] = -log p_t(k)`` of image ``b``:
+
+* **MLA** (minimal-loss alignment): the permutation of the image's n labels over
+  the first n steps that minimises the summed cost (Hungarian algorithm).
+* **PLA** (predicted-label alignment): a step whose predicted label (its argmax)
+  is a not-yet-claimed ground-truth label keeps it; the remaining labels go to the
+  remaining steps among the first n by the Hungarian algorithm on their costs.
+
+Only the first n steps are aligned; step n gets END; if the model runs fewer
+than n + 1 steps, the labels that do not fit are dropped (padding), as in the paper.
+
+Implementation: PLA is MLA on costs where each kept (step, label) pair is made
+overwhelmingly cheap, which forces exactly those pairs. Images are grouped by
+label count; for n <= ``BRUTE_FORCE_MAX`` every permutation is scored at once in
+numpy (no Python loop per image or label); larger sets call
+``scipy.optimize.linear_sum_assignment`` once per image.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from itertools import permutations
+
+import numpy as np
+
+BRUTE_FORCE_MAX = 5
+_FORCED = -1e9  # cost of a pair PLA keeps; far below any real -log p
+
+
+@lru_cache(maxsize=None)
+def _permutations(n: int) -> np.ndarray:
+    return np.array(list(permutations(range(n))), dtype=np.int64).reshape(-1, n)
+
+
+def _assign(costs: np.ndarray) -> np.ndarray:
+    """Optimal assignments of many (n x n) problems: ``costs`` (M, n, n) -> column per row (M, n)."""
+    M, n, _ = costs.shape
+    if n == 0:
+        return np.zeros((M, 0), np.int64)
+    if n <= BRUTE_FORCE_MAX:
+        perms = _permutations(n)                                   # (P, n)
+        totals = costs[:, np.arange(n)[None, :], perms].sum(-1)    # (M, P)
+        return perms[np.argmin(totals, axis=1)]
+    from scipy.optimize import linear_sum_assignment
+
+    out = np.empty((M, n), np.int64)
+    for m in range(M):
+        rows, cols = linear_sum_assignment(costs[m])
+        out[m, rows] = cols
+    return out
+
+
+def align(cost: np.ndarray, label_sets: list[list[int]], end: int, mode: str = "pla",
+          predicted: np.ndarray | None = None) -> np.ndarray:
+    """Target label per step, (B, T): aligned labels, then ``end``, then -100 (padding).
+
+    ``cost``: (B, T, K) per-step costs over the K labels (e.g. -log softmax).
+    ``predicted``: (B, T) the label each step emitted (PLA only; default ``cost.argmin``).
+    """
+    if mode not in ("pla", "mla"):
+        raise ValueError(f"alignment mode must be 'pla' or 'mla', not {mode!r}")
+    B, T, K = cost.shape
+    targets = np.full((B, T), -100, np.int64)
+    if mode == "pla" and predicted is None:
+        predicted = cost.argmin(-1)
+    sizes = np.array([min(len(s), T) for s in label_sets])
+    for b in np.nonzero(sizes < T)[0]:
+        targets[b, sizes[b]] = end
+    for n in np.unique(sizes):
+        members = np.nonzero(sizes == n)[0]
+        if n == 0:
+            continue
+        labels = np.array([list(label_sets[b])[: len(label_sets[b])] for b in members], np.int64)  # (M, L)
+        if labels.shape[1] > n:  # more labels than steps: keep the n cheapest over the first n steps
+            labels = _cheapest_labels(cost[members, :n], labels, n)
+        sub = np.take_along_axis(cost[members, :n, :], labels[:, None, :].repeat(n, 1), axis=2)  # (M, n, n)
+        if mode == "pla":
+            sub = sub.copy()
+            hit = predicted[members, :n, None] == labels[:, None, :]          # (M, step, label)
+            # a label predicted at several steps is kept only at its first one
+            first = hit & (np.cumsum(hit, axis=1) == 1)
+            sub[first] = _FORCED
+        assignment = _assign(sub)                                              # (M, n): label slot per step
+        targets[members, :n] = np.take_along_axis(labels, assignment, axis=1)
+    return targets
+
+
+def _cheapest_labels(cost: np.ndarray, labels: np.ndarray, n: int) -> np.ndarray:
+    """When fewer steps than labels: the n labels with the lowest best-step cost."""
+    best = np.take_along_axis(cost, labels[:, None, :].repeat(cost.shape[1], 1), axis=2).min(1)
+    keep = np.argsort(best, axis=1, kind="mergesort")[:, :n]
+    return np.take_along_axis(labels, np.sort(keep, axis=1), axis=1)
+
+
+def assignment_cost(cost: np.ndarray, targets: np.ndarray) -> np.ndarray:
+    """Summed cost of aligned label targets per image (END and padding excluded)."""
+    B, T, K = cost.shape
+    valid = (targets >= 0) & (targets < K)
+    picked = np.take_along_axis(cost, np.where(valid, targets, 0)[..., None], axis=2)[..., 0]
+    return (picked * valid).sum(1)
