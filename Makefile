@@ -9,9 +9,9 @@ PIP_INSTALL := $(BIN)/python -m pip install --quiet --disable-pip-version-check 
 
 venv: $(STAMP)
 
-$(STAMP): pyproject.toml constraints.txt plugins/bce/pyproject.toml plugins/scnnrnn/pyproject.toml
+$(STAMP): pyproject.toml constraints.txt $(wildcard plugins/*/pyproject.toml)
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(PIP_INSTALL) -e '.[test]' -e plugins/bce -e plugins/scnnrnn
+	$(PIP_INSTALL) -e '.[test]' $(foreach p,$(wildcard plugins/*/pyproject.toml),-e $(dir $(p)))
 	touch $(STAMP)
 
 demo: $(STAMP)

@@ -67,23 +67,22 @@ def align(cost: np.ndarray, label_sets: list[list[int]], end: int, mode: str = "
     targets = np.full((B, T), -100, np.int64)
     if mode == "pla" and predicted is None:
         predicted = cost.argmin(-1)
-    sizes = np.array([min(len(s), T) for s in label_sets])
-    for b in np.nonzero(sizes < T)[0]:
-        targets[b, sizes[b]] = end
-    for n in np.unique(sizes):
-        members = np.nonzero(sizes == n)[0]
+    counts = np.array([len(s) for s in label_sets])
+    for L in np.unique(counts):
+        members = np.nonzero(counts == L)[0]
+        n = min(int(L), T)
+        if n < T:
+            targets[members, n] = end
         if n == 0:
             continue
-        labels = np.array([list(label_sets[b])[: len(label_sets[b])] for b in members], np.int64)  # (M, L)
-        if labels.shape[1] > n:  # more labels than steps: keep the n cheapest over the first n steps
+        labels = np.array([list(label_sets[b]) for b in members], np.int64).reshape(len(members), L)
+        if L > n:  # more labels than steps: the n labels that fit the first n steps best
             labels = _cheapest_labels(cost[members, :n], labels, n)
-        sub = np.take_along_axis(cost[members, :n, :], labels[:, None, :].repeat(n, 1), axis=2)  # (M, n, n)
+        sub = np.take_along_axis(cost[members, :n, :], np.repeat(labels[:, None, :], n, 1), axis=2)  # (M, n, n)
         if mode == "pla":
-            sub = sub.copy()
             hit = predicted[members, :n, None] == labels[:, None, :]          # (M, step, label)
             # a label predicted at several steps is kept only at its first one
-            first = hit & (np.cumsum(hit, axis=1) == 1)
-            sub[first] = _FORCED
+            sub = np.where(hit & (np.cumsum(hit, axis=1) == 1), _FORCED, sub)
         assignment = _assign(sub)                                              # (M, n): label slot per step
         targets[members, :n] = np.take_along_axis(labels, assignment, axis=1)
     return targets
@@ -91,7 +90,7 @@ def align(cost: np.ndarray, label_sets: list[list[int]], end: int, mode: str = "
 
 def _cheapest_labels(cost: np.ndarray, labels: np.ndarray, n: int) -> np.ndarray:
     """When fewer steps than labels: the n labels with the lowest best-step cost."""
-    best = np.take_along_axis(cost, labels[:, None, :].repeat(cost.shape[1], 1), axis=2).min(1)
+    best = np.take_along_axis(cost, np.repeat(labels[:, None, :], cost.shape[1], 1), axis=2).min(1)
     keep = np.argsort(best, axis=1, kind="mergesort")[:, :n]
     return np.take_along_axis(labels, np.sort(keep, axis=1), axis=1)
 
@@ -102,3 +101,33 @@ def assignment_cost(cost: np.ndarray, targets: np.ndarray) -> np.ndarray:
     valid = (targets >= 0) & (targets < K)
     picked = np.take_along_axis(cost, np.where(valid, targets, 0)[..., None], axis=2)[..., 0]
     return (picked * valid).sum(1)
+
+
+def align_to_predictions(logits, label_sets: list[list[int]], mode: str):
+    """Torch front end: step logits (B, T, K + 1) over labels and END -> aligned targets (B, T).
+
+    Costs are -log softmax over the K labels and END, restricted to the labels;
+    PLA's predicted label is the argmax over all K + 1 outputs.
+    """
+    import torch
+
+    K = logits.shape[-1] - 1
+    logp = torch.log_softmax(logits.detach().float(), dim=-1)
+    cost = (-logp[..., :K]).cpu().numpy()
+    predicted = logp.argmax(-1).cpu().numpy()
+    targets = align(cost, label_sets, end=K, mode=mode, predicted=predicted)
+    return torch.from_numpy(targets).to(logits.device)
+
+
+def label_sets_of(targets) -> list[list[int]]:
+    """Multi-hot (B, K) tensor -> each image's label ids."""
+    return [row.nonzero().flatten().tolist() for row in targets.detach().cpu()]
+
+
+def aligned_cross_entropy(logits, targets, mode: str):
+    """Cross-entropy of free-running step logits (B, T, K + 1) against the ground truth
+    (multi-hot (B, K)) re-ordered to the predictions by PLA or MLA."""
+    import torch.nn.functional as F
+
+    aligned = align_to_predictions(logits, label_sets_of(targets), mode)
+    return F.cross_entropy(logits.float().reshape(-1, logits.shape[-1]), aligned.reshape(-1), ignore_index=-100)

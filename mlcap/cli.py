@@ -19,8 +19,17 @@ app.add_typer(prepare_app, name="prepare")
 CONFIG = typer.Option(None, "--config", "-c", help="TOML file of options (command-line values win).")
 
 
+def _finite(value):
+    """NaN (e.g. rigidness with no label pairs) becomes null in JSON."""
+    if isinstance(value, float) and value != value:
+        return None
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    return value
+
+
 def _emit(obj: dict) -> None:
-    sys.stdout.write(json.dumps(obj) + "\n")
+    sys.stdout.write(json.dumps(_finite(obj)) + "\n")
     sys.stdout.flush()
 
 
@@ -29,18 +38,53 @@ def prepare_synthetic(
     out: Optional[Path] = typer.Option(None, "--out", help="Directory to write."),
     images: Optional[int] = typer.Option(None, help="Number of images (default 2000)."),
     seed: Optional[int] = typer.Option(None, help="Random seed (default 0)."),
+    json_output: bool = typer.Option(False, "--json", help="Machine-readable summary."),
     config: Optional[Path] = CONFIG,
 ):
     """The embedded synthetic dataset: real PNGs, scenes, look-alikes, noisy tags, captions."""
     from mlcap.config import PrepareSyntheticOptions, resolve
+    from mlcap.data.prepared import PreparedDataset
     from mlcap.data.synthetic import generate
+    from mlcap.datasets.summary import print_summary, summarize
     from mlcap.progress import progress_bar
 
     opts = resolve(PrepareSyntheticOptions, "prepare", {"out": out, "images": images, "seed": seed}, config)
     with progress_bar("synthetic", total=opts.images) as advance:
         meta = generate(opts.out, opts.images, opts.seed, progress=advance)
-    _emit({"dataset": str(opts.out), "name": meta["name"], "labels": len(meta["labels"]),
-           "tags": len(meta["tags"]), "splits": meta["splits"]})
+    ds = PreparedDataset(opts.out)
+    print_summary(summarize(meta, {s: ds.samples(s) for s in ds.splits}), json_output)
+
+
+STRICT = typer.Option(False, "--strict", help="Stop at the first malformed row instead of skipping it.")
+JSON_SUMMARY = typer.Option(False, "--json", help="Machine-readable summary.")
+
+
+@prepare_app.command("nuswide")
+def prepare_nuswide(
+    out: Path = typer.Option(..., "--out", help="Directory to write."),
+    root: Optional[Path] = typer.Option(None, help="NUS-WIDE root in the official layout."),
+    concepts: Optional[Path] = typer.Option(None, help="Concept list (default ROOT/ConceptsList/Concepts81.txt)."),
+    train_csv: Optional[Path] = typer.Option(None, help="CSV (or .zip) 'image_id,<concepts>' of the train split."),
+    test_csv: Optional[Path] = typer.Option(None, help="The same for the test split."),
+    train_list: Optional[Path] = typer.Option(None, help="Official TrainImagelist.txt naming the CSV rows."),
+    test_list: Optional[Path] = typer.Option(None, help="Official TestImagelist.txt naming the CSV rows."),
+    train_labels: Optional[Path] = typer.Option(None, help="'path v1 ... v81' list of the train split."),
+    test_labels: Optional[Path] = typer.Option(None, help="The same for the test split."),
+    images: Optional[Path] = typer.Option(None, help="Image directory (checked; image paths relative to it)."),
+    split: str = typer.Option("official", help="official (train/test lists) or paper (150,000 train, seeded)."),
+    seed: int = typer.Option(0, help="Seed of --split paper."),
+    strict: bool = STRICT,
+    json_output: bool = JSON_SUMMARY,
+):
+    """NUS-WIDE from its official files, a per-split CSV, or 'path v1 ... v81' lists."""
+    from mlcap.datasets import nuswide
+    from mlcap.datasets.report import PrepareReport
+    from mlcap.datasets.summary import print_summary, summarize
+
+    report = PrepareReport(strict)
+    meta, samples = nuswide.prepare(out, root, concepts, train_csv, test_csv, train_list, test_list,
+                                    train_labels, test_labels, images, split, seed, report)
+    print_summary(summarize(meta, samples, report), json_output)
 
 
 STAGE_HELP = {
@@ -51,8 +95,9 @@ STAGE_HELP = {
 
 
 TRAIN_OPTION_NAMES = {
-    "method", "data", "run", "backbone", "weights", "image_size", "use_tags", "epochs", "batch_size", "lr",
-    "weight_decay", "seed", "device", "amp", "order", "freeze_cnn", "max_len", "num_workers", "resume"}
+    "method", "data", "run", "backbone", "weights", "init_from", "image_size", "use_tags", "epochs", "batch_size", "lr",
+    "weight_decay", "seed", "device", "amp", "order", "freeze_cnn", "max_len", "num_workers", "resume", "swa",
+    "swa_cycle", "lr_min"}
 
 
 def _register_stage(stage: str) -> None:
@@ -62,6 +107,7 @@ def _register_stage(stage: str) -> None:
         run: Optional[Path] = typer.Option(None, "--run", help="Run directory (checkpoints, configs)."),
         backbone: Optional[str] = typer.Option(None, help="smallcnn, resnet18/34/50/101, vgg16, inception_v3."),
         weights: Optional[Path] = typer.Option(None, help="Local backbone state dict (.pth/.safetensors)."),
+        init_from: Optional[Path] = typer.Option(None, help="Start from another run's checkpoint file (matching weights)."),
         image_size: Optional[int] = typer.Option(None, help="Input side in pixels (default: the backbone's)."),
         use_tags: Optional[bool] = typer.Option(None, "--use-tags/--no-tags", help="Noisy tags as side information."),
         epochs: Optional[int] = typer.Option(None, help="Epochs (default 10)."),
@@ -71,11 +117,14 @@ def _register_stage(stage: str) -> None:
         seed: Optional[int] = typer.Option(None, help="Seed of shuffling and initialisation (default 0)."),
         device: Optional[str] = typer.Option(None, help="auto, cpu or cuda (default auto)."),
         amp: Optional[bool] = typer.Option(None, "--amp/--no-amp", help="bfloat16 mixed precision."),
-        order: Optional[str] = typer.Option(None, help="Label order: rare, frequent, dictionary, random."),
+        order: Optional[str] = typer.Option(None, help="Label order: rare, frequent, dictionary, random, pla, mla."),
         freeze_cnn: Optional[bool] = typer.Option(None, "--freeze-cnn/--train-cnn", help="Keep the CNN fixed."),
         max_len: Optional[int] = typer.Option(None, help="Longest emitted label sequence."),
         num_workers: Optional[int] = typer.Option(None, help="Data-loading worker processes (default 0)."),
         resume: Optional[bool] = typer.Option(None, "--resume/--restart", help="Continue from this stage's checkpoint."),
+        swa: Optional[bool] = typer.Option(None, "--swa/--no-swa", help="Stochastic weight averaging, cyclical LR."),
+        swa_cycle: Optional[int] = typer.Option(None, help="Epochs per SWA learning-rate cycle (default 3)."),
+        lr_min: Optional[float] = typer.Option(None, help="Learning rate at each cycle's end (default 1e-6)."),
         config: Optional[Path] = CONFIG,
     ):
         cli = {k: v for k, v in locals().items() if k in TRAIN_OPTION_NAMES}
@@ -120,22 +169,28 @@ def evaluate(
     predictions: Optional[List[str]] = typer.Argument(None, help="Prediction JSONL files, or - for stdin."),
     data: Optional[Path] = typer.Option(None, "--data", help="Prepared dataset directory."),
     split: Optional[str] = typer.Option(None, help="Split of the ground truth (default test)."),
-    metrics: Optional[str] = typer.Option(None, help="Comma list of f1, image, map, nplus, duplicates."),
+    metrics: Optional[str] = typer.Option(None, help="Comma list of f1, image, map, nplus, duplicates, rigidness."),
     top_k: Optional[int] = typer.Option(None, help="Score the k highest-scoring labels (3 is customary)."),
     json_output: Optional[bool] = typer.Option(None, "--json", help="Machine-readable output."),
+    cooccurrence: Optional[Path] = typer.Option(None, help="Write co-occurrence difference .npy/.png here."),
+    groups: Optional[Path] = typer.Option(None, help="JSON {group: [labels]}: one heatmap per group."),
     config: Optional[Path] = CONFIG,
 ):
     """Metrics of prediction files against a prepared split: a table, or JSON with --json."""
     from mlcap.config import EvaluateOptions, resolve
     from mlcap.data.prepared import PreparedDataset
-    from mlcap.evaluate import evaluate_file, parse_metrics
+    from mlcap.evaluate import evaluate_file, parse_metrics, read_groups
 
     opts = resolve(EvaluateOptions, "evaluate", dict(predictions=predictions or None, data=data, split=split,
-                                                       metrics=metrics, top_k=top_k, json_output=json_output),
-                   config)
+                                                       metrics=metrics, top_k=top_k, json_output=json_output,
+                                                       cooccurrence=cooccurrence, groups=groups), config)
     names = parse_metrics(opts.metrics)
     dataset = PreparedDataset(opts.data)
-    rows = [evaluate_file(p, dataset, opts.split, names, opts.top_k) for p in opts.predictions]
+    label_groups = read_groups(opts.groups, dataset.labels) if opts.groups else None
+    if label_groups and opts.cooccurrence is None:
+        raise MlcapError("--groups selects co-occurrence heatmaps: give --cooccurrence DIR too")
+    rows = [evaluate_file(p, dataset, opts.split, names, opts.top_k, opts.cooccurrence, label_groups)
+            for p in opts.predictions]
     if opts.json_output:
         clean = lambda r: {k: v for k, v in r.items() if k not in ("predictions", "images", "mode")}
         _emit(clean(rows[0]) if len(rows) == 1 else {r["predictions"]: clean(r) for r in rows})
@@ -148,7 +203,8 @@ def evaluate(
     for c in columns:
         table.add_column(c, justify="left" if c == "predictions" else "right")
     for r in rows:
-        table.add_row(*[f"{r[c]:.3f}" if isinstance(r[c], float) else str(r[c]) for c in columns])
+        table.add_row(*["-" if _finite(r[c]) is None else f"{r[c]:.3f}" if isinstance(r[c], float) else str(r[c])
+                        for c in columns])
     Console(width=200).print(table)
 
 

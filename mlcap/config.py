@@ -17,7 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from mlcap.errors import MlcapError
 
 Device = Literal["auto", "cpu", "cuda"]
-Order = Literal["rare", "frequent", "dictionary", "random"]
+Order = Literal["rare", "frequent", "dictionary", "random", "pla", "mla"]
 
 
 class Options(BaseModel):
@@ -36,6 +36,7 @@ class TrainOptions(Options):
     run: Path
     backbone: str | None = None          # fixed by the run's first stage; default smallcnn
     weights: Path | None = None          # local backbone state dict, first stage only
+    init_from: Path | None = None        # start from another run's checkpoint (matching weights only)
     image_size: int | None = Field(None, ge=16)   # default: the backbone's natural size
     use_tags: bool | None = None         # noisy-tag side information; fixed by the first stage
     epochs: int = Field(10, ge=1)
@@ -45,11 +46,14 @@ class TrainOptions(Options):
     seed: int = 0
     device: Device = "auto"
     amp: bool = False                    # bfloat16 autocast
-    order: Order = "rare"
+    order: Order | None = None           # default: the method's default_order, else rare
     freeze_cnn: bool = False
     max_len: int | None = Field(None, ge=1)  # longest emitted sequence; default: most labels in train + 2
     num_workers: int = Field(0, ge=0)
     resume: bool = False
+    swa: bool = False                    # stochastic weight averaging with a cyclical learning rate
+    swa_cycle: int = Field(3, ge=1)      # epochs per learning-rate cycle
+    lr_min: float = Field(1e-6, gt=0)    # learning rate at the end of each cycle
     method_options: dict = Field(default_factory=dict)
 
 
@@ -69,6 +73,8 @@ class EvaluateOptions(Options):
     metrics: str = "f1,map"
     top_k: int | None = Field(None, ge=1)
     json_output: bool = False
+    cooccurrence: Path | None = None     # directory for co-occurrence difference arrays and heatmaps
+    groups: Path | None = None           # JSON {group: [labels]} for per-group heatmaps
     predictions: list[str]
 
 

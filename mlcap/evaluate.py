@@ -17,6 +17,7 @@ from mlcap.data.prepared import PreparedDataset
 from mlcap.errors import MlcapError, at
 from mlcap.metrics import (classification_metrics, duplicate_ratio, mean_average_precision, n_plus,
                            per_image_metrics, top_k_mask)
+from mlcap.metrics.order import cooccurrence_difference, order_rigidness, save_heatmap
 from mlcap.progress import note
 
 METRICS = {
@@ -25,6 +26,7 @@ METRICS = {
     "map": ("mAP",),
     "nplus": ("N+",),
     "duplicates": ("dup",),
+    "rigidness": ("rigid",),
 }
 
 
@@ -34,6 +36,7 @@ class Predictions:
     labels: np.ndarray          # (N, K) bool, emitted labels
     scores: np.ndarray | None   # (N, K) float, when every row has scores
     duplicates: list[int]
+    sequences: list[list[int]]  # emitted order, one per prediction row
     missing: int                # ground-truth images with no prediction
     unknown: int                # predictions whose id is not in the split
 
@@ -52,7 +55,7 @@ def read_predictions(source: str, data: PreparedDataset, ids: list[str]) -> Pred
     labels = np.zeros((len(ids), K), bool)
     scores = np.zeros((len(ids), K), float)
     has_scores = True
-    duplicates, seen, unknown = [], set(), 0
+    duplicates, sequences, seen, unknown = [], [], set(), 0
     name = "stdin" if source == "-" else source
     if source != "-" and not Path(source).is_file():
         raise MlcapError(f"{source}: predictions file not found")
@@ -80,6 +83,7 @@ def read_predictions(source: str, data: PreparedDataset, ids: list[str]) -> Pred
                 if label not in data.label_index:
                     raise MlcapError(f"{where}: unknown label {label!r}")
                 labels[i, data.label_index[label]] = True
+            sequences.append([data.label_index[label] for label in row["labels"]])
             row_scores = row.get("scores")
             if isinstance(row_scores, dict):
                 for label, p in row_scores.items():
@@ -93,17 +97,24 @@ def read_predictions(source: str, data: PreparedDataset, ids: list[str]) -> Pred
         if stream is not sys.stdin:
             stream.close()
     missing = len(ids) - len(seen & set(index))
-    return Predictions(name, labels, scores if has_scores else None, duplicates, missing, unknown)
+    return Predictions(name, labels, scores if has_scores else None, duplicates, sequences, missing, unknown)
 
 
 def evaluate_file(source: str, data: PreparedDataset, split: str, metrics: list[str],
-                  top_k: int | None = None) -> dict:
+                  top_k: int | None = None, cooccurrence_dir: Path | None = None,
+                  groups: dict[str, list[str]] | None = None) -> dict:
     samples = data.samples(split)
     ids = [s.id for s in samples]
     y_true = np.zeros((len(ids), len(data.labels)), bool)
+    unknown = np.zeros_like(y_true)
     for i, s in enumerate(samples):
         y_true[i, [data.label_index[l] for l in s.labels]] = True
+        unknown[i, [data.label_index[l] for l in s.unknown]] = True
     preds = read_predictions(source, data, ids)
+    if unknown.any():  # labels of unknown value count neither as hits nor as errors
+        preds.labels[unknown] = False
+        if preds.scores is not None:
+            preds.scores[unknown] = -1e9
     if preds.missing:
         note(f"{preds.name}: {preds.missing} of {len(ids)} {split} images have no prediction (counted as empty)")
     if preds.unknown:
@@ -111,7 +122,7 @@ def evaluate_file(source: str, data: PreparedDataset, split: str, metrics: list[
     needs_scores = "map" in metrics or top_k is not None
     if needs_scores and preds.scores is None:
         raise MlcapError(f"{preds.name}: {'mAP' if 'map' in metrics else '--top-k'} needs per-label scores")
-    y_pred = top_k_mask(preds.scores, top_k) if top_k else preds.labels
+    y_pred = top_k_mask(preds.scores, top_k) & ~unknown if top_k else preds.labels
     row: dict = {"predictions": preds.name, "images": len(ids)}
     if top_k:
         row["mode"] = f"top-{top_k}"
@@ -126,4 +137,42 @@ def evaluate_file(source: str, data: PreparedDataset, split: str, metrics: list[
             row["N+"] = n_plus(y_true, y_pred)
         elif m == "duplicates":
             row["dup"] = duplicate_ratio(preds.duplicates)
+        elif m == "rigidness":
+            row["rigid"] = order_rigidness(preds.sequences, len(data.labels))
+    if cooccurrence_dir is not None:
+        write_cooccurrence(cooccurrence_dir, preds.name, y_true, y_pred, data.labels, groups)
     return row
+
+
+def write_cooccurrence(out_dir: Path, name: str, y_true: np.ndarray, y_pred: np.ndarray, labels: list[str],
+                       groups: dict[str, list[str]] | None) -> None:
+    """``<stem>.cooc_diff.npy`` and ``.png``; with groups, one PNG per group's labels too."""
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    stem = "stdin" if name == "stdin" else Path(name).name.removesuffix(".jsonl")
+    diff = cooccurrence_difference(y_true, y_pred)
+    np.save(out_dir / f"{stem}.cooc_diff.npy", diff)
+    save_heatmap(diff, labels, out_dir / f"{stem}.cooc_diff.png", f"{stem}: co-occurrence, predicted - true")
+    index = {l: i for i, l in enumerate(labels)}
+    for group, members in (groups or {}).items():
+        idx = [index[l] for l in members]
+        save_heatmap(diff[np.ix_(idx, idx)], members, out_dir / f"{stem}.cooc_diff.{group}.png",
+                     f"{stem} / {group}: co-occurrence, predicted - true")
+    note(f"{name}: co-occurrence difference written to {out_dir}/{stem}.cooc_diff.*")
+
+
+def read_groups(path: Path, labels: list[str]) -> dict[str, list[str]]:
+    """A JSON object ``{group: [label, ...]}``."""
+    try:
+        groups = json.loads(Path(path).read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise MlcapError(f"{path}: groups file not found") from None
+    except json.JSONDecodeError as e:
+        raise MlcapError(f"{at(path, e.lineno)}: not JSON ({e.msg})") from None
+    if not isinstance(groups, dict) or not all(isinstance(v, list) for v in groups.values()):
+        raise MlcapError(f"{path}: expected {{\"group\": [label, ...]}}")
+    for group, members in groups.items():
+        unknown = [l for l in members if l not in labels]
+        if unknown:
+            raise MlcapError(f"{path}: group {group!r} has unknown label {unknown[0]!r}")
+    return groups

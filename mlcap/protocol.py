@@ -31,6 +31,11 @@ STAGES = ("pretrain-cnn", "pretrain-rnn", "finetune")
 #: Padding value in ``Batch.sequences`` (ignored by cross-entropy).
 PAD = -100
 
+#: Label orders fixed before training (from training frequencies, or random per batch).
+FIXED_ORDERS = ("rare", "frequent", "dictionary", "random")
+#: Label orders found during training by aligning the ground truth to the predictions.
+ALIGNED_ORDERS = ("pla", "mla")
+
 
 @dataclass
 class EncoderOutput:
@@ -46,6 +51,9 @@ class Batch:
     targets: "torch.Tensor"       # (B, K) multi-hot float
     sequences: "torch.Tensor"     # (B, T) label ids in training order, then END, then PAD
     tags: "torch.Tensor | None" = None   # (B, V) multi-hot noisy tags, when the dataset has them
+    mask: "torch.Tensor | None" = None   # (B, K) 0 where a label's value is unknown (masked from losses)
+    order: str = "rare"           # how ``sequences`` is ordered; for ALIGNED_ORDERS the decoder
+                                  # re-orders the labels to its own predictions (mlcap.alignment)
 
 
 @dataclass
@@ -78,6 +86,7 @@ class Method(Protocol):
     name: str
     summary: str
     stages: tuple[str, ...]         # a subset of STAGES, in the order they run
+    # optional: ``default_order``, the label order used when --order is not given (else "rare")
 
     def build(self, spec: ModelSpec) -> "nn.Module":
         """A fresh network (an ``nn.Module`` with ``encoder`` and optional ``decoder``)."""

@@ -57,16 +57,19 @@ class ImageLabelDataset(Dataset):
         except (OSError, UnidentifiedImageError, ValueError) as e:
             return {"skip": f"{path}: {type(e).__name__}: {str(e)[:120]}"}
         labels = [self.data.label_index[l] for l in sample.labels]
+        unknown = [self.data.label_index[l] for l in sample.unknown]
         tags = [self.data.tag_index[t] for t in sample.tags]
-        return {"id": sample.id, "image": (pixels - self.mean) / self.std, "labels": labels, "tags": tags}
+        return {"id": sample.id, "image": (pixels - self.mean) / self.std, "labels": labels, "unknown": unknown,
+                "tags": tags}
 
 
 class Collate:
     """Stacks items into a ``Batch``; label sequences follow ``rank`` (or a random order)."""
 
-    def __init__(self, num_labels: int, num_tags: int, rank: list[int] | None, random_order: bool = False):
+    def __init__(self, num_labels: int, num_tags: int, rank: list[int] | None, random_order: bool = False,
+                 order: str = "rare"):
         self.num_labels, self.num_tags = num_labels, num_tags
-        self.rank, self.random_order = rank, random_order
+        self.rank, self.random_order, self.order = rank, random_order, order
 
     def __call__(self, items: list[dict]) -> tuple[Batch | None, list[str]]:
         skipped = [it["skip"] for it in items if "skip" in it]
@@ -75,6 +78,11 @@ class Collate:
             return None, skipped
         B, K, end = len(items), self.num_labels, self.num_labels
         targets = torch.zeros(B, K)
+        mask = None
+        if any(it["unknown"] for it in items):
+            mask = torch.ones(B, K)
+            for b, it in enumerate(items):
+                mask[b, it["unknown"]] = 0.0
         seqs = []
         for b, it in enumerate(items):
             ids = list(it["labels"])
@@ -94,7 +102,7 @@ class Collate:
             for b, it in enumerate(items):
                 tags[b, it["tags"]] = 1.0
         batch = Batch(ids=[it["id"] for it in items], images=torch.stack([it["image"] for it in items]),
-                      targets=targets, sequences=sequences, tags=tags)
+                      targets=targets, sequences=sequences, tags=tags, order=self.order, mask=mask)
         return batch, skipped
 
 
@@ -105,8 +113,11 @@ def make_loader(data: PreparedDataset, split: str, image_size: int, mean, std, b
     dataset = ImageLabelDataset(data, samples, image_size, mean, std)
     rank = None
     if order and order != "random":
-        position = {name: i for i, name in enumerate(data.ordering(order))}
+        # aligned orders (pla, mla) re-order in the decoder; the batch carries dictionary order
+        position = {name: i for i, name in enumerate(data.ordering(order if order in data.orderings
+                                                                   else "dictionary"))}
         rank = [position[l] for l in data.labels]
-    collate = Collate(len(data.labels), len(data.tags), rank, random_order=order == "random")
+    collate = Collate(len(data.labels), len(data.tags), rank, random_order=order == "random",
+                      order=order or "rare")
     return DataLoader(dataset, batch_size=batch_size, shuffle=shuffle, generator=generator,
                       collate_fn=collate, num_workers=num_workers)

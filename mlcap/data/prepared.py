@@ -2,8 +2,9 @@
 
     DATA/dataset.json      name, format version, labels, training frequencies, tag vocabulary, split sizes
     DATA/orderings.json    {"rare": [...], "frequent": [...], "dictionary": [...]}
-    DATA/<split>.jsonl     one sample per line: {"id", "image", "labels", "tags"?, "captions"?}
-    DATA/images/...        image files; "image" paths are relative to DATA
+    DATA/<split>.jsonl     one sample per line: {"id", "image", "labels", "unknown"?, "tags"?, "captions"?}
+    DATA/images/...        image files; "image" paths are relative to DATA, or to
+                           dataset.json's "image_root" when the images stay where they are
 """
 
 from __future__ import annotations
@@ -27,9 +28,12 @@ class Sample:
     labels: list[str]
     tags: list[str] = field(default_factory=list)
     captions: list[str] = field(default_factory=list)
+    unknown: list[str] = field(default_factory=list)   # labels whose value is unknown: masked
 
     def to_json(self) -> dict:
         row = {"id": self.id, "image": self.image, "labels": self.labels}
+        if self.unknown:
+            row["unknown"] = self.unknown
         if self.tags:
             row["tags"] = self.tags
         if self.captions:
@@ -97,6 +101,7 @@ class PreparedDataset:
         self.tags: list[str] = list(self.meta.get("tags", []))
         self.tag_index = {t: i for i, t in enumerate(self.tags)}
         self.splits: list[str] = list(self.meta["splits"])
+        self.image_root = Path(self.meta["image_root"]) if self.meta.get("image_root") else self.root
         orderings_path = self.root / "orderings.json"
         self.orderings: dict[str, list[str]] = (
             _read_json(orderings_path) if orderings_path.is_file()
@@ -122,7 +127,8 @@ class PreparedDataset:
         if not isinstance(row, dict) or "id" not in row or "image" not in row:
             raise MlcapError(f"{at(path, lineno)}: expected an object with 'id', 'image' and 'labels'")
         labels = row.get("labels", [])
-        unknown = [l for l in labels if l not in self.label_index]
+        masked = row.get("unknown", [])
+        unknown = [l for l in list(labels) + list(masked) if l not in self.label_index]
         if unknown:
             raise MlcapError(f"{at(path, lineno)}: unknown label {unknown[0]!r}")
         tags = row.get("tags", [])
@@ -130,10 +136,10 @@ class PreparedDataset:
         if unknown:
             raise MlcapError(f"{at(path, lineno)}: tag {unknown[0]!r} is not in the dataset's tag vocabulary")
         return Sample(id=str(row["id"]), image=str(row["image"]), labels=list(labels), tags=list(tags),
-                      captions=list(row.get("captions", [])))
+                      captions=list(row.get("captions", [])), unknown=list(masked))
 
     def image_path(self, sample: Sample) -> Path:
-        return self.root / sample.image
+        return self.image_root / sample.image
 
     def ordering(self, name: str) -> list[str]:
         if name not in self.orderings:

@@ -31,12 +31,19 @@ def _atomic_write(path: Path, write) -> None:
             tmp.unlink()
 
 
-def save_checkpoint(path: Path, model_state: dict, optimizer_state: dict | None, meta: dict) -> None:
+def save_checkpoint(path: Path, model_state: dict, optimizer_state: dict | None, meta: dict,
+                    extra: dict | None = None) -> None:
+    """``extra``: further plain state (tensors, numbers) a resumed run needs, e.g. SWA averages."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    payload = {"model": model_state, "optimizer": optimizer_state or {}, "meta": json.dumps(meta)}
+    payload = {"model": model_state, "optimizer": optimizer_state or {}, "meta": json.dumps(meta),
+               "extra": extra or {}}
     _atomic_write(path, lambda f: torch.save(payload, f))
     _atomic_write(path.with_suffix(".json"), lambda f: f.write(json.dumps(meta, indent=1).encode()))
+
+
+def load_extra(path: Path) -> dict:
+    return torch.load(path, map_location="cpu", weights_only=True).get("extra") or {}
 
 
 def load_checkpoint(path: Path) -> tuple[dict, dict, dict]:

@@ -25,8 +25,9 @@ from mlcap.models import backbone_input
 from mlcap.plugins import load_method
 from mlcap.progress import note, progress_bar
 from mlcap.protocol import ModelSpec
-from mlcap.training.checkpoint import load_checkpoint, save_checkpoint
+from mlcap.training.checkpoint import load_checkpoint, load_extra, save_checkpoint
 from mlcap.training.run import RunDir, check_labels
+from mlcap.training.swa import WeightAverager
 
 
 def pick_device(name: str) -> torch.device:
@@ -62,6 +63,17 @@ def _spec_for_run(run: RunDir, method, data: PreparedDataset, opts: TrainOptions
     return spec
 
 
+def _init_from(model: torch.nn.Module, path) -> None:
+    """Copy the weights of another checkpoint whose names and shapes match (e.g. a bce encoder)."""
+    state, _, meta = load_checkpoint(path)
+    own = model.state_dict()
+    matching = {k: v for k, v in state.items() if k in own and own[k].shape == v.shape}
+    if not matching:
+        raise MlcapError(f"{path}: no weights of this {meta.get('method')!r} checkpoint fit the model")
+    model.load_state_dict(matching, strict=False)
+    note(f"initialised {len(matching)} of {len(own)} tensors from {path} ({meta.get('method')} {meta.get('stage')})")
+
+
 def _freeze_batchnorm_of_frozen_modules(model: torch.nn.Module) -> None:
     """A frozen part stays frozen: its BatchNorm statistics must not drift either."""
     for m in model.modules():
@@ -78,6 +90,7 @@ def train_stage(stage: str, opts: TrainOptions) -> dict:
     run = RunDir(opts.run)
     spec = _spec_for_run(run, method, data, opts)
     spec = replace(spec, freeze_cnn=opts.freeze_cnn)
+    order = opts.order or getattr(method, "default_order", "rare")
     device = pick_device(opts.device)
     ckpt_path = run.checkpoint_path(stage)
     earlier = method.stages[: method.stages.index(stage)]
@@ -97,6 +110,9 @@ def train_stage(stage: str, opts: TrainOptions) -> dict:
         model.load_state_dict(state)
         start_epoch = meta["epoch"]
         note(f"{stage}: resuming from {ckpt_path} after epoch {start_epoch}")
+    elif opts.init_from is not None:
+        model = method.build(replace(spec, weights=None))
+        _init_from(model, opts.init_from)
     else:
         previous = run.latest_complete(earlier)
         model = method.build(replace(spec, weights=None) if previous else spec)
@@ -128,14 +144,20 @@ def train_stage(stage: str, opts: TrainOptions) -> dict:
     base_meta = {"method": method.name, "stage": stage, "labels": data.labels, "dataset": data.name,
                  "options": opts.model_dump(mode="json"), "versions": {
                      "mlcap": mlcap.__version__, "torch": torch.__version__, "python": platform.python_version()}}
+    averager = WeightAverager(opts.lr, opts.lr_min, opts.swa_cycle) if opts.swa else None
+    if averager and resume_meta is not None:
+        averager.load_state(load_extra(ckpt_path).get("swa", {}))
     started = time.time()
     with progress_bar(f"{method.name} {stage}", total=(opts.epochs - start_epoch) * n_train) as advance:
         for epoch in range(start_epoch, opts.epochs):
             epoch_seed = opts.seed * 100_003 + epoch
             torch.manual_seed(epoch_seed)
-            loader = make_loader(data, "train", spec.image_size, mean, std, opts.batch_size, order=opts.order,
+            loader = make_loader(data, "train", spec.image_size, mean, std, opts.batch_size, order=order,
                                  shuffle=True, generator=torch.Generator().manual_seed(epoch_seed),
                                  num_workers=opts.num_workers)
+            if averager:
+                for group in optimizer.param_groups:
+                    group["lr"] = averager.lr_at(epoch)
             model.train()
             _freeze_batchnorm_of_frozen_modules(model)
             sums: dict[str, float] = defaultdict(float)
@@ -161,14 +183,29 @@ def train_stage(stage: str, opts: TrainOptions) -> dict:
                     sums[k] += float(v.detach()) * n
                 advance(n + len(skipped), info=f"epoch {epoch + 1}/{opts.epochs} loss {sums['loss'] / seen:.4f}")
             epoch_losses = {k: v / max(seen, 1) for k, v in sums.items()}
+            last = epoch + 1 == opts.epochs
+            extra = {}
+            if averager:
+                averager.end_of_epoch(model, epoch)
+                extra["swa"] = averager.state()
+                if last:
+                    averager.apply(model, _batches(make_loader(data, "train", spec.image_size, mean, std,
+                                                               opts.batch_size, order=order), device))
+                    note(f"{stage}: weights are the average of {averager.count} cycle ends (SWA)")
             save_checkpoint(ckpt_path, model.state_dict(), optimizer.state_dict(),
-                            {**base_meta, "epoch": epoch + 1, "complete": epoch + 1 == opts.epochs,
-                             "losses": epoch_losses})
+                            {**base_meta, "epoch": epoch + 1, "complete": last, "losses": epoch_losses,
+                             "swa_averaged": averager.count if averager else 0}, extra=extra)
     if skips.count:
         note(f"{stage}: {skips.summary()}")
     return {"stage": stage, "method": method.name, "run": str(run.root), "epochs": opts.epochs,
             "seconds": round(time.time() - started, 1), "skipped_images": skips.count,
             **{k: round(v, 5) for k, v in epoch_losses.items() if math.isfinite(v)}}
+
+
+def _batches(loader, device: torch.device):
+    for batch, _ in loader:
+        if batch is not None:
+            yield _to(batch, device)
 
 
 def _to(batch, device: torch.device):
@@ -179,4 +216,6 @@ def _to(batch, device: torch.device):
     batch.sequences = batch.sequences.to(device)
     if batch.tags is not None:
         batch.tags = batch.tags.to(device)
+    if batch.mask is not None:
+        batch.mask = batch.mask.to(device)
     return batch

@@ -7,10 +7,10 @@ Prediction emits every label whose probability reaches the threshold
 from __future__ import annotations
 
 import torch
-import torch.nn.functional as F
 from pydantic import BaseModel, ConfigDict, Field
 from torch import nn
 
+from mlcap.losses import concept_bce
 from mlcap.models import ConceptEncoder, create_backbone
 from mlcap.protocol import Batch, Decoded, ModelSpec
 
@@ -43,7 +43,7 @@ class BCEMethod:
 
     def stage_loss(self, model: BCEModel, batch: Batch, stage: str, spec: ModelSpec) -> dict:
         logits = model.encoder(batch.images, batch.tags).concept_logits
-        loss = F.binary_cross_entropy_with_logits(logits.float(), batch.targets)
+        loss = concept_bce(logits, batch)
         return {"loss": loss, "bce": loss}
 
     @torch.no_grad()

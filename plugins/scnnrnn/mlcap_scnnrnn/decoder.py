@@ -41,18 +41,23 @@ class LabelLSTMDecoder(nn.Module):
         logits = self.out(hidden).float()
         return F.cross_entropy(logits.reshape(-1, logits.shape[-1]), sequences.reshape(-1), ignore_index=PAD)
 
-    @torch.no_grad()
-    def greedy(self, s: torch.Tensor, max_len: int) -> list[list[int]]:
-        """Most likely label at each step until END or ``max_len`` labels (duplicates kept)."""
+    def free_run(self, s: torch.Tensor, steps: int) -> torch.Tensor:
+        """Step logits (B, steps, K + 1), each step fed the previous step's argmax (for PLA/MLA)."""
         B = s.shape[0]
         state = self.initial_state(s)
         token = torch.full((B, 1), self.start, dtype=torch.long, device=s.device)
-        steps = []
-        for _ in range(max_len):
+        logits = []
+        for _ in range(steps):
             hidden, state = self.lstm(self.embed(token), state)
-            token = self.out(hidden).argmax(dim=-1)
-            steps.append(token[:, 0])
-        emitted = torch.stack(steps, dim=1).tolist()
+            step = self.out(hidden)
+            logits.append(step)
+            token = step.detach().argmax(dim=-1)
+        return torch.cat(logits, dim=1)
+
+    @torch.no_grad()
+    def greedy(self, s: torch.Tensor, max_len: int) -> list[list[int]]:
+        """Most likely label at each step until END or ``max_len`` labels (duplicates kept)."""
+        emitted = self.free_run(s, max_len).argmax(dim=-1).tolist()
         sequences = []
         for row in emitted:
             seq = []

@@ -10,13 +10,14 @@
 from __future__ import annotations
 
 import torch
-import torch.nn.functional as F
 from pydantic import BaseModel, ConfigDict, Field
 from torch import nn
 
+from mlcap.losses import concept_bce
 from mlcap.errors import MlcapError
 from mlcap.models import ConceptEncoder, create_backbone
-from mlcap.protocol import Batch, Decoded, ModelSpec
+from mlcap.alignment import aligned_cross_entropy
+from mlcap.protocol import ALIGNED_ORDERS, Batch, Decoded, ModelSpec
 
 from mlcap_scnnrnn.decoder import LabelLSTMDecoder
 
@@ -62,17 +63,24 @@ class ScnnrnnMethod:
 
     def stage_loss(self, model: ScnnrnnModel, batch: Batch, stage: str, spec: ModelSpec) -> dict:
         if stage == "pretrain-rnn":
-            loss = model.decoder.loss(batch.targets, batch.sequences)
+            loss = self._rnn_loss(model, batch.targets, batch)
             return {"loss": loss, "rnn": loss}
         logits = model.encoder(batch.images, batch.tags).concept_logits.float()
-        cnn = F.binary_cross_entropy_with_logits(logits, batch.targets)
+        cnn = concept_bce(logits, batch)
         if stage == "pretrain-cnn":
             return {"loss": cnn, "bce": cnn}
         s = torch.sigmoid(logits)
         if spec.freeze_cnn:
             s = s.detach()
-        rnn = model.decoder.loss(s, batch.sequences)
+        rnn = self._rnn_loss(model, s, batch)
         return {"loss": rnn + _options(spec).cnn_loss_weight * cnn, "bce": cnn, "rnn": rnn}
+
+    @staticmethod
+    def _rnn_loss(model: ScnnrnnModel, s: torch.Tensor, batch: Batch) -> torch.Tensor:
+        if batch.order in ALIGNED_ORDERS:  # ground truth re-ordered to the LSTM's own predictions
+            logits = model.decoder.free_run(s, batch.sequences.shape[1])
+            return aligned_cross_entropy(logits, batch.targets, batch.order)
+        return model.decoder.loss(s, batch.sequences)
 
     @torch.no_grad()
     def predict(self, model: ScnnrnnModel, batch: Batch, spec: ModelSpec) -> Decoded:
