@@ -81,6 +81,11 @@ class ModelSpec:
         return len(self.labels)
 
 
+def cut_at_end(emitted: list[list[int]], end: int) -> list[list[int]]:
+    """Per-step argmax rows -> label sequences, each cut before its first END (duplicates kept)."""
+    return [row[: row.index(end)] if end in row else row for row in emitted]
+
+
 @runtime_checkable
 class Method(Protocol):
     name: str

@@ -6,7 +6,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from mlcap.protocol import PAD, EncoderOutput
+from mlcap.protocol import PAD, EncoderOutput, cut_at_end
 
 
 class AttentionLSTMDecoder(nn.Module):
@@ -52,13 +52,4 @@ class AttentionLSTMDecoder(nn.Module):
 
     @torch.no_grad()
     def greedy(self, enc: EncoderOutput, max_len: int) -> list[list[int]]:
-        emitted = self.run(enc, max_len).argmax(-1).tolist()
-        out = []
-        for row in emitted:
-            seq = []
-            for t in row:
-                if t == self.end:
-                    break
-                seq.append(t)
-            out.append(seq)
-        return out
+        return cut_at_end(self.run(enc, max_len).argmax(-1).tolist(), self.end)

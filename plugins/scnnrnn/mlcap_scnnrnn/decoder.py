@@ -6,7 +6,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from mlcap.protocol import PAD
+from mlcap.protocol import PAD, cut_at_end
 
 
 class LabelLSTMDecoder(nn.Module):
@@ -57,13 +57,4 @@ class LabelLSTMDecoder(nn.Module):
     @torch.no_grad()
     def greedy(self, s: torch.Tensor, max_len: int) -> list[list[int]]:
         """Most likely label at each step until END or ``max_len`` labels (duplicates kept)."""
-        emitted = self.free_run(s, max_len).argmax(dim=-1).tolist()
-        sequences = []
-        for row in emitted:
-            seq = []
-            for t in row:
-                if t == self.end:
-                    break
-                seq.append(t)
-            sequences.append(seq)
-        return sequences
+        return cut_at_end(self.free_run(s, max_len).argmax(dim=-1).tolist(), self.end)
