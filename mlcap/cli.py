@@ -59,6 +59,119 @@ STRICT = typer.Option(False, "--strict", help="Stop at the first malformed row i
 JSON_SUMMARY = typer.Option(False, "--json", help="Machine-readable summary.")
 
 
+@prepare_app.command("coco")
+def prepare_coco(
+    out: Path = typer.Option(..., "--out", help="Directory to write."),
+    root: Path = typer.Option(..., help="COCO root: annotations/, train2017/, val2017/."),
+    year: str = typer.Option("2017", help="2014 or 2017."),
+    karpathy: Optional[Path] = typer.Option(None, help="Karpathy split file (dataset_coco.json)."),
+    labels: str = typer.Option("categories", help="categories (80) or concepts (frequent caption words)."),
+    vocab_size: int = typer.Option(12000, help="Caption word vocabulary size."),
+    min_count: Optional[int] = typer.Option(None, help="Instead: every word seen this often."),
+    concepts: int = typer.Option(1000, help="Size of the caption concept set."),
+    drop_stop_words: bool = typer.Option(False, "--drop-stop-words", help="Leave stop words out of the concepts."),
+    check_images: bool = typer.Option(True, "--check-images/--no-check-images", help="Check image files exist."),
+    strict: bool = STRICT,
+    json_output: bool = JSON_SUMMARY,
+):
+    """MS-COCO from its official instances/captions JSON (pycocotools)."""
+    from mlcap.datasets import coco
+
+    _prepare(lambda report: coco.prepare(root, out, year, karpathy, labels, vocab_size, min_count, concepts,
+                                         drop_stop_words, check_images, report), strict, json_output)
+
+
+@prepare_app.command("pa100k")
+def prepare_pa100k(
+    out: Path = typer.Option(..., "--out", help="Directory to write."),
+    root: Path = typer.Option(..., help="PA-100K root: annotation.mat and data/."),
+    annotation: Optional[Path] = typer.Option(None, help="The .mat file (default ROOT/annotation.mat)."),
+    images: Optional[Path] = typer.Option(None, help="Image folder (default ROOT/data)."),
+    strict: bool = STRICT,
+    json_output: bool = JSON_SUMMARY,
+):
+    """PA-100K pedestrian attributes from the official annotation.mat."""
+    from mlcap.datasets import pa100k
+
+    _prepare(lambda report: pa100k.prepare(root, out, annotation, images, report), strict, json_output)
+
+
+@prepare_app.command("voc")
+def prepare_voc(
+    out: Path = typer.Option(..., "--out", help="Directory to write."),
+    root: Path = typer.Option(..., help="VOC root: ImageSets/Main/, JPEGImages/ (e.g. VOCdevkit/VOC2007)."),
+    train_split: str = typer.Option("trainval", help="ImageSets split for training."),
+    test_split: str = typer.Option("test", help="ImageSets split for testing."),
+    strict: bool = STRICT,
+    json_output: bool = JSON_SUMMARY,
+):
+    """PASCAL VOC 2007/2012 (difficult = unknown, masked)."""
+    from mlcap.datasets import voc
+
+    _prepare(lambda report: voc.prepare(root, out, train_split, test_split, report), strict, json_output)
+
+
+@prepare_app.command("wider")
+def prepare_wider(
+    out: Path = typer.Option(..., "--out", help="Directory to write."),
+    root: Path = typer.Option(..., help="Folder with wider_attribute_{trainval,test}.json and Image/."),
+    check_images: bool = typer.Option(True, "--check-images/--no-check-images", help="Check image files exist."),
+    strict: bool = STRICT,
+    json_output: bool = JSON_SUMMARY,
+):
+    """WIDER Attribute: one sample per person box (0 = unknown, masked)."""
+    from mlcap.datasets import wider
+
+    _prepare(lambda report: wider.prepare(root, out, check_images, report), strict, json_output)
+
+
+@prepare_app.command("espgame")
+def prepare_espgame(
+    out: Path = typer.Option(..., "--out", help="Directory to write."),
+    root: Path = typer.Option(..., help="Folder with espgame_dictionary.txt, *_list.txt, *_annot.txt."),
+    check_images: bool = typer.Option(True, "--check-images/--no-check-images", help="Check image files exist."),
+    strict: bool = STRICT,
+    json_output: bool = JSON_SUMMARY,
+):
+    """ESP Game, TagProp-style release and split (268 words)."""
+    from mlcap.datasets import espgame
+
+    _prepare(lambda report: espgame.prepare(root, out, check_images, report), strict, json_output)
+
+
+def _register_generic(kind: str) -> None:
+    def command(
+        out: Path = typer.Option(..., "--out", help="Directory to write."),
+        train: Path = typer.Option(..., help=f"Training {kind.upper()} file."),
+        test: Path = typer.Option(..., help=f"Test {kind.upper()} file."),
+        val: Optional[Path] = typer.Option(None, help=f"Validation {kind.upper()} file."),
+        images: Optional[Path] = typer.Option(None, help="Folder image paths are relative to (default: train's)."),
+        name: str = typer.Option("custom", help="Dataset name."),
+        strict: bool = STRICT,
+        json_output: bool = JSON_SUMMARY,
+    ):
+        from mlcap.datasets import generic
+
+        _prepare(lambda report: generic.prepare(out, train, test, val, images, name, report), strict, json_output)
+
+    command.__doc__ = ("Your own data: CSV rows 'path,label|label|...'." if kind == "csv" else
+                       "Your own data: JSONL {path, labels, captions?, tags?}.")
+    prepare_app.command(kind)(command)
+
+
+for _kind in ("csv", "jsonl"):
+    _register_generic(_kind)
+
+
+def _prepare(run, strict: bool, json_output: bool) -> None:
+    from mlcap.datasets.report import PrepareReport
+    from mlcap.datasets.summary import print_summary, summarize
+
+    report = PrepareReport(strict)
+    meta, samples = run(report)
+    print_summary(summarize(meta, samples, report), json_output)
+
+
 @prepare_app.command("nuswide")
 def prepare_nuswide(
     out: Path = typer.Option(..., "--out", help="Directory to write."),
@@ -78,13 +191,10 @@ def prepare_nuswide(
 ):
     """NUS-WIDE from its official files, a per-split CSV, or 'path v1 ... v81' lists."""
     from mlcap.datasets import nuswide
-    from mlcap.datasets.report import PrepareReport
-    from mlcap.datasets.summary import print_summary, summarize
 
-    report = PrepareReport(strict)
-    meta, samples = nuswide.prepare(out, root, concepts, train_csv, test_csv, train_list, test_list,
-                                    train_labels, test_labels, images, split, seed, report)
-    print_summary(summarize(meta, samples, report), json_output)
+    _prepare(lambda report: nuswide.prepare(out, root, concepts, train_csv, test_csv, train_list, test_list,
+                                            train_labels, test_labels, images, split, seed, report),
+             strict, json_output)
 
 
 STAGE_HELP = {

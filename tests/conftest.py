@@ -63,3 +63,16 @@ def tiny_data(tiny_data_master, tmp_path) -> Path:
 
 
 TINY_TRAIN = ["--epochs", "1", "--batch-size", "16", "--device", "cpu"]
+
+
+@pytest.fixture
+def shared_data():
+    """``shared_data("nuswide", "file")``: a path under ../shared/data, or a clean skip when absent."""
+
+    def get(*parts) -> Path:
+        path = SHARED_DATA.joinpath(*parts)
+        if not path.exists():
+            pytest.skip(f"{path} not present")
+        return path
+
+    return get

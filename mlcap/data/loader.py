@@ -51,6 +51,9 @@ class ImageLabelDataset(Dataset):
         try:
             with Image.open(path) as im:
                 im = im.convert("RGB")
+                if sample.box:
+                    x, y, w, h = sample.box
+                    im = im.crop((int(x), int(y), int(x + w), int(y + h)))
                 if im.size != (self.image_size, self.image_size):
                     im = im.resize((self.image_size, self.image_size), Image.BILINEAR)
                 pixels = torch.from_numpy(np.asarray(im, dtype=np.float32).copy()).permute(2, 0, 1) / 255.0

@@ -2,7 +2,7 @@
 
     DATA/dataset.json      name, format version, labels, training frequencies, tag vocabulary, split sizes
     DATA/orderings.json    {"rare": [...], "frequent": [...], "dictionary": [...]}
-    DATA/<split>.jsonl     one sample per line: {"id", "image", "labels", "unknown"?, "tags"?, "captions"?}
+    DATA/<split>.jsonl     one sample per line: {"id", "image", "labels", "unknown"?, "tags"?, "captions"?, "box"?}
     DATA/images/...        image files; "image" paths are relative to DATA, or to
                            dataset.json's "image_root" when the images stay where they are
 """
@@ -29,11 +29,14 @@ class Sample:
     tags: list[str] = field(default_factory=list)
     captions: list[str] = field(default_factory=list)
     unknown: list[str] = field(default_factory=list)   # labels whose value is unknown: masked
+    box: list[float] | None = None                     # [x, y, w, h] crop of the image (e.g. a person)
 
     def to_json(self) -> dict:
         row = {"id": self.id, "image": self.image, "labels": self.labels}
         if self.unknown:
             row["unknown"] = self.unknown
+        if self.box:
+            row["box"] = self.box
         if self.tags:
             row["tags"] = self.tags
         if self.captions:
@@ -136,7 +139,7 @@ class PreparedDataset:
         if unknown:
             raise MlcapError(f"{at(path, lineno)}: tag {unknown[0]!r} is not in the dataset's tag vocabulary")
         return Sample(id=str(row["id"]), image=str(row["image"]), labels=list(labels), tags=list(tags),
-                      captions=list(row.get("captions", [])), unknown=list(masked))
+                      captions=list(row.get("captions", [])), unknown=list(masked), box=row.get("box"))
 
     def image_path(self, sample: Sample) -> Path:
         return self.image_root / sample.image

@@ -1,0 +1,135 @@
+"""MS-COCO from its official annotation files (``--root`` with ``annotations/`` and image folders).
+
+* ``annotations/instances_{train,val}YEAR.json`` via pycocotools: image-level labels over the
+  80 categories, mapped by category id and named by category name (ids are not contiguous).
+* ``annotations/captions_{train,val}YEAR.json``: the captions of each image.
+* Splits: ``train`` = trainYEAR, ``test`` = valYEAR; or, with ``--karpathy dataset_coco.json``,
+  the Karpathy split (``train`` + ``restval`` -> train, ``val``, ``test``) by COCO id.
+* ``--labels concepts`` makes the caption concept set (the most frequent caption words) the
+  label vocabulary instead of the categories, for captioning with S-CNN-RNN.
+
+``caption_vocab.json`` holds the word vocabulary (``--vocab-size`` most frequent training words,
+or ``--min-count``) and the concept set with its coverage of training word occurrences.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+from pathlib import Path
+
+from mlcap.data.prepared import Sample, write_prepared
+from mlcap.datasets import captions as text
+from mlcap.datasets.report import PrepareReport
+from mlcap.errors import MlcapError
+
+
+def _load_coco(path: Path):
+    from pycocotools.coco import COCO
+
+    try:
+        with contextlib.redirect_stdout(io.StringIO()):   # pycocotools prints progress on stdout
+            return COCO(str(path))
+    except json.JSONDecodeError as e:
+        raise MlcapError(f"{path}:{e.lineno}: not valid JSON ({e.msg})") from None
+    except (KeyError, TypeError) as e:
+        raise MlcapError(f"{path}: not a COCO annotation file ({type(e).__name__}: {e})") from None
+
+
+def prepare(root: Path, out: Path, year: str = "2017", karpathy: Path | None = None, labels: str = "categories",
+            vocab_size: int = 12000, min_count: int | None = None, concepts: int = 1000,
+            drop_stop_words: bool = False, check_images: bool = True,
+            report: PrepareReport | None = None) -> tuple[dict, dict]:
+    report = report or PrepareReport()
+    root = Path(root)
+    ann = root / "annotations"
+    per_split: dict[str, dict] = {}     # coco split -> {image id: record}
+    categories: dict[int, str] = {}
+    for split in ("train", "val"):
+        inst_path, cap_path = ann / f"instances_{split}{year}.json", ann / f"captions_{split}{year}.json"
+        if not inst_path.is_file() and not cap_path.is_file():
+            raise MlcapError(f"{ann}: neither instances_{split}{year}.json nor captions_{split}{year}.json")
+        records: dict[int, dict] = {}
+        if inst_path.is_file():
+            coco = _load_coco(inst_path)
+            for cat in coco.loadCats(coco.getCatIds()):
+                if categories.setdefault(cat["id"], cat["name"]) != cat["name"]:
+                    raise MlcapError(f"{inst_path}: category id {cat['id']} named differently across files")
+            for image_id, image in coco.imgs.items():
+                cats = {a["category_id"] for a in coco.imgToAnns.get(image_id, [])}
+                unknown = cats - set(categories)
+                if unknown:
+                    report.problem("unknown category id", inst_path, None, f"image {image_id}: {sorted(unknown)}")
+                    continue
+                records[image_id] = {"file": f"{split}{year}/{image['file_name']}", "cats": cats, "captions": []}
+        if cap_path.is_file():
+            caps = _load_coco(cap_path)
+            for image_id, image in caps.imgs.items():
+                rec = records.setdefault(image_id, {"file": f"{split}{year}/{image['file_name']}", "cats": set(),
+                                                    "captions": [], "no_instances": not inst_path.is_file()})
+                rec["captions"] = [a["caption"].strip() for a in caps.imgToAnns.get(image_id, [])]
+        per_split[split] = records
+
+    assignment = {"train": "train", "val": "test"}
+    splits_of_id: dict[int, str] = {}
+    if karpathy is not None:
+        try:
+            entries = json.loads(Path(karpathy).read_text())["images"]
+        except FileNotFoundError:
+            raise MlcapError(f"{karpathy}: not found") from None
+        except (json.JSONDecodeError, KeyError, TypeError):
+            raise MlcapError(f"{karpathy}: not a Karpathy split file (dataset_coco.json format)") from None
+        for e in entries:
+            splits_of_id[int(e["cocoid"])] = {"restval": "train"}.get(e["split"], e["split"])
+
+    by_split: dict[str, list[tuple[int, dict]]] = {}
+    for coco_split, records in per_split.items():
+        for image_id, rec in records.items():
+            target = splits_of_id.get(image_id) if karpathy is not None else assignment[coco_split]
+            if target is None:
+                report.drop("not in the Karpathy split")
+                continue
+            by_split.setdefault(target, []).append((image_id, rec))
+    if "train" not in by_split:
+        raise MlcapError(f"{root}: no training images found")
+
+    counts = text.word_counts(c for _, rec in by_split["train"] for c in rec["captions"])
+    vocab = text.build_vocabulary(counts, vocab_size, min_count) if counts else []
+    concept_words, coverage = text.concept_set(counts, concepts, drop_stop_words) if counts else ([], 0.0)
+    if labels == "concepts":
+        if not concept_words:
+            raise MlcapError(f"{root}: --labels concepts needs caption files")
+        label_names, concept_lookup = sorted(concept_words), set(concept_words)
+    elif labels == "categories":
+        if not categories:
+            raise MlcapError(f"{ann}: --labels categories needs instances_*{year}.json")
+        label_names = [categories[i] for i in sorted(categories)]
+    else:
+        raise MlcapError(f"coco: --labels must be categories or concepts, not {labels!r}")
+
+    samples: dict[str, list[Sample]] = {}
+    for split, items in sorted(by_split.items()):
+        kept = []
+        for image_id, rec in sorted(items):
+            if labels == "concepts":
+                names = text.concepts_of(rec["captions"], concept_lookup)
+            else:
+                names = [categories[c] for c in sorted(rec["cats"])]
+            if not names:
+                report.drop("no label")
+                continue
+            if check_images and not (root / rec["file"]).is_file():
+                report.problem("image listed but missing", root / rec["file"], None, "file not found")
+                continue
+            kept.append(Sample(id=str(image_id), image=rec["file"], labels=names, captions=rec["captions"]))
+        samples[split] = kept
+    extra = {"image_root": str(root.resolve()), "source": f"coco{year}", "label_kind": labels}
+    meta = write_prepared(out, "coco", label_names, samples, extra=extra)
+    if counts:
+        (Path(out) / "caption_vocab.json").write_text(json.dumps(
+            {"words": vocab, "concepts": concept_words, "concept_coverage": coverage,
+             "training_word_occurrences": sum(counts.values())}, indent=1))
+        report.note(f"caption concepts: {len(concept_words)} most frequent words cover {coverage:.1%} of the "
+                    f"{sum(counts.values())} training word occurrences; vocabulary {len(vocab)} words")
+    return meta, samples
