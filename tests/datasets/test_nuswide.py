@@ -121,3 +121,56 @@ def test_list_form(tmp_path):
                                     test_labels=tmp_path / "test.txt", report=report)
     assert [s.labels for s in samples["train"]] == [["a"], ["b"]]
     assert report.problems["bad row"] == 1 and "train.txt:3" in report.examples[0]
+
+
+def test_real_images_with_their_flickr_tags_as_side_information(shared_data, tmp_path, mlcap):
+    """The three real NUS-WIDE images and their raw Flickr tags (coco-cn's nuswide100 readme),
+    laid out as the official release: tag vectors over the real TagList1k, labels from the
+    readme's manually verified tags mapped to concept names."""
+    d = shared_data("nuswide")
+    src = d / "images_cococn"
+    readme = (src / "readme.md").read_text(encoding="utf-8")
+    flickr = {}
+    for line in readme.splitlines():
+        if line.startswith("| <img src="):
+            name = line.split('"')[1]
+            flickr[name] = line.split("|")[2].split()
+    assert len(flickr) == 3
+    labels = {"417187631.jpg": ["boats", "water"], "48661375.jpg": ["cat"], "342635061.jpg": ["ocean", "rocks", "sky"]}
+    root = tmp_path / "NUS-WIDE"
+    (root / "ConceptsList").mkdir(parents=True)
+    (root / "ConceptsList" / "Concepts81.txt").write_bytes((d / "Concepts81.txt").read_bytes())
+    concepts = (d / "Concepts81.txt").read_text().split()
+    names = {n: f"nuswide100\\{n}" for n in flickr}
+    order = ["417187631.jpg", "48661375.jpg", "342635061.jpg"]
+    (root / "ImageList").mkdir()
+    (root / "ImageList" / "Imagelist.txt").write_text("".join(names[n] + "\r\n" for n in order))
+    (root / "ImageList" / "TrainImagelist.txt").write_text("".join(names[n] + "\r\n" for n in order[:2]))
+    (root / "ImageList" / "TestImagelist.txt").write_text(names[order[2]] + "\r\n")
+    gt = root / "Groundtruth" / "TrainTestLabels"
+    gt.mkdir(parents=True)
+    for c in concepts:
+        for split, members in (("Train", order[:2]), ("Test", order[2:])):
+            (gt / f"Labels_{c}_{split}.txt").write_text("".join(f"{int(c in labels[n])}\r\n" for n in members))
+    (root / "NUS_WID_Tags").mkdir()
+    taglist = (d / "TagList1k.txt").read_text().split()
+    (root / "NUS_WID_Tags" / "TagList1k.txt").write_text("\n".join(taglist) + "\n")
+    (root / "NUS_WID_Tags" / "AllTags1k.txt").write_text(
+        "".join(" ".join("1" if t in flickr[n] else "0" for t in taglist) + "\n" for n in order))
+    images = tmp_path / "images" / "nuswide100"
+    images.mkdir(parents=True)
+    for n in order:
+        (images / n).write_bytes((src / n).read_bytes())
+
+    res = mlcap("prepare", "nuswide", "--root", root, "--images", tmp_path / "images", "--out", tmp_path / "o",
+                "--json")
+    assert res.code == 0, res.err
+    ds = PreparedDataset(tmp_path / "o")
+    train = ds.samples("train")
+    assert [s.labels for s in train] == [["boats", "water"], ["cat"]]
+    assert set(train[0].tags) == set(flickr["417187631.jpg"]) & set(taglist) and "boats" in train[0].tags
+    assert len(ds.tags) == 1000
+    res = mlcap("pretrain-cnn", "-m", "bce", "--data", tmp_path / "o", "--run", tmp_path / "r", "--use-tags",
+                "--epochs", 1, "--device", "cpu", "--image-size", 64)
+    assert res.code == 0, res.err
+    assert len(mlcap("predict", "--run", tmp_path / "r", "--data", tmp_path / "o").json_lines()) == 1
