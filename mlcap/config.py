@@ -35,7 +35,7 @@ class TrainOptions(Options):
     data: Path
     run: Path
     backbone: str | None = None          # fixed by the run's first stage; default smallcnn
-    weights: Path | None = None          # local backbone state dict, first stage only
+    weights: str | None = None           # local backbone state dict, or "imagenet" (offline), first stage only
     init_from: Path | None = None        # start from another run's checkpoint (matching weights only)
     image_size: int | None = Field(None, ge=16)   # default: the backbone's natural size
     use_tags: bool | None = None         # noisy-tag side information; fixed by the first stage

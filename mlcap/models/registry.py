@@ -22,6 +22,19 @@ class BackboneInput(NamedTuple):
 
 
 _REGISTRY: dict[str, tuple[Callable, BackboneInput]] = {}
+_FAMILIES: dict[str, tuple[Callable, Callable]] = {}   # name prefix -> (factory(name), input(name))
+
+
+def register_family(prefix: str, factory: Callable, input_of: Callable) -> None:
+    """Open-ended names such as ``timm/<model>``: ``factory(rest, weights=...)``, ``input_of(rest)``."""
+    _FAMILIES[prefix] = (factory, input_of)
+
+
+def _family(name: str):
+    for prefix, entry in _FAMILIES.items():
+        if name.startswith(prefix):
+            return entry, name[len(prefix):]
+    return None, None
 
 
 def register_backbone(*, mean, std, default_size: int):
@@ -33,13 +46,18 @@ def register_backbone(*, mean, std, default_size: int):
 
 
 def backbone_input(name: str) -> BackboneInput:
+    family, rest = _family(name)
+    if family:
+        return family[1](rest)
     _check(name)
     return _REGISTRY[name][1]
 
 
 def _check(name: str) -> None:
     if name not in _REGISTRY:
-        raise MlcapError(f"unknown backbone {name!r} (known: {', '.join(backbone_names())})")
+        families = ", ".join(f"{p}<name>" for p in _FAMILIES)
+        raise MlcapError(f"unknown backbone {name!r} (known: {', '.join(backbone_names())}"
+                         + (f", {families})" if families else ")"))
 
 
 def backbone_names() -> list[str]:
@@ -48,6 +66,9 @@ def backbone_names() -> list[str]:
 
 def create_backbone(name: str, weights: str | Path | None = None, **cfg):
     """Build backbone ``name``; ``weights`` is a local state-dict file (never downloaded)."""
+    family, rest = _family(name)
+    if family:
+        return family[0](rest, weights=weights, **cfg)
     _check(name)
     return _REGISTRY[name][0](weights=weights, **cfg)
 

@@ -11,6 +11,7 @@ resnet18/34    512                    512 x 7 x 7
 resnet50/101   2048                   2048 x 7 x 7
 vgg16          4096 (fc7)             512 x 14 x 14 (conv5_3)
 inception_v3   2048                   2048 x 8 x 8
+mobilenet_v3   960                    960 x 7 x 7 (large)
 =============  ====================  =====================
 """
 
@@ -103,6 +104,24 @@ def vgg16(weights=None, **_):
     import torchvision
 
     return VGG16Backbone(_load(torchvision.models.vgg16(weights=None), weights))
+
+
+class MobileNetV3Backbone(nn.Module):
+    def __init__(self, net):
+        super().__init__()
+        self.features = net.features
+        self.feature_dim = self.spatial_dim = net.features[-1].out_channels
+
+    def forward(self, x):
+        spatial = self.features(x)
+        return spatial.mean(dim=(2, 3)), spatial
+
+
+@register_backbone(mean=IMAGENET_MEAN, std=IMAGENET_STD, default_size=224)
+def mobilenet_v3(weights=None, **_):
+    import torchvision
+
+    return MobileNetV3Backbone(_load(torchvision.models.mobilenet_v3_large(weights=None), weights))
 
 
 @register_backbone(mean=IMAGENET_MEAN, std=IMAGENET_STD, default_size=299)
