@@ -206,7 +206,7 @@ STAGE_HELP = {
 
 TRAIN_OPTION_NAMES = {
     "method", "data", "run", "backbone", "weights", "init_from", "image_size", "use_tags", "epochs", "batch_size", "lr",
-    "weight_decay", "seed", "device", "amp", "order", "freeze_cnn", "max_len", "num_workers", "resume", "swa",
+    "weight_decay", "seed", "device", "amp", "order", "freeze_cnn", "freeze_backbone", "features", "max_len", "num_workers", "resume", "swa",
     "swa_cycle", "lr_min"}
 
 
@@ -229,6 +229,8 @@ def _register_stage(stage: str) -> None:
         amp: Optional[bool] = typer.Option(None, "--amp/--no-amp", help="bfloat16 mixed precision."),
         order: Optional[str] = typer.Option(None, help="Label order: rare, frequent, dictionary, random, pla, mla."),
         freeze_cnn: Optional[bool] = typer.Option(None, "--freeze-cnn/--train-cnn", help="Keep the CNN fixed."),
+        freeze_backbone: Optional[bool] = typer.Option(None, "--freeze-backbone", help="Keep the backbone fixed."),
+        features: Optional[Path] = typer.Option(None, help="Train from an HDF5 feature cache (backbone fixed)."),
         max_len: Optional[int] = typer.Option(None, help="Longest emitted label sequence."),
         num_workers: Optional[int] = typer.Option(None, help="Data-loading worker processes (default 0)."),
         resume: Optional[bool] = typer.Option(None, "--resume/--restart", help="Continue from this stage's checkpoint."),
@@ -258,6 +260,7 @@ def predict(
     data: Optional[Path] = typer.Option(None, "--data", help="Prepared dataset directory."),
     split: Optional[str] = typer.Option(None, help="Split to predict (default test)."),
     stage: Optional[str] = typer.Option(None, help="Checkpoint to use (default: the latest complete stage)."),
+    features: Optional[Path] = typer.Option(None, help="Predict from an HDF5 feature cache."),
     batch_size: Optional[int] = typer.Option(None, help="Batch size (default 64)."),
     device: Optional[str] = typer.Option(None, help="auto, cpu or cuda."),
     num_workers: Optional[int] = typer.Option(None, help="Data-loading worker processes."),
@@ -267,11 +270,38 @@ def predict(
     from mlcap.config import PredictOptions, resolve
     from mlcap.predict import predict_rows
 
-    opts = resolve(PredictOptions, "predict", dict(run=run, data=data, split=split, stage=stage,
+    opts = resolve(PredictOptions, "predict", dict(run=run, data=data, split=split, stage=stage, features=features,
                                                      batch_size=batch_size, device=device,
                                                      num_workers=num_workers), config)
     for row in predict_rows(opts):
         sys.stdout.write(json.dumps(row) + "\n")
+
+
+@app.command("extract-features")
+def extract_features(
+    data: Optional[Path] = typer.Option(None, "--data", help="Prepared dataset directory."),
+    backbone: Optional[str] = typer.Option(None, help="Backbone name (see `mlcap backbones`)."),
+    out: Optional[Path] = typer.Option(None, "--out", help="HDF5 file to write (resumed if present)."),
+    weights: Optional[str] = typer.Option(None, help="Local state dict, or imagenet (offline, efficientnet_lite0)."),
+    image_size: Optional[int] = typer.Option(None, help="Input side in pixels (default: the backbone's)."),
+    splits: Optional[str] = typer.Option(None, help="Comma list of splits (default train,val,test)."),
+    batch_size: Optional[int] = typer.Option(None, help="Batch size (default 64)."),
+    device: Optional[str] = typer.Option(None, help="auto, cpu or cuda."),
+    config: Optional[Path] = CONFIG,
+):
+    """Cache pooled and spatial backbone features per split in HDF5 (resumable)."""
+    from mlcap.config import ExtractOptions, resolve
+    from mlcap.data.prepared import PreparedDataset
+    from mlcap.features import extract
+    from mlcap.training.loop import pick_device
+
+    opts = resolve(ExtractOptions, "extract-features", dict(data=data, backbone=backbone, out=out, weights=weights,
+                   image_size=image_size, splits=splits, batch_size=batch_size, device=device), config)
+    dataset = PreparedDataset(opts.data)
+    names = [s.strip() for s in opts.splits.split(",") if s.strip() in dataset.splits]
+    stats = extract(dataset, opts.backbone, opts.out, names, opts.weights, opts.image_size, opts.batch_size,
+                    str(pick_device(opts.device)))
+    _emit({"features": str(opts.out), "backbone": opts.backbone, "splits": stats})
 
 
 @app.command()

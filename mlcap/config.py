@@ -48,6 +48,8 @@ class TrainOptions(Options):
     amp: bool = False                    # bfloat16 autocast
     order: Order | None = None           # default: the method's default_order, else rare
     freeze_cnn: bool = False
+    freeze_backbone: bool = False        # the backbone stays fixed (a probe on its features)
+    features: Path | None = None         # train from an HDF5 feature cache (implies freeze_backbone)
     max_len: int | None = Field(None, ge=1)  # longest emitted sequence; default: most labels in train + 2
     num_workers: int = Field(0, ge=0)
     resume: bool = False
@@ -62,9 +64,21 @@ class PredictOptions(Options):
     data: Path
     split: str = "test"
     stage: str | None = None
+    features: Path | None = None         # predict from an HDF5 feature cache
     batch_size: int = Field(64, ge=1)
     device: Device = "auto"
     num_workers: int = Field(0, ge=0)
+
+
+class ExtractOptions(Options):
+    data: Path
+    backbone: str
+    out: Path
+    weights: str | None = None
+    image_size: int | None = Field(None, ge=16)
+    splits: str = "train,val,test"
+    batch_size: int = Field(64, ge=1)
+    device: Device = "auto"
 
 
 class EvaluateOptions(Options):

@@ -22,7 +22,8 @@ from mlcap.models import backbone_input
 from mlcap.plugins import load_method
 from mlcap.progress import note, progress_bar
 from mlcap.training.checkpoint import load_checkpoint
-from mlcap.training.loop import pick_device
+from mlcap.features import make_feature_loader
+from mlcap.training.loop import _to, pick_device
 from mlcap.training.run import RunDir, check_labels
 
 
@@ -63,16 +64,17 @@ def predict_rows(opts: PredictOptions) -> Iterator[dict]:
     device = pick_device(opts.device)
     model.to(device).eval()
     mean, std, _ = backbone_input(spec.backbone)
-    loader = make_loader(data, opts.split, spec.image_size, mean, std, opts.batch_size,
-                         num_workers=opts.num_workers)
+    if opts.features is not None:
+        loader = make_feature_loader(opts.features, data, opts.split, spec.backbone, opts.batch_size)
+    else:
+        loader = make_loader(data, opts.split, spec.image_size, mean, std, opts.batch_size,
+                             num_workers=opts.num_workers)
     skips, n_dup_images = SkipLog(), 0
     with progress_bar(f"predict {method.name} ({stage})", total=n) as advance, torch.no_grad():
         for batch, skipped in loader:
             skips.add(skipped)
             if batch is not None:
-                batch.images = batch.images.to(device)
-                if batch.tags is not None:
-                    batch.tags = batch.tags.to(device)
+                batch = _to(batch, device)
                 decoded = method.predict(model, batch, spec)
                 scores = decoded.scores.float().cpu().tolist()
                 for i, image_id in enumerate(batch.ids):

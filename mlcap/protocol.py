@@ -47,11 +47,12 @@ class EncoderOutput:
 @dataclass
 class Batch:
     ids: list[str]
-    images: "torch.Tensor"        # (B, 3, H, W), normalised for the backbone
+    images: "torch.Tensor | None" # (B, 3, H, W), normalised for the backbone; None with cached features
     targets: "torch.Tensor"       # (B, K) multi-hot float
     sequences: "torch.Tensor"     # (B, T) label ids in training order, then END, then PAD
     tags: "torch.Tensor | None" = None   # (B, V) multi-hot noisy tags, when the dataset has them
     mask: "torch.Tensor | None" = None   # (B, K) 0 where a label's value is unknown (masked from losses)
+    features: "tuple | None" = None      # cached backbone output (pooled, spatial) instead of images
     order: str = "rare"           # how ``sequences`` is ordered; for ALIGNED_ORDERS the decoder
                                   # re-orders the labels to its own predictions (mlcap.alignment)
 

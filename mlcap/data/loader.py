@@ -104,8 +104,13 @@ class Collate:
             tags = torch.zeros(B, self.num_tags)
             for b, it in enumerate(items):
                 tags[b, it["tags"]] = 1.0
-        batch = Batch(ids=[it["id"] for it in items], images=torch.stack([it["image"] for it in items]),
-                      targets=targets, sequences=sequences, tags=tags, order=self.order, mask=mask)
+        images = torch.stack([it["image"] for it in items]) if "image" in items[0] else None
+        features = None
+        if "features" in items[0]:
+            features = (torch.stack([it["features"][0] for it in items]),
+                        torch.stack([it["features"][1] for it in items]))
+        batch = Batch(ids=[it["id"] for it in items], images=images, targets=targets, sequences=sequences,
+                      tags=tags, order=self.order, mask=mask, features=features)
         return batch, skipped
 
 

@@ -23,11 +23,16 @@ class ConceptEncoder(nn.Module):
         self.tag_mlp = (nn.Sequential(nn.Linear(num_tags, 256), nn.ReLU(inplace=True), nn.Linear(256, num_labels))
                         if num_tags > 0 else None)
 
-    def forward(self, images: torch.Tensor, tags: torch.Tensor | None = None) -> EncoderOutput:
-        pooled, spatial = self.backbone(images)
+    def forward(self, images: torch.Tensor | None, tags: torch.Tensor | None = None,
+                features: tuple | None = None) -> EncoderOutput:
+        pooled, spatial = features if features is not None else self.backbone(images)
         logits = self.concept_head(self.dropout(pooled))
         if self.tag_mlp is not None:
             if tags is None:
                 raise ValueError("this encoder was built with tag side information; the batch has no tags")
             logits = logits + self.tag_mlp(tags)
         return EncoderOutput(pooled=pooled, spatial=spatial, concept_logits=logits)
+
+    def encode(self, batch) -> EncoderOutput:
+        """A ``Batch``'s images, or its cached backbone features (``--features``)."""
+        return self(batch.images, batch.tags, features=batch.features)

@@ -21,6 +21,7 @@ from mlcap.config import TrainOptions
 from mlcap.data.loader import SkipLog, make_loader
 from mlcap.data.prepared import PreparedDataset
 from mlcap.errors import MlcapError, TrainingDiverged
+from mlcap.features import check_cache_weights, make_feature_loader
 from mlcap.models import backbone_input
 from mlcap.plugins import load_method
 from mlcap.progress import note, progress_bar
@@ -125,6 +126,14 @@ def train_stage(stage: str, opts: TrainOptions) -> dict:
     run.save_config(stage, opts.model_dump(mode="json"))
 
     params = list(method.trainable_parameters(model, stage, spec))
+    if opts.features is not None:
+        check_cache_weights(opts.features, run.spec().weights)
+    if opts.features is not None or opts.freeze_backbone:
+        backbone = getattr(getattr(model, "encoder", None), "backbone", None)
+        if backbone is None:
+            raise MlcapError(f"method {method.name!r} has no encoder.backbone to freeze or replace by features")
+        fixed = {id(p) for p in backbone.parameters()}
+        params = [p for p in params if id(p) not in fixed]
     if not params:
         raise MlcapError(f"{stage}: method {method.name!r} trains no parameters in this stage")
     trainable = {id(p) for p in params}
@@ -152,9 +161,13 @@ def train_stage(stage: str, opts: TrainOptions) -> dict:
         for epoch in range(start_epoch, opts.epochs):
             epoch_seed = opts.seed * 100_003 + epoch
             torch.manual_seed(epoch_seed)
-            loader = make_loader(data, "train", spec.image_size, mean, std, opts.batch_size, order=order,
-                                 shuffle=True, generator=torch.Generator().manual_seed(epoch_seed),
-                                 num_workers=opts.num_workers)
+            generator = torch.Generator().manual_seed(epoch_seed)
+            if opts.features is not None:
+                loader = make_feature_loader(opts.features, data, "train", spec.backbone, opts.batch_size,
+                                             order=order, shuffle=True, generator=generator)
+            else:
+                loader = make_loader(data, "train", spec.image_size, mean, std, opts.batch_size, order=order,
+                                     shuffle=True, generator=generator, num_workers=opts.num_workers)
             if averager:
                 for group in optimizer.param_groups:
                     group["lr"] = averager.lr_at(epoch)
@@ -189,8 +202,11 @@ def train_stage(stage: str, opts: TrainOptions) -> dict:
                 averager.end_of_epoch(model, epoch)
                 extra["swa"] = averager.state()
                 if last:
-                    averager.apply(model, _batches(make_loader(data, "train", spec.image_size, mean, std,
-                                                               opts.batch_size, order=order), device))
+                    swa_loader = (make_feature_loader(opts.features, data, "train", spec.backbone, opts.batch_size,
+                                                      order=order) if opts.features is not None else
+                                  make_loader(data, "train", spec.image_size, mean, std, opts.batch_size,
+                                              order=order))
+                    averager.apply(model, _batches(swa_loader, device))
                     note(f"{stage}: weights are the average of {averager.count} cycle ends (SWA)")
             save_checkpoint(ckpt_path, model.state_dict(), optimizer.state_dict(),
                             {**base_meta, "epoch": epoch + 1, "complete": last, "losses": epoch_losses,
@@ -211,7 +227,10 @@ def _batches(loader, device: torch.device):
 def _to(batch, device: torch.device):
     if device.type == "cpu":
         return batch
-    batch.images = batch.images.to(device, non_blocking=True)
+    if batch.images is not None:
+        batch.images = batch.images.to(device, non_blocking=True)
+    if batch.features is not None:
+        batch.features = tuple(t.to(device, non_blocking=True) for t in batch.features)
     batch.targets = batch.targets.to(device)
     batch.sequences = batch.sequences.to(device)
     if batch.tags is not None:

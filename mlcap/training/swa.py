@@ -59,7 +59,7 @@ class WeightAverager:
         was_training = model.training
         model.train()
         for batch in batches:
-            model.encoder(batch.images, batch.tags)
+            model.encoder.encode(batch)
         for m in norms:
             m.momentum = 0.1
         model.train(was_training)

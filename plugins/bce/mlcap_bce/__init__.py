@@ -42,14 +42,14 @@ class BCEMethod:
         return model.parameters()
 
     def stage_loss(self, model: BCEModel, batch: Batch, stage: str, spec: ModelSpec) -> dict:
-        logits = model.encoder(batch.images, batch.tags).concept_logits
+        logits = model.encoder.encode(batch).concept_logits
         loss = concept_bce(logits, batch)
         return {"loss": loss, "bce": loss}
 
     @torch.no_grad()
     def predict(self, model: BCEModel, batch: Batch, spec: ModelSpec) -> Decoded:
         threshold = BCEOptions(**spec.options).threshold
-        probs = torch.sigmoid(model.encoder(batch.images, batch.tags).concept_logits.float())
+        probs = torch.sigmoid(model.encoder.encode(batch).concept_logits.float())
         sequences = []
         for row in probs.cpu():
             order = torch.argsort(row, descending=True)

@@ -68,7 +68,7 @@ class OrderlessMethod:
         return model.decoder.parameters() if spec.freeze_cnn else model.parameters()
 
     def stage_loss(self, model: OrderlessModel, batch: Batch, stage: str, spec: ModelSpec) -> dict:
-        enc = model.encoder(batch.images, batch.tags)
+        enc = model.encoder.encode(batch)
         bce = concept_bce(enc.concept_logits, batch)
         if stage == "pretrain-cnn":
             return {"loss": bce, "bce": bce}
@@ -81,6 +81,6 @@ class OrderlessMethod:
 
     @torch.no_grad()
     def predict(self, model: OrderlessModel, batch: Batch, spec: ModelSpec) -> Decoded:
-        enc = model.encoder(batch.images, batch.tags)
+        enc = model.encoder.encode(batch)
         return Decoded(sequences=model.decoder.greedy(enc, spec.max_len),
                        scores=torch.sigmoid(enc.concept_logits.float()))

@@ -65,7 +65,7 @@ class ScnnrnnMethod:
         if stage == "pretrain-rnn":
             loss = self._rnn_loss(model, batch.targets, batch)
             return {"loss": loss, "rnn": loss}
-        logits = model.encoder(batch.images, batch.tags).concept_logits.float()
+        logits = model.encoder.encode(batch).concept_logits.float()
         cnn = concept_bce(logits, batch)
         if stage == "pretrain-cnn":
             return {"loss": cnn, "bce": cnn}
@@ -84,5 +84,5 @@ class ScnnrnnMethod:
 
     @torch.no_grad()
     def predict(self, model: ScnnrnnModel, batch: Batch, spec: ModelSpec) -> Decoded:
-        s = torch.sigmoid(model.encoder(batch.images, batch.tags).concept_logits.float())
+        s = torch.sigmoid(model.encoder.encode(batch).concept_logits.float())
         return Decoded(sequences=model.decoder.greedy(s, spec.max_len), scores=s)

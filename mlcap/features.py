@@ -1,0 +1,180 @@
+"""The HDF5 feature cache: `mlcap extract-features`, and batches read back from it.
+
+Layout of FILE.h5 (h5py, chunked per image, gzip-compressed):
+
+    attrs: backbone, weights, image_size, dataset, labels (JSON)
+    /<split>/ids       (N,) image ids, in manifest order
+    /<split>/pooled    (N, D) float32
+    /<split>/spatial   (N, C, H, W) float32
+    /<split>/valid     (N,) bool; False for unreadable images (skipped, counted)
+    /<split>  attrs["done"]: rows written so far -- an interrupted run continues there
+
+Methods whose backbone is frozen train from it with ``--features FILE.h5``: the
+backbone is not run, everything after it trains exactly as on the fly.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch.utils.data import DataLoader, Dataset
+
+from mlcap.data.loader import Collate, make_loader
+from mlcap.data.prepared import PreparedDataset
+from mlcap.errors import MlcapError
+from mlcap.models import backbone_input, create_backbone
+from mlcap.progress import note, progress_bar
+
+
+def extract(data: PreparedDataset, backbone: str, out: Path, splits: list[str], weights: str | None = None,
+            image_size: int | None = None, batch_size: int = 64, device: str = "cpu") -> dict:
+    import h5py
+
+    info = backbone_input(backbone)
+    size = image_size or info.default_size
+    torch.manual_seed(0)
+    net = create_backbone(backbone, weights=weights).to(device).eval()
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    stats = {}
+    with h5py.File(out, "a") as f:
+        header = {"backbone": backbone, "weights": str(weights or ""), "image_size": size, "dataset": data.name,
+                  "labels": json.dumps(data.labels)}
+        if "backbone" in f.attrs:
+            old = {k: (f.attrs[k].decode() if isinstance(f.attrs[k], bytes) else f.attrs[k]) for k in header}
+            if {k: str(v) for k, v in old.items()} != {k: str(v) for k, v in header.items()}:
+                raise MlcapError(f"{out}: holds features of another backbone, weights, size or dataset; "
+                                 "choose a new file")
+        f.attrs.update(header)
+        for split in splits:
+            samples = data.samples(split)
+            n = len(samples)
+            group = f.require_group(split)
+            done = int(group.attrs.get("done", 0))
+            if "pooled" not in group:
+                group.create_dataset("ids", data=np.array([s.id for s in samples], dtype=h5py.string_dtype()))
+                group.create_dataset("valid", shape=(n,), dtype=bool)
+                done = 0
+            elif group["ids"].shape[0] != n:
+                raise MlcapError(f"{out}: split {split!r} has {group['ids'].shape[0]} rows, the dataset {n}")
+            if done:
+                note(f"extract-features: {split}: resuming after {done} of {n} images")
+            loader = make_loader(data, split, size, info.mean, info.std, batch_size)
+            loader = DataLoader(loader.dataset, batch_size=batch_size, sampler=range(done, n),
+                                collate_fn=_KeepOrder(loader.collate_fn))
+            start, written, skipped = time.time(), 0, 0
+            with progress_bar(f"features {split}", total=n) as advance:
+                advance(done)
+                row = done
+                for batch, positions in loader:
+                    pooled = spatial = None
+                    if batch is not None:
+                        with torch.no_grad():
+                            pooled, spatial = net(batch.images.to(device))
+                        pooled, spatial = pooled.float().cpu().numpy(), spatial.float().cpu().numpy()
+                        if "pooled" not in group:
+                            group.create_dataset("pooled", shape=(n, pooled.shape[1]), dtype="f4",
+                                                 chunks=(1, pooled.shape[1]), compression="gzip")
+                            group.create_dataset("spatial", shape=(n, *spatial.shape[1:]), dtype="f4",
+                                                 chunks=(1, *spatial.shape[1:]), compression="gzip")
+                    for k, ok in enumerate(positions):
+                        if ok is not None:
+                            group["pooled"][row + k] = pooled[ok]
+                            group["spatial"][row + k] = spatial[ok]
+                            group["valid"][row + k] = True
+                        else:
+                            skipped += 1
+                    row += len(positions)
+                    written += len(positions)
+                    group.attrs["done"] = row
+                    f.flush()
+                    advance(len(positions))
+            seconds = time.time() - start
+            stats[split] = {"images": n, "extracted": written, "skipped": skipped,
+                            "images_per_s": round(written / seconds, 1) if seconds > 0 else None}
+            if skipped:
+                note(f"extract-features: {split}: skipped {skipped} unreadable image(s)")
+    return stats
+
+
+class _KeepOrder:
+    """Collate that also says, per input position, its row in the batch (None if skipped)."""
+
+    def __init__(self, collate):
+        self.collate = collate
+
+    def __call__(self, items):
+        batch, _ = self.collate(items)
+        positions, k = [], 0
+        for it in items:
+            if "skip" in it:
+                positions.append(None)
+            else:
+                positions.append(k)
+                k += 1
+        return batch, positions
+
+
+def check_cache_weights(path: Path, weights: str | None) -> None:
+    """The cache must come from the run's own backbone weights, or predictions on images would differ."""
+    import h5py
+
+    with h5py.File(path, "r") as f:
+        cached = f.attrs.get("weights", "")
+    if str(cached) != str(weights or ""):
+        raise MlcapError(f"{path}: features of backbone weights {cached or 'random init'!r}, the run uses "
+                         f"{weights or 'random init'!r}")
+
+
+class CachedFeatures(Dataset):
+    def __init__(self, path: Path, data: PreparedDataset, split: str, backbone: str):
+        import h5py
+
+        self.path, self.split = Path(path), split
+        if not self.path.is_file():
+            raise MlcapError(f"{path}: feature file not found (run `mlcap extract-features`)")
+        with h5py.File(self.path, "r") as f:
+            if f.attrs.get("backbone") != backbone:
+                raise MlcapError(f"{path}: features of backbone {f.attrs.get('backbone')!r}, the run uses {backbone!r}")
+            if json.loads(f.attrs["labels"]) != data.labels:
+                raise MlcapError(f"{path}: features of another label vocabulary")
+            if split not in f or "pooled" not in f[split] or f[split].attrs.get("done", 0) < f[split]["ids"].shape[0]:
+                raise MlcapError(f"{path}: split {split!r} is missing or unfinished (re-run extract-features)")
+            ids = [i.decode() if isinstance(i, bytes) else i for i in f[split]["ids"][:]]
+            self.valid = f[split]["valid"][:]
+        self.samples = data.samples(split)
+        if ids != [s.id for s in self.samples]:
+            raise MlcapError(f"{path}: split {split!r} ids differ from the dataset's manifest")
+        self.data = data
+        self._file = None
+
+    def __len__(self) -> int:
+        return len(self.samples)
+
+    def __getitem__(self, i: int):
+        import h5py
+
+        if self._file is None:
+            self._file = h5py.File(self.path, "r")
+        s = self.samples[i]
+        if not self.valid[i]:
+            return {"skip": f"{self.data.image_path(s)}: unreadable when features were extracted"}
+        g = self._file[self.split]
+        return {"id": s.id, "features": (torch.from_numpy(g["pooled"][i]), torch.from_numpy(g["spatial"][i])),
+                "labels": [self.data.label_index[l] for l in s.labels],
+                "unknown": [self.data.label_index[l] for l in s.unknown],
+                "tags": [self.data.tag_index[t] for t in s.tags]}
+
+
+def make_feature_loader(path: Path, data: PreparedDataset, split: str, backbone: str, batch_size: int,
+                        order: str | None = None, shuffle: bool = False,
+                        generator: torch.Generator | None = None) -> DataLoader:
+    """Like ``make_loader`` but batches carry cached ``features`` instead of images."""
+    like = make_loader(data, split, 8, (0, 0, 0), (1, 1, 1), batch_size, order=order)
+    collate: Collate = like.collate_fn
+    return DataLoader(CachedFeatures(path, data, split, backbone), batch_size=batch_size, shuffle=shuffle,
+                      generator=generator, collate_fn=collate)
