@@ -309,7 +309,7 @@ def evaluate(
     predictions: Optional[List[str]] = typer.Argument(None, help="Prediction JSONL files, or - for stdin."),
     data: Optional[Path] = typer.Option(None, "--data", help="Prepared dataset directory."),
     split: Optional[str] = typer.Option(None, help="Split of the ground truth (default test)."),
-    metrics: Optional[str] = typer.Option(None, help="Comma list of f1, image, map, nplus, duplicates, rigidness."),
+    metrics: Optional[str] = typer.Option(None, help="Comma list of f1, image, map, nplus, duplicates, rigidness, ma, instance."),
     top_k: Optional[int] = typer.Option(None, help="Score the k highest-scoring labels (3 is customary)."),
     json_output: Optional[bool] = typer.Option(None, "--json", help="Machine-readable output."),
     cooccurrence: Optional[Path] = typer.Option(None, help="Write co-occurrence difference .npy/.png here."),

@@ -15,8 +15,8 @@ import numpy as np
 
 from mlcap.data.prepared import PreparedDataset
 from mlcap.errors import MlcapError, at
-from mlcap.metrics import (classification_metrics, duplicate_ratio, mean_average_precision, n_plus,
-                           per_image_metrics, top_k_mask)
+from mlcap.metrics import (classification_metrics, duplicate_ratio, instance_metrics, mean_accuracy,
+                           mean_average_precision, n_plus, per_image_metrics, top_k_mask)
 from mlcap.metrics.order import cooccurrence_difference, order_rigidness, save_heatmap
 from mlcap.progress import note
 
@@ -27,6 +27,8 @@ METRICS = {
     "nplus": ("N+",),
     "duplicates": ("dup",),
     "rigidness": ("rigid",),
+    "ma": ("mA",),
+    "instance": ("Acc", "Prec", "Rec", "F1"),
 }
 
 
@@ -137,6 +139,10 @@ def evaluate_file(source: str, data: PreparedDataset, split: str, metrics: list[
             row["N+"] = n_plus(y_true, y_pred)
         elif m == "duplicates":
             row["dup"] = duplicate_ratio(preds.duplicates)
+        elif m == "ma":
+            row["mA"] = mean_accuracy(y_true, y_pred)
+        elif m == "instance":
+            row.update(instance_metrics(y_true, y_pred))
         elif m == "rigidness":
             row["rigid"] = order_rigidness(preds.sequences, len(data.labels))
     if cooccurrence_dir is not None:

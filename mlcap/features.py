@@ -1,6 +1,6 @@
 """The HDF5 feature cache: `mlcap extract-features`, and batches read back from it.
 
-Layout of FILE.h5 (h5py, chunked per image, gzip-compressed):
+Layout of FILE.h5 (h5py, chunked per image, lzf-compressed):
 
     attrs: backbone, weights, image_size, dataset, labels (JSON)
     /<split>/ids       (N,) image ids, in manifest order
@@ -28,6 +28,8 @@ from mlcap.data.prepared import PreparedDataset
 from mlcap.errors import MlcapError
 from mlcap.models import backbone_input, create_backbone
 from mlcap.progress import note, progress_bar
+
+IN_MEMORY_BYTES = 4 << 30
 
 
 def extract(data: PreparedDataset, backbone: str, out: Path, splits: list[str], weights: str | None = None,
@@ -78,9 +80,9 @@ def extract(data: PreparedDataset, backbone: str, out: Path, splits: list[str], 
                         pooled, spatial = pooled.float().cpu().numpy(), spatial.float().cpu().numpy()
                         if "pooled" not in group:
                             group.create_dataset("pooled", shape=(n, pooled.shape[1]), dtype="f4",
-                                                 chunks=(1, pooled.shape[1]), compression="gzip")
+                                                 chunks=(1, pooled.shape[1]), compression="lzf")
                             group.create_dataset("spatial", shape=(n, *spatial.shape[1:]), dtype="f4",
-                                                 chunks=(1, *spatial.shape[1:]), compression="gzip")
+                                                 chunks=(1, *spatial.shape[1:]), compression="lzf")
                     for k, ok in enumerate(positions):
                         if ok is not None:
                             group["pooled"][row + k] = pooled[ok]
@@ -146,6 +148,10 @@ class CachedFeatures(Dataset):
                 raise MlcapError(f"{path}: split {split!r} is missing or unfinished (re-run extract-features)")
             ids = [i.decode() if isinstance(i, bytes) else i for i in f[split]["ids"][:]]
             self.valid = f[split]["valid"][:]
+            g = f[split]
+            size = g["spatial"].size * 4
+            # small caches are read once into memory; large ones row by row
+            self.memory = (g["pooled"][:], g["spatial"][:]) if size <= IN_MEMORY_BYTES else None
         self.samples = data.samples(split)
         if ids != [s.id for s in self.samples]:
             raise MlcapError(f"{path}: split {split!r} ids differ from the dataset's manifest")
@@ -158,13 +164,17 @@ class CachedFeatures(Dataset):
     def __getitem__(self, i: int):
         import h5py
 
-        if self._file is None:
-            self._file = h5py.File(self.path, "r")
         s = self.samples[i]
         if not self.valid[i]:
             return {"skip": f"{self.data.image_path(s)}: unreadable when features were extracted"}
-        g = self._file[self.split]
-        return {"id": s.id, "features": (torch.from_numpy(g["pooled"][i]), torch.from_numpy(g["spatial"][i])),
+        if self.memory is not None:
+            pooled, spatial = self.memory[0][i], self.memory[1][i]
+        else:
+            if self._file is None:
+                self._file = h5py.File(self.path, "r")
+            g = self._file[self.split]
+            pooled, spatial = g["pooled"][i], g["spatial"][i]
+        return {"id": s.id, "features": (torch.from_numpy(pooled), torch.from_numpy(spatial)),
                 "labels": [self.data.label_index[l] for l in s.labels],
                 "unknown": [self.data.label_index[l] for l in s.unknown],
                 "tags": [self.data.tag_index[t] for t in s.tags]}

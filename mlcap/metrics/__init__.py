@@ -4,11 +4,14 @@ from mlcap.metrics.multilabel import (
     average_precision,
     classification_metrics,
     duplicate_ratio,
+    instance_metrics,
+    mean_accuracy,
     mean_average_precision,
     n_plus,
     per_image_metrics,
     top_k_mask,
 )
 
-__all__ = ["average_precision", "classification_metrics", "duplicate_ratio", "mean_average_precision",
+__all__ = ["average_precision", "classification_metrics", "duplicate_ratio", "instance_metrics", "mean_accuracy",
+           "mean_average_precision",
            "n_plus", "per_image_metrics", "top_k_mask"]

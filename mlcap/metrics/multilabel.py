@@ -84,3 +84,28 @@ def duplicate_ratio(duplicate_counts) -> float:
     """Share of images whose raw emitted sequence repeats a label."""
     counts = np.asarray(list(duplicate_counts))
     return float((counts > 0).mean()) if counts.size else 0.0
+
+
+def mean_accuracy(y_true: np.ndarray, y_pred: np.ndarray) -> float:
+    """mA, the pedestrian-attribute label-based metric: per attribute (TPR + TNR) / 2, averaged.
+    An attribute with no positives (or no negatives) in the set counts its defined half only."""
+    y_true, y_pred = np.asarray(y_true, bool), np.asarray(y_pred, bool)
+    pos, neg = y_true.sum(0), (~y_true).sum(0)
+    tpr = np.divide((y_true & y_pred).sum(0), pos, out=np.zeros(pos.shape), where=pos > 0)
+    tnr = np.divide((~y_true & ~y_pred).sum(0), neg, out=np.zeros(neg.shape), where=neg > 0)
+    both = (pos > 0) & (neg > 0)
+    per_label = np.where(both, (tpr + tnr) / 2, np.where(pos > 0, tpr, tnr))
+    return float(per_label.mean())
+
+
+def instance_metrics(y_true: np.ndarray, y_pred: np.ndarray) -> dict[str, float]:
+    """Instance-based accuracy |P∩G|/|P∪G|, precision, recall (averaged over images, an empty
+    denominator giving 0) and F1 = the harmonic mean of the averaged precision and recall."""
+    y_true, y_pred = np.asarray(y_true, bool), np.asarray(y_pred, bool)
+    inter = (y_true & y_pred).sum(1).astype(float)
+    union = (y_true | y_pred).sum(1).astype(float)
+    n_pred, n_true = y_pred.sum(1).astype(float), y_true.sum(1).astype(float)
+    acc = np.divide(inter, union, out=np.zeros_like(inter), where=union > 0).mean()
+    prec = np.divide(inter, n_pred, out=np.zeros_like(inter), where=n_pred > 0).mean()
+    rec = np.divide(inter, n_true, out=np.zeros_like(inter), where=n_true > 0).mean()
+    return {"Acc": float(acc), "Prec": float(prec), "Rec": float(rec), "F1": _f1(float(prec), float(rec))}

@@ -57,10 +57,14 @@ def _timm_net(model_name: str, weights):
     import timm
 
     net = timm.create_model(model_name, pretrained=False)
-    if weights == "imagenet":
-        if model_name != "tf_efficientnet_lite0":
-            raise MlcapError(f"no offline ImageNet weights for {model_name}; pass a local state-dict file")
+    if weights == "imagenet" and model_name == "tf_efficientnet_lite0":
         net.load_state_dict(lite0_imagenet_state_dict())
+    elif weights == "imagenet":  # timm's hub download, when the network allows
+        try:
+            net = timm.create_model(model_name, pretrained=True)
+        except Exception as e:
+            raise MlcapError(f"no offline ImageNet weights for {model_name} and the download failed "
+                             f"({type(e).__name__}); pass a local state-dict file") from None
     elif weights:
         net.load_state_dict(load_state_dict_file(weights))
     return net

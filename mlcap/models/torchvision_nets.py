@@ -1,8 +1,9 @@
 """torchvision ResNet, VGG16 and Inception-v3 as backbones.
 
-Weights never download: pass ``weights=PATH`` to a local torchvision state dict
-(for example ``resnet50-0676ba61.pth``); without it the network is randomly
-initialised. Shapes for a 224x224 input (299 for Inception-v3):
+Weights: ``weights=PATH`` loads a local torchvision state dict (for example
+``resnet50-0676ba61.pth``); ``weights="imagenet"`` asks torchvision for its ImageNet
+weights, which needs the network (a clear error without it); without either the network
+is randomly initialised. Shapes for a 224x224 input (299 for Inception-v3):
 
 =============  ====================  =====================
 backbone       pooled (B, D)          spatial (B, C, H, W)
@@ -20,14 +21,26 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from mlcap.errors import MlcapError
 from mlcap.models.registry import load_state_dict_file, register_backbone
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 
 
-def _load(model: nn.Module, weights) -> nn.Module:
-    if weights:
+def _load(model: nn.Module, weights, name: str | None = None) -> nn.Module:
+    """``weights``: a local state-dict file, or ``imagenet`` (torchvision's download, when the
+    network allows; torch's hub cache is reused, and loading is ``weights_only``)."""
+    if weights == "imagenet":
+        import torchvision
+
+        try:
+            state = torchvision.models.get_model_weights(name).DEFAULT.get_state_dict(progress=False)
+        except Exception as e:
+            raise MlcapError(f"{name}: could not fetch torchvision's ImageNet weights ({type(e).__name__}); "
+                             "pass a local weights file with --weights PATH") from None
+        model.load_state_dict(state)
+    elif weights:
         model.load_state_dict(load_state_dict_file(weights))
     return model
 
@@ -76,7 +89,7 @@ def _resnet(name: str, weights):
     import torchvision
 
     net = getattr(torchvision.models, name)(weights=None)
-    return ResNetBackbone(_load(net, weights))
+    return ResNetBackbone(_load(net, weights, name))
 
 
 @register_backbone(mean=IMAGENET_MEAN, std=IMAGENET_STD, default_size=224)
@@ -103,7 +116,7 @@ def resnet101(weights=None, **_):
 def vgg16(weights=None, **_):
     import torchvision
 
-    return VGG16Backbone(_load(torchvision.models.vgg16(weights=None), weights))
+    return VGG16Backbone(_load(torchvision.models.vgg16(weights=None), weights, "vgg16"))
 
 
 class MobileNetV3Backbone(nn.Module):
@@ -121,7 +134,7 @@ class MobileNetV3Backbone(nn.Module):
 def mobilenet_v3(weights=None, **_):
     import torchvision
 
-    return MobileNetV3Backbone(_load(torchvision.models.mobilenet_v3_large(weights=None), weights))
+    return MobileNetV3Backbone(_load(torchvision.models.mobilenet_v3_large(weights=None), weights, "mobilenet_v3_large"))
 
 
 @register_backbone(mean=IMAGENET_MEAN, std=IMAGENET_STD, default_size=299)
@@ -130,4 +143,4 @@ def inception_v3(weights=None, **_):
 
     # aux_logits must match the checkpoint: torchvision's ImageNet file carries the aux head
     net = torchvision.models.inception_v3(weights=None, aux_logits=True, init_weights=weights is None)
-    return InceptionV3Backbone(_load(net, weights))
+    return InceptionV3Backbone(_load(net, weights, "inception_v3"))

@@ -72,3 +72,24 @@ def test_top_k_and_duplicate_ratio():
     assert top_k_mask(scores, 10).all()
     assert duplicate_ratio([0, 2, 0, 1]) == 0.5
     assert duplicate_ratio([]) == 0.0
+
+
+@pytest.mark.parametrize("seed", range(15))
+def test_pedestrian_attribute_metrics_match_sklearn(seed):
+    from sklearn.metrics import balanced_accuracy_score, jaccard_score
+
+    from mlcap.metrics import instance_metrics, mean_accuracy
+
+    y_true, y_pred = random_case(seed)
+    y_true[:, 0] = False                       # an attribute never present: only its TNR counts
+    y_true[0] = False                          # an image with no positive attribute
+    y_pred[1] = False                          # an image with nothing predicted
+    per_label = [balanced_accuracy_score(y_true[:, k], y_pred[:, k]) if 0 < y_true[:, k].sum() < len(y_true)
+                 else (y_pred[:, k] == y_true[:, k]).mean() for k in range(y_true.shape[1])]
+    assert mean_accuracy(y_true, y_pred) == pytest.approx(np.mean(per_label))
+    got = instance_metrics(y_true, y_pred)
+    assert got["Acc"] == pytest.approx(jaccard_score(y_true, y_pred, average="samples", zero_division=0))
+    p = precision_score(y_true, y_pred, average="samples", zero_division=0)
+    r = recall_score(y_true, y_pred, average="samples", zero_division=0)
+    assert got["Prec"] == pytest.approx(p) and got["Rec"] == pytest.approx(r)
+    assert got["F1"] == pytest.approx(2 * p * r / (p + r))

@@ -32,8 +32,6 @@ def test_all_registered_backbones_are_covered():
     assert backbone_input("timm/convnext_tiny").default_size == 224
     with pytest.raises(MlcapError, match="unknown timm model"):
         backbone_input("timm/nosuchnet")
-    with pytest.raises(MlcapError, match="no offline ImageNet weights"):
-        create_backbone("timm/resnet18", weights="imagenet")
 
 
 def test_efficientnet_lite0_offline_imagenet_weights(shared_data):
