@@ -309,28 +309,48 @@ def evaluate(
     predictions: Optional[List[str]] = typer.Argument(None, help="Prediction JSONL files, or - for stdin."),
     data: Optional[Path] = typer.Option(None, "--data", help="Prepared dataset directory."),
     split: Optional[str] = typer.Option(None, help="Split of the ground truth (default test)."),
-    metrics: Optional[str] = typer.Option(None, help="Comma list of f1, image, map, nplus, duplicates, rigidness, ma, instance."),
+    metrics: Optional[str] = typer.Option(None, help="Comma list of f1, image, map, nplus, duplicates, rigidness, ma, instance, bleu, meteor, rouge, cider, spice."),
     top_k: Optional[int] = typer.Option(None, help="Score the k highest-scoring labels (3 is customary)."),
     json_output: Optional[bool] = typer.Option(None, "--json", help="Machine-readable output."),
     cooccurrence: Optional[Path] = typer.Option(None, help="Write co-occurrence difference .npy/.png here."),
     groups: Optional[Path] = typer.Option(None, help="JSON {group: [labels]}: one heatmap per group."),
+    coco_captions: Optional[Path] = typer.Option(None, help="Reference captions: a COCO captions JSON file."),
     config: Optional[Path] = CONFIG,
 ):
     """Metrics of prediction files against a prepared split: a table, or JSON with --json."""
     from mlcap.config import EvaluateOptions, resolve
     from mlcap.data.prepared import PreparedDataset
-    from mlcap.evaluate import evaluate_file, parse_metrics, read_groups
+    from mlcap.evaluate import (CAPTION_GROUPS, evaluate_captions, evaluate_file, parse_metrics, read_coco_captions,
+                                read_groups)
 
     opts = resolve(EvaluateOptions, "evaluate", dict(predictions=predictions or None, data=data, split=split,
                                                        metrics=metrics, top_k=top_k, json_output=json_output,
-                                                       cooccurrence=cooccurrence, groups=groups), config)
+                                                       cooccurrence=cooccurrence, groups=groups,
+                                                       coco_captions=coco_captions), config)
     names = parse_metrics(opts.metrics)
-    dataset = PreparedDataset(opts.data)
+    caption_names = [m for m in names if m in CAPTION_GROUPS]
+    label_names = [m for m in names if m not in CAPTION_GROUPS]
+    dataset = PreparedDataset(opts.data) if opts.data is not None else None
+    if dataset is None and (label_names or opts.coco_captions is None):
+        raise MlcapError("give --data (a prepared dataset)" + ("" if label_names else " or --coco-captions FILE"))
     label_groups = read_groups(opts.groups, dataset.labels) if opts.groups else None
     if label_groups and opts.cooccurrence is None:
         raise MlcapError("--groups selects co-occurrence heatmaps: give --cooccurrence DIR too")
-    rows = [evaluate_file(p, dataset, opts.split, names, opts.top_k, opts.cooccurrence, label_groups)
-            for p in opts.predictions]
+    references = None
+    if caption_names:
+        references = (read_coco_captions(opts.coco_captions) if opts.coco_captions is not None else
+                      {s.id: s.captions for s in dataset.samples(opts.split) if s.captions})
+        if not references:
+            raise MlcapError(f"{opts.data}: the {opts.split} split has no captions")
+    rows = []
+    for p in opts.predictions:
+        row = {}
+        if label_names:
+            row.update(evaluate_file(p, dataset, opts.split, label_names, opts.top_k, opts.cooccurrence,
+                                     label_groups))
+        if caption_names:
+            row.update(evaluate_captions(p, references, caption_names))
+        rows.append(row)
     if opts.json_output:
         clean = lambda r: {k: v for k, v in r.items() if k not in ("predictions", "images", "mode")}
         _emit(clean(rows[0]) if len(rows) == 1 else {r["predictions"]: clean(r) for r in rows})

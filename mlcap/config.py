@@ -82,8 +82,8 @@ class ExtractOptions(Options):
 
 
 class EvaluateOptions(Options):
-    data: Path
-    split: str = "test"
+    data: Path | None = None
+    coco_captions: Path | None = None    # reference captions from a COCO captions file    split: str = "test"
     metrics: str = "f1,map"
     top_k: int | None = Field(None, ge=1)
     json_output: bool = False

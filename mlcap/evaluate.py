@@ -29,7 +29,14 @@ METRICS = {
     "rigidness": ("rigid",),
     "ma": ("mA",),
     "instance": ("Acc", "Prec", "Rec", "F1"),
+    # caption metrics (pycocoevalcap)
+    "bleu": ("BLEU-1", "BLEU-2", "BLEU-3", "BLEU-4"),
+    "meteor": ("METEOR",),
+    "rouge": ("ROUGE-L",),
+    "cider": ("CIDEr",),
+    "spice": ("SPICE",),
 }
+CAPTION_GROUPS = ("bleu", "meteor", "rouge", "cider", "spice")
 
 
 @dataclass
@@ -71,6 +78,10 @@ def read_predictions(source: str, data: PreparedDataset, ids: list[str]) -> Pred
                 row = json.loads(line)
             except json.JSONDecodeError as e:
                 raise MlcapError(f"{where}: not JSON ({e.msg})") from None
+            if isinstance(row, dict) and "labels" not in row and isinstance(row.get("concepts"), dict):
+                # a captioning prediction: its concepts at p >= 0.5 are its labels (concept F1)
+                row = {**row, "labels": [w for w, p in row["concepts"].items() if p >= 0.5],
+                       "scores": row["concepts"]}
             if not isinstance(row, dict) or "id" not in row or not isinstance(row.get("labels"), list):
                 raise MlcapError(f"{where}: expected {{\"id\": ..., \"labels\": [...]}}")
             image_id = str(row["id"])
@@ -100,6 +111,75 @@ def read_predictions(source: str, data: PreparedDataset, ids: list[str]) -> Pred
             stream.close()
     missing = len(ids) - len(seen & set(index))
     return Predictions(name, labels, scores if has_scores else None, duplicates, sequences, missing, unknown)
+
+
+def read_caption_predictions(source: str) -> dict[str, str]:
+    """``{image id: caption}`` from JSONL ``{"id", "caption"}`` or a COCO results file
+    ``[{"image_id", "caption"}]``."""
+    name = "stdin" if source == "-" else source
+    if source != "-" and not Path(source).is_file():
+        raise MlcapError(f"{source}: predictions file not found")
+    text = sys.stdin.read() if source == "-" else Path(source).read_text(encoding="utf-8")
+    out: dict[str, str] = {}
+    if text.lstrip().startswith("["):
+        try:
+            rows = json.loads(text)
+        except json.JSONDecodeError as e:
+            raise MlcapError(f"{at(name, e.lineno)}: not JSON ({e.msg})") from None
+        for i, row in enumerate(rows):
+            if not isinstance(row, dict) or "image_id" not in row or not isinstance(row.get("caption"), str):
+                raise MlcapError(f"{name}: entry {i} is not {{\"image_id\", \"caption\"}}")
+            out[str(row["image_id"])] = row["caption"]
+        return out
+    for lineno, line in enumerate(text.splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError as e:
+            raise MlcapError(f"{at(name, lineno)}: not JSON ({e.msg})") from None
+        if not isinstance(row, dict) or "id" not in row or not isinstance(row.get("caption"), str):
+            raise MlcapError(f"{at(name, lineno)}: expected {{\"id\": ..., \"caption\": \"...\"}}")
+        if str(row["id"]) in out:
+            raise MlcapError(f"{at(name, lineno)}: second caption for id {row['id']!r}")
+        out[str(row["id"])] = row["caption"]
+    return out
+
+
+def read_coco_captions(path: Path) -> dict[str, list[str]]:
+    """References from a COCO-format captions file."""
+    try:
+        doc = json.loads(Path(path).read_text(encoding="utf-8"))
+        refs: dict[str, list[str]] = {}
+        for a in doc["annotations"]:
+            refs.setdefault(str(a["image_id"]), []).append(a["caption"])
+        return refs
+    except FileNotFoundError:
+        raise MlcapError(f"{path}: not found") from None
+    except json.JSONDecodeError as e:
+        raise MlcapError(f"{at(path, e.lineno)}: not JSON ({e.msg})") from None
+    except (KeyError, TypeError):
+        raise MlcapError(f"{path}: not a COCO captions file (annotations with image_id and caption)") from None
+
+
+def evaluate_captions(source: str, references: dict[str, list[str]], metrics: list[str]) -> dict:
+    from mlcap.metrics.captions import caption_scores
+
+    candidates = read_caption_predictions(source)
+    unknown = [k for k in candidates if k not in references]
+    if unknown:
+        note(f"{source}: skipped {len(unknown)} captions whose image has no reference captions")
+        candidates = {k: v for k, v in candidates.items() if k in references}
+    missing = len(references) - len(candidates)
+    if missing:
+        note(f"{source}: {missing} of {len(references)} images have no caption; scored on the {len(candidates)} "
+             "that do")
+    if not candidates:
+        raise MlcapError(f"{source}: no caption matches an image with references")
+    scores, notes = caption_scores(references, candidates, [m for m in metrics if m in CAPTION_GROUPS])
+    for n in notes:
+        note(n)
+    return {"predictions": "stdin" if source == "-" else source, "images": len(candidates), **scores}
 
 
 def evaluate_file(source: str, data: PreparedDataset, split: str, metrics: list[str],
