@@ -207,7 +207,21 @@ STAGE_HELP = {
 TRAIN_OPTION_NAMES = {
     "method", "data", "run", "backbone", "weights", "init_from", "image_size", "use_tags", "epochs", "batch_size", "lr",
     "weight_decay", "seed", "device", "amp", "order", "freeze_cnn", "freeze_backbone", "features", "max_len", "num_workers", "resume", "swa",
-    "swa_cycle", "lr_min"}
+    "swa_cycle", "lr_min", "task", "vocab_size", "min_count"}
+
+
+def _parse_options(pairs: list[str]) -> dict:
+    """``KEY=VALUE`` pairs; a value is read as JSON when it parses (numbers, true/false), else a string."""
+    out = {}
+    for pair in pairs:
+        if "=" not in pair:
+            raise MlcapError(f"--option {pair!r}: expected KEY=VALUE")
+        key, value = pair.split("=", 1)
+        try:
+            out[key.strip()] = json.loads(value)
+        except json.JSONDecodeError:
+            out[key.strip()] = value
+    return out
 
 
 def _register_stage(stage: str) -> None:
@@ -234,12 +248,18 @@ def _register_stage(stage: str) -> None:
         max_len: Optional[int] = typer.Option(None, help="Longest emitted label sequence."),
         num_workers: Optional[int] = typer.Option(None, help="Data-loading worker processes (default 0)."),
         resume: Optional[bool] = typer.Option(None, "--resume/--restart", help="Continue from this stage's checkpoint."),
+        task: Optional[str] = typer.Option(None, help="multilabel (default) or caption; fixed by the first stage."),
+        vocab_size: Optional[int] = typer.Option(None, help="Caption vocabulary: most frequent words (default 12000)."),
+        min_count: Optional[int] = typer.Option(None, help="Caption vocabulary: every word seen this often."),
+        option: Optional[List[str]] = typer.Option(None, "--option", "-o", help="Method option KEY=VALUE (repeatable), e.g. variant=nic-f."),
         swa: Optional[bool] = typer.Option(None, "--swa/--no-swa", help="Stochastic weight averaging, cyclical LR."),
         swa_cycle: Optional[int] = typer.Option(None, help="Epochs per SWA learning-rate cycle (default 3)."),
         lr_min: Optional[float] = typer.Option(None, help="Learning rate at each cycle's end (default 1e-6)."),
         config: Optional[Path] = CONFIG,
     ):
         cli = {k: v for k, v in locals().items() if k in TRAIN_OPTION_NAMES}
+        if option:
+            cli["method_options"] = _parse_options(option)
         from mlcap.config import TrainOptions, resolve
         from mlcap.training.loop import train_stage
 
@@ -261,6 +281,8 @@ def predict(
     split: Optional[str] = typer.Option(None, help="Split to predict (default test)."),
     stage: Optional[str] = typer.Option(None, help="Checkpoint to use (default: the latest complete stage)."),
     features: Optional[Path] = typer.Option(None, help="Predict from an HDF5 feature cache."),
+    beam: Optional[int] = typer.Option(None, help="Captioning: beam width (default 3; 1 = greedy)."),
+    coco_results: Optional[Path] = typer.Option(None, help="Captioning: also write [{image_id, caption}] here."),
     batch_size: Optional[int] = typer.Option(None, help="Batch size (default 64)."),
     device: Optional[str] = typer.Option(None, help="auto, cpu or cuda."),
     num_workers: Optional[int] = typer.Option(None, help="Data-loading worker processes."),
@@ -271,10 +293,19 @@ def predict(
     from mlcap.predict import predict_rows
 
     opts = resolve(PredictOptions, "predict", dict(run=run, data=data, split=split, stage=stage, features=features,
+                                                     beam=beam, coco_results=coco_results,
                                                      batch_size=batch_size, device=device,
                                                      num_workers=num_workers), config)
+    results = []
     for row in predict_rows(opts):
         sys.stdout.write(json.dumps(row) + "\n")
+        if opts.coco_results is not None and "caption" in row:
+            image_id = int(row["id"]) if str(row["id"]).isdigit() else row["id"]
+            results.append({"image_id": image_id, "caption": row["caption"]})
+    if opts.coco_results is not None:
+        if not results:
+            raise MlcapError("--coco-results: this run predicts labels, not captions")
+        opts.coco_results.write_text(json.dumps(results))
 
 
 @app.command("extract-features")

@@ -53,6 +53,9 @@ class TrainOptions(Options):
     max_len: int | None = Field(None, ge=1)  # longest emitted sequence; default: most labels in train + 2
     num_workers: int = Field(0, ge=0)
     resume: bool = False
+    task: Literal["multilabel", "caption"] | None = None   # fixed by the first stage; default multilabel
+    vocab_size: int = Field(12000, ge=1)  # caption word vocabulary: most frequent training words
+    min_count: int | None = Field(None, ge=1)   # instead: every word seen this often
     swa: bool = False                    # stochastic weight averaging with a cyclical learning rate
     swa_cycle: int = Field(3, ge=1)      # epochs per learning-rate cycle
     lr_min: float = Field(1e-6, gt=0)    # learning rate at the end of each cycle
@@ -65,6 +68,8 @@ class PredictOptions(Options):
     split: str = "test"
     stage: str | None = None
     features: Path | None = None         # predict from an HDF5 feature cache
+    beam: int = Field(3, ge=1)           # captioning: beam width (1 = greedy)
+    coco_results: Path | None = None     # captioning: also write the COCO results format here
     batch_size: int = Field(64, ge=1)
     device: Device = "auto"
     num_workers: int = Field(0, ge=0)
@@ -83,7 +88,8 @@ class ExtractOptions(Options):
 
 class EvaluateOptions(Options):
     data: Path | None = None
-    coco_captions: Path | None = None    # reference captions from a COCO captions file    split: str = "test"
+    coco_captions: Path | None = None    # reference captions from a COCO captions file
+    split: str = "test"
     metrics: str = "f1,map"
     top_k: int | None = Field(None, ge=1)
     json_output: bool = False

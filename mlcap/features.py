@@ -177,14 +177,14 @@ class CachedFeatures(Dataset):
         return {"id": s.id, "features": (torch.from_numpy(pooled), torch.from_numpy(spatial)),
                 "labels": [self.data.label_index[l] for l in s.labels],
                 "unknown": [self.data.label_index[l] for l in s.unknown],
-                "tags": [self.data.tag_index[t] for t in s.tags]}
+                "tags": [self.data.tag_index[t] for t in s.tags], "captions": s.captions}
 
 
 def make_feature_loader(path: Path, data: PreparedDataset, split: str, backbone: str, batch_size: int,
                         order: str | None = None, shuffle: bool = False,
-                        generator: torch.Generator | None = None) -> DataLoader:
+                        generator: torch.Generator | None = None, words: list[str] | None = None) -> DataLoader:
     """Like ``make_loader`` but batches carry cached ``features`` instead of images."""
-    like = make_loader(data, split, 8, (0, 0, 0), (1, 1, 1), batch_size, order=order)
+    like = make_loader(data, split, 8, (0, 0, 0), (1, 1, 1), batch_size, order=order, words=words)
     collate: Collate = like.collate_fn
     return DataLoader(CachedFeatures(path, data, split, backbone), batch_size=batch_size, shuffle=shuffle,
                       generator=generator, collate_fn=collate)

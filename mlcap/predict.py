@@ -61,6 +61,7 @@ def predict_rows(opts: PredictOptions) -> Iterator[dict]:
     data = PreparedDataset(opts.data)
     n = len(data.samples(opts.split))
     method, model, spec, stage = load_trained(RunDir(opts.run), opts.stage, data.labels)
+    spec = replace(spec, beam=opts.beam)
     device = pick_device(opts.device)
     model.to(device).eval()
     mean, std, _ = backbone_input(spec.backbone)
@@ -77,6 +78,12 @@ def predict_rows(opts: PredictOptions) -> Iterator[dict]:
                 batch = _to(batch, device)
                 decoded = method.predict(model, batch, spec)
                 scores = decoded.scores.float().cpu().tolist()
+                if decoded.captions is not None:
+                    for i, image_id in enumerate(batch.ids):
+                        yield {"id": image_id, "caption": decoded.captions[i],
+                               "concepts": {name: round(p, 5) for name, p in zip(data.labels, scores[i])}}
+                    advance(len(batch.ids) + len(skipped))
+                    continue
                 for i, image_id in enumerate(batch.ids):
                     raw = decoded.sequences[i]
                     labels = dedupe(raw)

@@ -53,6 +53,7 @@ class Batch:
     tags: "torch.Tensor | None" = None   # (B, V) multi-hot noisy tags, when the dataset has them
     mask: "torch.Tensor | None" = None   # (B, K) 0 where a label's value is unknown (masked from losses)
     features: "tuple | None" = None      # cached backbone output (pooled, spatial) instead of images
+    captions: "torch.Tensor | None" = None   # (B, T) word ids of one caption per image, then END, then PAD
     order: str = "rare"           # how ``sequences`` is ordered; for ALIGNED_ORDERS the decoder
                                   # re-orders the labels to its own predictions (mlcap.alignment)
 
@@ -61,6 +62,7 @@ class Batch:
 class Decoded:
     sequences: list[list[int]]    # raw emitted label ids, in emitted order (duplicates kept)
     scores: "torch.Tensor"        # (B, K) a probability per label, for mAP and top-k
+    captions: list[str] | None = None   # captioning: the generated sentence per image
 
 
 @dataclass
@@ -76,10 +78,17 @@ class ModelSpec:
     use_tags: bool = False          # feed noisy tags as side information
     freeze_cnn: bool = False        # finetune with the encoder fixed (the papers' "Fix")
     options: dict[str, Any] = field(default_factory=dict)   # method-specific, from [method-options] in TOML
+    task: str = "multilabel"        # or "caption"
+    words: list[str] = field(default_factory=list)   # caption vocabulary; words[0] is UNK_WORD
+    max_caption_len: int = 20
+    beam: int = 3                   # captioning: beam width at prediction
 
     @property
     def end_token(self) -> int:
         return len(self.labels)
+
+
+UNK_WORD = "<unk>"
 
 
 def cut_at_end(emitted: list[list[int]], end: int) -> list[list[int]]:

@@ -99,7 +99,7 @@ def test_bad_predictions_file(mlcap, tiny_data, tmp_path):
     one_line_error(mlcap("evaluate", "--data", tiny_data, "--metrics", "f1", preds), f"{preds}:2", "unicorn")
     preds.write_text('{"id": "000048", "labels": []}\n\n[1, 2]\n')
     one_line_error(mlcap("evaluate", "--data", tiny_data, "--metrics", "f1", preds), f"{preds}:3")
-    one_line_error(mlcap("evaluate", "--data", tiny_data, "--metrics", "bleu", preds), "unknown metric 'bleu'")
+    one_line_error(mlcap("evaluate", "--data", tiny_data, "--metrics", "blue", preds), "unknown metric 'blue'")
     one_line_error(mlcap("evaluate", "--data", tiny_data, tmp_path / "none.jsonl"), "none.jsonl", "not found")
 
 

@@ -63,16 +63,34 @@ class ImageLabelDataset(Dataset):
         unknown = [self.data.label_index[l] for l in sample.unknown]
         tags = [self.data.tag_index[t] for t in sample.tags]
         return {"id": sample.id, "image": (pixels - self.mean) / self.std, "labels": labels, "unknown": unknown,
-                "tags": tags}
+                "tags": tags, "captions": sample.captions}
 
 
 class Collate:
     """Stacks items into a ``Batch``; label sequences follow ``rank`` (or a random order)."""
 
     def __init__(self, num_labels: int, num_tags: int, rank: list[int] | None, random_order: bool = False,
-                 order: str = "rare"):
+                 order: str = "rare", words: list[str] | None = None, max_caption_len: int = 20):
         self.num_labels, self.num_tags = num_labels, num_tags
         self.rank, self.random_order, self.order = rank, random_order, order
+        self.word_index = {w: i for i, w in enumerate(words)} if words else None
+        self.max_caption_len = max_caption_len
+
+    def caption_tokens(self, items: list[dict]):
+        """One caption per image, drawn with the global RNG: word ids (unknown -> 0), END, PAD."""
+        from mlcap.datasets.captions import tokenize
+
+        end = len(self.word_index)
+        rows = []
+        for it in items:
+            options = it.get("captions") or [""]
+            caption = options[int(torch.randint(len(options), (1,)))]
+            ids = [self.word_index.get(w, 0) for w in tokenize(caption)][: self.max_caption_len]
+            rows.append(ids + [end])
+        out = torch.full((len(rows), max(map(len, rows))), PAD, dtype=torch.long)
+        for b, r in enumerate(rows):
+            out[b, : len(r)] = torch.tensor(r)
+        return out
 
     def __call__(self, items: list[dict]) -> tuple[Batch | None, list[str]]:
         skipped = [it["skip"] for it in items if "skip" in it]
@@ -109,14 +127,15 @@ class Collate:
         if "features" in items[0]:
             features = (torch.stack([it["features"][0] for it in items]),
                         torch.stack([it["features"][1] for it in items]))
+        captions = self.caption_tokens(items) if self.word_index is not None else None
         batch = Batch(ids=[it["id"] for it in items], images=images, targets=targets, sequences=sequences,
-                      tags=tags, order=self.order, mask=mask, features=features)
+                      tags=tags, order=self.order, mask=mask, features=features, captions=captions)
         return batch, skipped
 
 
 def make_loader(data: PreparedDataset, split: str, image_size: int, mean, std, batch_size: int,
                 order: str | None = None, shuffle: bool = False, generator: torch.Generator | None = None,
-                num_workers: int = 0) -> DataLoader:
+                num_workers: int = 0, words: list[str] | None = None) -> DataLoader:
     samples = data.samples(split)
     dataset = ImageLabelDataset(data, samples, image_size, mean, std)
     rank = None
@@ -126,6 +145,6 @@ def make_loader(data: PreparedDataset, split: str, image_size: int, mean, std, b
                                                                    else "dictionary"))}
         rank = [position[l] for l in data.labels]
     collate = Collate(len(data.labels), len(data.tags), rank, random_order=order == "random",
-                      order=order or "rare")
+                      order=order or "rare", words=words)
     return DataLoader(dataset, batch_size=batch_size, shuffle=shuffle, generator=generator,
                       collate_fn=collate, num_workers=num_workers)

@@ -25,7 +25,7 @@ from mlcap.features import check_cache_weights, make_feature_loader
 from mlcap.models import backbone_input
 from mlcap.plugins import load_method
 from mlcap.progress import note, progress_bar
-from mlcap.protocol import ModelSpec
+from mlcap.protocol import UNK_WORD, ModelSpec
 from mlcap.training.checkpoint import load_checkpoint, load_extra, save_checkpoint
 from mlcap.training.run import RunDir, check_labels
 from mlcap.training.swa import WeightAverager
@@ -50,14 +50,24 @@ def _spec_for_run(run: RunDir, method, data: PreparedDataset, opts: TrainOptions
         use_tags = bool(opts.use_tags)
         if use_tags and not data.tags:
             raise MlcapError(f"{data.root}: --use-tags, but the dataset has no tag vocabulary")
+        task = opts.task or "multilabel"
+        words: list[str] = []
+        if task == "caption":
+            from mlcap.datasets.captions import build_vocabulary, word_counts
+
+            counts = word_counts(c for s in train for c in s.captions)
+            if not counts:
+                raise MlcapError(f"{data.root}: --task caption, but the training split has no captions")
+            words = [UNK_WORD] + build_vocabulary(counts, opts.vocab_size, opts.min_count)
         spec = ModelSpec(labels=data.labels, num_tags=len(data.tags) if use_tags else 0, backbone=backbone,
                          image_size=size, weights=str(opts.weights) if opts.weights else None,
-                         max_len=max_len, use_tags=use_tags, options=dict(opts.method_options))
+                         max_len=max_len, use_tags=use_tags, options=dict(opts.method_options), task=task,
+                         words=words)
         run.create(method.name, data.name, spec)
         return spec
     run.check(method.name, data.labels)
     spec = run.spec()
-    for key in ("backbone", "image_size", "use_tags"):
+    for key in ("backbone", "image_size", "use_tags", "task"):
         given = getattr(opts, key)
         if given is not None and given != getattr(spec, key):
             raise MlcapError(f"{run.root}: run has {key}={getattr(spec, key)!r}; cannot change it to {given!r}")
@@ -164,10 +174,11 @@ def train_stage(stage: str, opts: TrainOptions) -> dict:
             generator = torch.Generator().manual_seed(epoch_seed)
             if opts.features is not None:
                 loader = make_feature_loader(opts.features, data, "train", spec.backbone, opts.batch_size,
-                                             order=order, shuffle=True, generator=generator)
+                                             order=order, shuffle=True, generator=generator, words=spec.words)
             else:
                 loader = make_loader(data, "train", spec.image_size, mean, std, opts.batch_size, order=order,
-                                     shuffle=True, generator=generator, num_workers=opts.num_workers)
+                                     shuffle=True, generator=generator, num_workers=opts.num_workers,
+                                     words=spec.words)
             if averager:
                 for group in optimizer.param_groups:
                     group["lr"] = averager.lr_at(epoch)
@@ -237,4 +248,6 @@ def _to(batch, device: torch.device):
         batch.tags = batch.tags.to(device)
     if batch.mask is not None:
         batch.mask = batch.mask.to(device)
+    if batch.captions is not None:
+        batch.captions = batch.captions.to(device)
     return batch

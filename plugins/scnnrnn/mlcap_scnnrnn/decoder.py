@@ -6,6 +6,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from mlcap.decoding import beam_search
 from mlcap.protocol import PAD, cut_at_end
 
 
@@ -17,12 +18,13 @@ class LabelLSTMDecoder(nn.Module):
     "semantic regularisation" interface between CNN and RNN.
     """
 
-    def __init__(self, num_labels: int, embed_dim: int = 256, hidden: int = 512):
+    def __init__(self, num_labels: int, embed_dim: int = 256, hidden: int = 512, num_inputs: int | None = None):
         super().__init__()
-        self.num_labels = num_labels
+        self.num_labels = num_labels          # tokens it emits: labels, or caption words
         self.end, self.start = num_labels, num_labels + 1
-        self.init_h = nn.Linear(num_labels, hidden)
-        self.init_c = nn.Linear(num_labels, hidden)
+        num_inputs = num_inputs or num_labels  # size of the vector that sets the initial state
+        self.init_h = nn.Linear(num_inputs, hidden)
+        self.init_c = nn.Linear(num_inputs, hidden)
         self.embed = nn.Embedding(num_labels + 2, embed_dim)
         self.lstm = nn.LSTM(embed_dim, hidden, batch_first=True)
         self.out = nn.Linear(hidden, num_labels + 1)
@@ -53,6 +55,16 @@ class LabelLSTMDecoder(nn.Module):
             logits.append(step)
             token = step.detach().argmax(dim=-1)
         return torch.cat(logits, dim=1)
+
+    @torch.no_grad()
+    def beam(self, s: torch.Tensor, beam: int, max_len: int) -> list[list[int]]:
+        """The most probable token sequence per input under beam search (``beam=1``: greedy)."""
+        def step(tokens, state):
+            hidden, state = self.lstm(self.embed(tokens)[:, None], state)
+            return torch.log_softmax(self.out(hidden[:, 0]).float(), dim=-1), state
+
+        sequences, _ = beam_search(step, self.initial_state(s), s.shape[0], self.start, self.end, beam, max_len)
+        return sequences
 
     @torch.no_grad()
     def greedy(self, s: torch.Tensor, max_len: int) -> list[list[int]]:
