@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# The whole pipeline on the embedded synthetic dataset, then one metrics table (bce vs scnnrnn).
+# The whole pipeline on the embedded synthetic dataset: one multi-label table (bce vs scnnrnn),
+# then one captioning row (scnnrnn --task caption: CIDEr, BLEU-4, concept F1).
 # Run through `make demo`, which sets up .venv first. Output goes to $OUT (default demo-out/).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -18,3 +19,10 @@ done
 mlcap predict --run "$OUT/scnnrnn" --data "$OUT/data" --split test > "$OUT/scnnrnn.jsonl"
 
 mlcap evaluate --data "$OUT/data" --split test --metrics f1,map,nplus,duplicates "$OUT/bce.jsonl" "$OUT/scnnrnn.jsonl"
+
+# captioning: the concept CNN of the run above, a word LSTM on top (beam 3)
+CAP=(--config "$CFG" --method scnnrnn --task caption --data "$OUT/data" --run "$OUT/captions")
+mlcap pretrain-rnn "${CAP[@]}" --init-from "$OUT/scnnrnn/pretrain-cnn.pt" --epochs 5
+mlcap finetune "${CAP[@]}" --epochs 2
+mlcap predict --run "$OUT/captions" --data "$OUT/data" --split test --beam 3 > "$OUT/captions.jsonl"
+mlcap evaluate --data "$OUT/data" --split test --metrics f1,bleu,cider "$OUT/captions.jsonl"
