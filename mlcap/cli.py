@@ -373,6 +373,9 @@ def evaluate(
                       {s.id: s.captions for s in dataset.samples(opts.split) if s.captions})
         if not references:
             raise MlcapError(f"{opts.data}: the {opts.split} split has no captions")
+    if label_names and caption_names and "-" in opts.predictions:
+        raise MlcapError("predictions from - (stdin) are read once: ask for label or caption metrics, "
+                         "or give the predictions as a file")
     rows = []
     for p in opts.predictions:
         row = {}
@@ -389,7 +392,8 @@ def evaluate(
     from rich.console import Console
     from rich.table import Table
 
-    table = Table(title=f"{dataset.name} / {opts.split}" + (f" / top-{opts.top_k}" if opts.top_k else ""))
+    source = f"{dataset.name} / {opts.split}" if dataset is not None else str(opts.coco_captions)
+    table = Table(title=source + (f" / top-{opts.top_k}" if opts.top_k else ""))
     columns = [k for k in rows[0] if k not in ("mode",)]
     for c in columns:
         table.add_column(c, justify="left" if c == "predictions" else "right")

