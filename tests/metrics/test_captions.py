@@ -8,9 +8,10 @@ from collections import defaultdict
 
 import pytest
 
-pytestmark = pytest.mark.skipif(shutil.which("java") is None, reason="caption metrics need java")
+needs_java = pytest.mark.skipif(shutil.which("java") is None, reason="caption metrics need java")
 
 
+@needs_java
 def test_cli_equals_pycocoevalcap_scorers(shared_data, tmp_path, mlcap):
     from pycocoevalcap.bleu.bleu import Bleu
     from pycocoevalcap.cider.cider import Cider
@@ -49,6 +50,7 @@ def test_cli_equals_pycocoevalcap_scorers(shared_data, tmp_path, mlcap):
     assert 0.3 < ours["CIDEr"] < 2.0       # a human caption against the other four humans
 
 
+@needs_java
 def test_caption_predictions_jsonl_and_errors(tmp_path, mlcap):
     refs = {"images": [{"id": 1}, {"id": 2}], "annotations": [
         {"image_id": 1, "id": 1, "caption": "a dog on a beach"}, {"image_id": 1, "id": 2, "caption": "a dog runs"},
@@ -62,3 +64,13 @@ def test_caption_predictions_jsonl_and_errors(tmp_path, mlcap):
     preds.write_text('{"id": 1, "caption": "a dog"}\n{"id": 1, "caption": "again"}\n')
     res = mlcap("evaluate", "--coco-captions", tmp_path / "refs.json", "--metrics", "cider", preds)
     assert res.code == 2 and f"{preds}:2" in res.err
+
+
+def test_missing_java_is_a_one_line_error(tmp_path, mlcap, monkeypatch):
+    import mlcap.metrics.captions as captions
+
+    monkeypatch.setattr(captions.shutil, "which", lambda name: None)
+    (tmp_path / "refs.json").write_text(json.dumps({"annotations": [{"image_id": 1, "caption": "a dog"}]}))
+    (tmp_path / "p.jsonl").write_text('{"id": 1, "caption": "a dog"}\n')
+    res = mlcap("evaluate", "--coco-captions", tmp_path / "refs.json", "--metrics", "cider", tmp_path / "p.jsonl")
+    assert res.code == 2 and "`java` was not found" in res.err and "Traceback" not in res.err
