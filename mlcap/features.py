@@ -23,7 +23,7 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset
 
-from mlcap.data.loader import Collate, make_loader
+from mlcap.data.loader import ImageLabelDataset, make_collate
 from mlcap.data.prepared import PreparedDataset
 from mlcap.errors import MlcapError
 from mlcap.models import backbone_input, create_backbone
@@ -65,9 +65,8 @@ def extract(data: PreparedDataset, backbone: str, out: Path, splits: list[str], 
                 raise MlcapError(f"{out}: split {split!r} has {group['ids'].shape[0]} rows, the dataset {n}")
             if done:
                 note(f"extract-features: {split}: resuming after {done} of {n} images")
-            loader = make_loader(data, split, size, info.mean, info.std, batch_size)
-            loader = DataLoader(loader.dataset, batch_size=batch_size, sampler=range(done, n),
-                                collate_fn=_KeepOrder(loader.collate_fn))
+            loader = DataLoader(ImageLabelDataset(data, samples, size, info.mean, info.std), batch_size=batch_size,
+                                sampler=range(done, n), collate_fn=_KeepOrder(make_collate(data)))
             start, written, skipped = time.time(), 0, 0
             with progress_bar(f"features {split}", total=n) as advance:
                 advance(done)
@@ -184,7 +183,5 @@ def make_feature_loader(path: Path, data: PreparedDataset, split: str, backbone:
                         order: str | None = None, shuffle: bool = False,
                         generator: torch.Generator | None = None, words: list[str] | None = None) -> DataLoader:
     """Like ``make_loader`` but batches carry cached ``features`` instead of images."""
-    like = make_loader(data, split, 8, (0, 0, 0), (1, 1, 1), batch_size, order=order, words=words)
-    collate: Collate = like.collate_fn
     return DataLoader(CachedFeatures(path, data, split, backbone), batch_size=batch_size, shuffle=shuffle,
-                      generator=generator, collate_fn=collate)
+                      generator=generator, collate_fn=make_collate(data, order, words))

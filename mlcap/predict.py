@@ -15,7 +15,7 @@ from typing import Iterator
 import torch
 
 from mlcap.config import PredictOptions
-from mlcap.data.loader import SkipLog, make_loader
+from mlcap.data.loader import SkipLog, batch_to_device, make_loader
 from mlcap.data.prepared import PreparedDataset
 from mlcap.errors import MlcapError
 from mlcap.models import backbone_input
@@ -23,7 +23,7 @@ from mlcap.plugins import load_method
 from mlcap.progress import note, progress_bar
 from mlcap.training.checkpoint import load_checkpoint
 from mlcap.features import make_feature_loader
-from mlcap.training.loop import _to, pick_device
+from mlcap.training.loop import pick_device
 from mlcap.training.run import RunDir, check_labels
 
 
@@ -75,7 +75,7 @@ def predict_rows(opts: PredictOptions) -> Iterator[dict]:
         for batch, skipped in loader:
             skips.add(skipped)
             if batch is not None:
-                batch = _to(batch, device)
+                batch = batch_to_device(batch, device)
                 decoded = method.predict(model, batch, spec)
                 scores = decoded.scores.float().cpu().tolist()
                 if decoded.captions is not None:

@@ -31,8 +31,6 @@ STAGES = ("pretrain-cnn", "pretrain-rnn", "finetune")
 #: Padding value in ``Batch.sequences`` (ignored by cross-entropy).
 PAD = -100
 
-#: Label orders fixed before training (from training frequencies, or random per batch).
-FIXED_ORDERS = ("rare", "frequent", "dictionary", "random")
 #: Label orders found during training by aligning the ground truth to the predictions.
 ALIGNED_ORDERS = ("pla", "mla")
 

@@ -69,10 +69,10 @@ class ImageLabelDataset(Dataset):
 class Collate:
     """Stacks items into a ``Batch``; label sequences follow ``rank`` (or a random order)."""
 
-    def __init__(self, num_labels: int, num_tags: int, rank: list[int] | None, random_order: bool = False,
-                 order: str = "rare", words: list[str] | None = None, max_caption_len: int = 20):
+    def __init__(self, num_labels: int, num_tags: int, rank: list[int] | None, order: str = "rare",
+                 words: list[str] | None = None, max_caption_len: int = 20):
         self.num_labels, self.num_tags = num_labels, num_tags
-        self.rank, self.random_order, self.order = rank, random_order, order
+        self.rank, self.order = rank, order
         self.word_index = {w: i for i, w in enumerate(words)} if words else None
         self.max_caption_len = max_caption_len
 
@@ -108,7 +108,7 @@ class Collate:
         for b, it in enumerate(items):
             ids = list(it["labels"])
             targets[b, ids] = 1.0
-            if self.random_order:
+            if self.order == "random":
                 ids = [ids[j] for j in torch.randperm(len(ids)).tolist()]
             elif self.rank is not None:
                 ids = sorted(ids, key=lambda i: self.rank[i])
@@ -133,18 +133,31 @@ class Collate:
         return batch, skipped
 
 
-def make_loader(data: PreparedDataset, split: str, image_size: int, mean, std, batch_size: int,
-                order: str | None = None, shuffle: bool = False, generator: torch.Generator | None = None,
-                num_workers: int = 0, words: list[str] | None = None) -> DataLoader:
-    samples = data.samples(split)
-    dataset = ImageLabelDataset(data, samples, image_size, mean, std)
+def make_collate(data: PreparedDataset, order: str | None = None, words: list[str] | None = None) -> Collate:
     rank = None
     if order and order != "random":
         # aligned orders (pla, mla) re-order in the decoder; the batch carries dictionary order
         position = {name: i for i, name in enumerate(data.ordering(order if order in data.orderings
                                                                    else "dictionary"))}
         rank = [position[l] for l in data.labels]
-    collate = Collate(len(data.labels), len(data.tags), rank, random_order=order == "random",
-                      order=order or "rare", words=words)
+    return Collate(len(data.labels), len(data.tags), rank, order=order or "rare", words=words)
+
+
+def make_loader(data: PreparedDataset, split: str, image_size: int, mean, std, batch_size: int,
+                order: str | None = None, shuffle: bool = False, generator: torch.Generator | None = None,
+                num_workers: int = 0, words: list[str] | None = None) -> DataLoader:
+    dataset = ImageLabelDataset(data, data.samples(split), image_size, mean, std)
     return DataLoader(dataset, batch_size=batch_size, shuffle=shuffle, generator=generator,
-                      collate_fn=collate, num_workers=num_workers)
+                      collate_fn=make_collate(data, order, words), num_workers=num_workers)
+
+
+def batch_to_device(batch: Batch, device: torch.device) -> Batch:
+    if device.type == "cpu":
+        return batch
+    for name in ("images", "targets", "sequences", "tags", "mask", "captions"):
+        value = getattr(batch, name)
+        if value is not None:
+            setattr(batch, name, value.to(device, non_blocking=True))
+    if batch.features is not None:
+        batch.features = tuple(t.to(device, non_blocking=True) for t in batch.features)
+    return batch

@@ -105,12 +105,19 @@ class PreparedDataset:
         self.tag_index = {t: i for i, t in enumerate(self.tags)}
         self.splits: list[str] = list(self.meta["splits"])
         self.image_root = Path(self.meta["image_root"]) if self.meta.get("image_root") else self.root
+        self._samples: dict[str, list[Sample]] = {}
         orderings_path = self.root / "orderings.json"
         self.orderings: dict[str, list[str]] = (
             _read_json(orderings_path) if orderings_path.is_file()
             else fixed_orderings(self.labels, self.frequencies))
 
     def samples(self, split: str) -> list[Sample]:
+        """The split's samples, parsed once per dataset object (treat as read-only)."""
+        if split not in self._samples:
+            self._samples[split] = self._read_split(split)
+        return self._samples[split]
+
+    def _read_split(self, split: str) -> list[Sample]:
         path = self.root / f"{split}.jsonl"
         if split not in self.splits or not path.is_file():
             raise MlcapError(f"{self.root}: no split {split!r} (splits: {', '.join(self.splits)})")

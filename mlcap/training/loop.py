@@ -18,7 +18,7 @@ import torch
 
 import mlcap
 from mlcap.config import TrainOptions
-from mlcap.data.loader import SkipLog, make_loader
+from mlcap.data.loader import SkipLog, batch_to_device, make_loader
 from mlcap.data.prepared import PreparedDataset
 from mlcap.errors import MlcapError, TrainingDiverged
 from mlcap.features import check_cache_weights, make_feature_loader
@@ -189,8 +189,9 @@ def train_stage(stage: str, opts: TrainOptions) -> dict:
             for step, (batch, skipped) in enumerate(loader):
                 skips.add(skipped)
                 if batch is None:
+                    advance(len(skipped))
                     continue
-                batch = _to(batch, device)
+                batch = batch_to_device(batch, device)
                 with torch.autocast(device.type, dtype=torch.bfloat16, enabled=opts.amp):
                     losses = method.stage_loss(model, batch, stage, spec)
                 loss = losses["loss"]
@@ -232,22 +233,4 @@ def train_stage(stage: str, opts: TrainOptions) -> dict:
 def _batches(loader, device: torch.device):
     for batch, _ in loader:
         if batch is not None:
-            yield _to(batch, device)
-
-
-def _to(batch, device: torch.device):
-    if device.type == "cpu":
-        return batch
-    if batch.images is not None:
-        batch.images = batch.images.to(device, non_blocking=True)
-    if batch.features is not None:
-        batch.features = tuple(t.to(device, non_blocking=True) for t in batch.features)
-    batch.targets = batch.targets.to(device)
-    batch.sequences = batch.sequences.to(device)
-    if batch.tags is not None:
-        batch.tags = batch.tags.to(device)
-    if batch.mask is not None:
-        batch.mask = batch.mask.to(device)
-    if batch.captions is not None:
-        batch.captions = batch.captions.to(device)
-    return batch
+            yield batch_to_device(batch, device)
