@@ -98,6 +98,16 @@ class EvaluateOptions(Options):
     predictions: list[str]
 
 
+def method_options(model: type[BaseModel], method: str, options: dict):
+    """A plugin's own options (``--option``, ``[method-options]``) validated by its pydantic model."""
+    try:
+        return model(**options)
+    except ValidationError as e:
+        err = e.errors()[0]
+        where = ".".join(str(p) for p in err["loc"]) or "options"
+        raise MlcapError(f"{method}: method option {where!r}: {err['msg']}") from None
+
+
 def resolve(model: type[Options], command: str, cli: dict, config: Path | None) -> Options:
     """Merge defaults, the TOML file and explicit command-line values, then validate."""
     values: dict = {}

@@ -117,3 +117,11 @@ def test_non_finite_loss_stops_and_keeps_last_good_checkpoint(mlcap, tiny_data, 
     one_line_error(res, "loss is", "kept", code=3)
     assert (run / "pretrain-cnn.pt").read_bytes() == good
     assert json.loads((run / "pretrain-cnn.json").read_text())["epoch"] == 1
+
+
+def test_invalid_method_option_is_one_line(mlcap, tiny_data, tmp_path):
+    for method, option in (("bce", "threshold=2"), ("scnnrnn", "hidden=0"), ("orderless", "colour=red")):
+        res = mlcap("pretrain-cnn", "-m", method, "--data", tiny_data, "--run", tmp_path / method, "--option", option)
+        one_line_error(res, f"{method}: method option '{option.split('=')[0]}'")
+    one_line_error(mlcap("pretrain-cnn", "-m", "bce", "--data", tiny_data, "--run", tmp_path / "x", "--option", "x"),
+                   "expected KEY=VALUE")

@@ -10,6 +10,7 @@ import torch
 from pydantic import BaseModel, ConfigDict, Field
 from torch import nn
 
+from mlcap.config import method_options
 from mlcap.losses import concept_bce
 from mlcap.models import ConceptEncoder, create_backbone
 from mlcap.protocol import Batch, Decoded, ModelSpec
@@ -34,7 +35,7 @@ class BCEMethod:
     stages = ("pretrain-cnn",)
 
     def build(self, spec: ModelSpec) -> BCEModel:
-        opts = BCEOptions(**spec.options)
+        opts = method_options(BCEOptions, "bce", spec.options)
         backbone = create_backbone(spec.backbone, weights=spec.weights)
         return BCEModel(ConceptEncoder(backbone, len(spec.labels), spec.num_tags, dropout=opts.dropout))
 
@@ -48,7 +49,7 @@ class BCEMethod:
 
     @torch.no_grad()
     def predict(self, model: BCEModel, batch: Batch, spec: ModelSpec) -> Decoded:
-        threshold = BCEOptions(**spec.options).threshold
+        threshold = method_options(BCEOptions, "bce", spec.options).threshold
         probs = torch.sigmoid(model.encoder.encode(batch).concept_logits.float())
         sequences = []
         for row in probs.cpu():

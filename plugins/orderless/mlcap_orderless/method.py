@@ -13,12 +13,12 @@
 from __future__ import annotations
 
 import torch
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
 from torch import nn
 
 from mlcap.alignment import aligned_cross_entropy
 from mlcap.losses import concept_bce
-from mlcap.errors import MlcapError
+from mlcap.config import method_options
 from mlcap.models import ConceptEncoder, create_backbone
 from mlcap.protocol import ALIGNED_ORDERS, Batch, Decoded, ModelSpec
 
@@ -35,11 +35,7 @@ class OrderlessOptions(BaseModel):
 
 
 def _options(spec: ModelSpec) -> OrderlessOptions:
-    try:
-        return OrderlessOptions(**spec.options)
-    except ValidationError as e:
-        err = e.errors()[0]
-        raise MlcapError(f"orderless: [method-options] {'.'.join(map(str, err['loc']))}: {err['msg']}") from None
+    return method_options(OrderlessOptions, "orderless", spec.options)
 
 
 class OrderlessModel(nn.Module):

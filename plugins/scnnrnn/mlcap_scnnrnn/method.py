@@ -21,10 +21,11 @@ from __future__ import annotations
 import torch
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
 from torch import nn
 
 from mlcap.losses import concept_bce
+from mlcap.config import method_options
 from mlcap.errors import MlcapError
 from mlcap.models import ConceptEncoder, create_backbone
 from mlcap.alignment import aligned_cross_entropy
@@ -43,11 +44,7 @@ class ScnnrnnOptions(BaseModel):
 
 
 def _options(spec: ModelSpec) -> ScnnrnnOptions:
-    try:
-        return ScnnrnnOptions(**spec.options)
-    except ValidationError as e:
-        err = e.errors()[0]
-        raise MlcapError(f"scnnrnn: method option {'.'.join(map(str, err['loc']))}: {err['msg']}") from None
+    return method_options(ScnnrnnOptions, "scnnrnn", spec.options)
 
 
 class ScnnrnnModel(nn.Module):
