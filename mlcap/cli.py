@@ -315,7 +315,7 @@ def extract_features(
     out: Optional[Path] = typer.Option(None, "--out", help="HDF5 file to write (resumed if present)."),
     weights: Optional[str] = typer.Option(None, help="Local state dict, or imagenet (offline, efficientnet_lite0)."),
     image_size: Optional[int] = typer.Option(None, help="Input side in pixels (default: the backbone's)."),
-    splits: Optional[str] = typer.Option(None, help="Comma list of splits (default train,val,test)."),
+    splits: Optional[str] = typer.Option(None, help="Comma list of splits (default: all of the dataset's)."),
     batch_size: Optional[int] = typer.Option(None, help="Batch size (default 64)."),
     device: Optional[str] = typer.Option(None, help="auto, cpu or cuda."),
     config: Optional[Path] = CONFIG,
@@ -329,7 +329,10 @@ def extract_features(
     opts = resolve(ExtractOptions, "extract-features", dict(data=data, backbone=backbone, out=out, weights=weights,
                    image_size=image_size, splits=splits, batch_size=batch_size, device=device), config)
     dataset = PreparedDataset(opts.data)
-    names = [s.strip() for s in opts.splits.split(",") if s.strip() in dataset.splits]
+    names = [s.strip() for s in (opts.splits or ",".join(dataset.splits)).split(",") if s.strip()]
+    unknown = [s for s in names if s not in dataset.splits]
+    if unknown:
+        raise MlcapError(f"{opts.data}: no split {unknown[0]!r} (splits: {', '.join(dataset.splits)})")
     stats = extract(dataset, opts.backbone, opts.out, names, opts.weights, opts.image_size, opts.batch_size,
                     str(pick_device(opts.device)))
     _emit({"features": str(opts.out), "backbone": opts.backbone, "splits": stats})

@@ -81,7 +81,7 @@ class ExtractOptions(Options):
     out: Path
     weights: str | None = None
     image_size: int | None = Field(None, ge=16)
-    splits: str = "train,val,test"
+    splits: str | None = None            # comma list; default: every split of the dataset
     batch_size: int = Field(64, ge=1)
     device: Device = "auto"
 

@@ -66,3 +66,9 @@ def test_cache_of_other_weights_is_refused(mlcap, tiny_data, tmp_path):
     res = mlcap("pretrain-cnn", "-m", "bce", "--data", tiny_data, "--run", tmp_path / "r", "--weights",
                 tmp_path / "w.pth", "--features", out, *TINY_TRAIN)
     assert res.code == 2 and "random init" in res.err
+
+
+def test_unknown_split_is_an_error(mlcap, tiny_data, tmp_path):
+    res = mlcap("extract-features", "--data", tiny_data, "--backbone", "smallcnn", "--out", tmp_path / "f.h5",
+                "--splits", "train,tset")
+    assert res.code == 2 and "no split 'tset'" in res.err

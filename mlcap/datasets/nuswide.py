@@ -123,10 +123,8 @@ def read_csv_split(path: Path, concepts: list[str], split: str, image_list: list
         keep_ids.append(image_id or f"{split}-row{i + 1}")
         images.append("")
     if corrupt:
-        if report.strict:
-            report.problem("corrupt image_id", where, None, f"{corrupt} rows", drop=False)
-        report.problems["corrupt image_id (named by row)"] += corrupt
-        report.examples.append(f"{where}: {corrupt} rows have a non-numeric image_id; named {split}-row<N>")
+        report.problem("corrupt image_id (named by row)", where, None,
+                       f"{corrupt} rows have a non-numeric image_id; named {split}-row<N>", drop=False, count=corrupt)
     dropped = [i for i, r in enumerate(rows) if r is None]
     for i in dropped:
         keep_ids[i] = None
@@ -145,7 +143,7 @@ def read_official_split(root: Path, concepts: list[str], split: str, report: Pre
             raise MlcapError(f"{path}: {len(values)} values for {len(names)} images in the image list")
         column = np.array(values)
         ok = (column == b"0") | (column == b"1")
-        for line in np.nonzero(~ok)[0][:50]:
+        for line in np.nonzero(~ok)[0]:
             report.problem("label value not 0/1", path, int(line) + 1, f"{values[line]!r} read as 0", drop=False)
         labels[:, j] = column == b"1"
     ids = [Path(n).stem.split("_")[-1] for n in names]

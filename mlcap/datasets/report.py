@@ -22,14 +22,16 @@ class PrepareReport:
         self.examples: list[str] = []
         self.notes: list[str] = []
 
-    def problem(self, reason: str, path: Path | str, line: int | None, detail: str, drop: bool = True) -> None:
-        """A malformed row or value: an error with ``--strict``, else counted (and its image dropped)."""
+    def problem(self, reason: str, path: Path | str, line: int | None, detail: str, drop: bool = True,
+                count: int = 1) -> None:
+        """A malformed row or value (``count`` of them, when reported together): an error with
+        ``--strict``, else counted (and the images dropped unless ``drop`` is False)."""
         message = f"{at(path, line)}: {reason}: {detail}"
         if self.strict:
             raise MlcapError(message + " (--strict)")
-        self.problems[reason] += 1
+        self.problems[reason] += count
         if drop:
-            self.dropped[reason] += 1
+            self.dropped[reason] += count
         if len(self.examples) < self.max_examples:
             self.examples.append(message)
 

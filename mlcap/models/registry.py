@@ -65,7 +65,8 @@ def backbone_names() -> list[str]:
 
 
 def create_backbone(name: str, weights: str | Path | None = None, **cfg):
-    """Build backbone ``name``; ``weights`` is a local state-dict file (never downloaded)."""
+    """Build backbone ``name``; ``weights`` is a local state-dict file, or ``imagenet`` (offline for
+    efficientnet_lite0; a library download, when the network allows, for the others)."""
     family, rest = _family(name)
     if family:
         return family[0](rest, weights=weights, **cfg)
