@@ -31,6 +31,10 @@ class PrepareSyntheticOptions(Options):
 
 
 class TrainOptions(Options):
+    """Options of a training stage. Structural ones (``STRUCTURAL``) are fixed by the run's first
+    stage; the recipe ones (``None`` = the method's paper default, ``mlcap.training.recipe``)
+    and the rest apply to the stage they are given to."""
+
     method: str
     data: Path
     run: Path
@@ -39,27 +43,66 @@ class TrainOptions(Options):
     init_from: Path | None = None        # start from another run's checkpoint (matching weights only)
     image_size: int | None = Field(None, ge=16)   # default: the backbone's natural size
     use_tags: bool | None = None         # noisy-tag side information; fixed by the first stage
-    epochs: int = Field(10, ge=1)
     batch_size: int = Field(32, ge=1)
-    lr: float = Field(1e-3, gt=0)
-    weight_decay: float = Field(0.0, ge=0)
     seed: int = 0
     device: Device = "auto"
     amp: bool = False                    # bfloat16 autocast
     order: Order | None = None           # default: the method's default_order, else rare
-    freeze_cnn: bool = False
-    freeze_backbone: bool = False        # the backbone stays fixed (a probe on its features)
+    freeze_cnn: bool = False             # the same as freeze_backbone (kept for older command lines)
+    freeze_backbone: bool = False        # the backbone stays fixed in this stage (the papers' "Fix")
     features: Path | None = None         # train from an HDF5 feature cache (implies freeze_backbone)
     max_len: int | None = Field(None, ge=1)  # longest emitted sequence; default: most labels in train + 2
     num_workers: int = Field(0, ge=0)
     resume: bool = False
     task: Literal["multilabel", "caption"] | None = None   # fixed by the first stage; default multilabel
-    vocab_size: int = Field(12000, ge=1)  # caption word vocabulary: most frequent training words
+    vocab_size: int | None = Field(None, ge=1)  # caption vocabulary: most frequent training words (12000)
     min_count: int | None = Field(None, ge=1)   # instead: every word seen this often
-    swa: bool = False                    # stochastic weight averaging with a cyclical learning rate
-    swa_cycle: int = Field(3, ge=1)      # epochs per learning-rate cycle
-    lr_min: float = Field(1e-6, gt=0)    # learning rate at the end of each cycle
     method_options: dict = Field(default_factory=dict)
+    # the recipe: None = the method's default for this stage (see `mlcap methods --recipes`)
+    epochs: int | None = Field(None, ge=1)
+    optimizer: Literal["adam", "adamw", "sgd", "rmsprop"] | None = None
+    lr: float | None = Field(None, gt=0)
+    momentum: float | None = Field(None, ge=0)
+    nesterov: bool | None = None
+    alpha: float | None = Field(None, gt=0, lt=1)
+    weight_decay: float | None = Field(None, ge=0)
+    group_lr: dict[str, float] | None = None     # {group: lr}, e.g. {"backbone": 1e-5}
+    group_start: dict[str, int] | None = None    # {group: first epoch it trains}, frozen before
+    schedule: Literal["constant", "step", "plateau", "cosine", "swa"] | None = None
+    step_size: int | None = Field(None, ge=1)
+    gamma: float | None = Field(None, gt=0, le=1)
+    plateau_patience: int | None = Field(None, ge=1)
+    swa: bool = False                    # the same as schedule = "swa"
+    swa_cycle: int | None = Field(None, ge=1)    # epochs per learning-rate cycle
+    lr_min: float | None = Field(None, gt=0)     # cosine floor; swa: lr at each cycle's end
+    select_by: str | None = None         # validation metric of the best checkpoint
+    augment: bool | None = None          # random affine (translate 0.03), contrast 0.25, horizontal flip
+    # validation
+    val_every: int = Field(1, ge=1)      # validate every N epochs (and after the last)
+    val_fraction: float | None = Field(None, ge=0, lt=1)  # held out of train when there is no val split (0.1)
+    patience: int | None = Field(None, ge=1)       # stop after N validations without improvement
+    threshold: str | None = None         # auto (global), auto-class (per class), or a number
+
+
+#: Fixed by a run's first stage: a later stage that gives another value is refused.
+STRUCTURAL = ("backbone", "weights", "image_size", "use_tags", "task", "vocab_size", "min_count", "max_len")
+
+
+def structural(default, **kwargs):
+    """A method option fixed by the run's first stage (network sizes, vocabularies, variants)."""
+    return Field(default, json_schema_extra={"structural": True}, **kwargs)
+
+
+def merge_method_options(model: type[BaseModel], method: str, run_options: dict, given: dict) -> dict:
+    """The options for a later stage: ``given`` overrides the run's, except structural fields."""
+    before = method_options(model, method, run_options)
+    after = method_options(model, method, {**run_options, **given})
+    for name, info in model.model_fields.items():
+        extra = info.json_schema_extra if isinstance(info.json_schema_extra, dict) else {}
+        if extra.get("structural") and getattr(before, name) != getattr(after, name):
+            raise MlcapError(f"{method}: option {name!r} is fixed by the run's first stage "
+                             f"({getattr(before, name)!r}); cannot change it to {getattr(after, name)!r}")
+    return {**run_options, **given}
 
 
 class PredictOptions(Options):
@@ -69,6 +112,8 @@ class PredictOptions(Options):
     stage: str | None = None
     features: Path | None = None         # predict from an HDF5 feature cache
     beam: int = Field(3, ge=1)           # captioning: beam width (1 = greedy)
+    checkpoint: Literal["best", "last"] = "best"   # the stage's best (on validation) or last weights
+    threshold: float | None = None       # overrides the run's threshold (see the method's docs)
     coco_results: Path | None = None     # captioning: also write the COCO results format here
     batch_size: int = Field(64, ge=1)
     device: Device = "auto"

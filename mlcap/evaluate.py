@@ -16,13 +16,16 @@ import numpy as np
 from mlcap.data.prepared import PreparedDataset
 from mlcap.errors import MlcapError, at
 from mlcap.metrics import (classification_metrics, duplicate_ratio, instance_metrics, mean_accuracy,
-                           mean_average_precision, n_plus, per_image_metrics, top_k_mask)
+                           mean_average_precision, n_plus, per_image_average_metrics, per_image_metrics,
+                           top_k_mask)
 from mlcap.metrics.order import cooccurrence_difference, order_rigidness, save_heatmap
 from mlcap.progress import note
 
+# group -> the keys it reports; definitions and papers in mlcap/metrics/multilabel.py
 METRICS = {
-    "f1": ("C-P", "C-R", "C-F1", "O-P", "O-R", "O-F1"),
-    "image": ("I-P", "I-R", "I-F1"),
+    "f1": ("C-P", "C-R", "C-F1", "O-P", "O-R", "O-F1"),    # per-class (macro) and micro
+    "image": ("I-P", "I-R", "I-F1"),                       # I-F1: mean of per-image F1s
+    "per-image": ("PI-P", "PI-R", "PI-F1"),                # S-CNN-RNN's "overall": F1 of the averages
     "map": ("mAP",),
     "nplus": ("N+",),
     "duplicates": ("dup",),
@@ -213,6 +216,8 @@ def evaluate_file(source: str, data: PreparedDataset, split: str, metrics: list[
             row.update(classification_metrics(y_true, y_pred))
         elif m == "image":
             row.update(per_image_metrics(y_true, y_pred))
+        elif m == "per-image":
+            row.update(per_image_average_metrics(y_true, y_pred))
         elif m == "map":
             row["mAP"] = mean_average_precision(y_true, preds.scores)
         elif m == "nplus":

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import DataLoader, Dataset, Subset
 
 from mlcap.data.loader import ImageLabelDataset, make_collate
 from mlcap.data.prepared import PreparedDataset
@@ -181,7 +181,11 @@ class CachedFeatures(Dataset):
 
 def make_feature_loader(path: Path, data: PreparedDataset, split: str, backbone: str, batch_size: int,
                         order: str | None = None, shuffle: bool = False,
-                        generator: torch.Generator | None = None, words: list[str] | None = None) -> DataLoader:
+                        generator: torch.Generator | None = None, words: list[str] | None = None,
+                        indices: list[int] | None = None) -> DataLoader:
     """Like ``make_loader`` but batches carry cached ``features`` instead of images."""
-    return DataLoader(CachedFeatures(path, data, split, backbone), batch_size=batch_size, shuffle=shuffle,
+    dataset = CachedFeatures(path, data, split, backbone)
+    if indices is not None:
+        dataset = Subset(dataset, indices)
+    return DataLoader(dataset, batch_size=batch_size, shuffle=shuffle,
                       generator=generator, collate_fn=make_collate(data, order, words))

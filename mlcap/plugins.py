@@ -45,8 +45,23 @@ def load_method(name: str):
     method = eps[name].load()
     if isinstance(method, type):
         method = method()
-    missing = [a for a in ("name", "stages", "build", "trainable_parameters", "stage_loss", "predict")
+    missing = [a for a in ("name", "stages", "build", "recipe", "parameter_groups", "stage_loss", "predict")
                if not hasattr(method, a)]
     if missing:
         raise MlcapError(f"method plugin {name!r} ({eps[name].value}) lacks {', '.join(missing)}")
     return method
+
+
+def method_stages(name: str, recipes: bool = False) -> dict:
+    """A method's stages with their one-line help (and, with ``recipes``, its default recipe per stage
+    for a generic dataset)."""
+    method = load_method(name)
+    out = {"stages": list(method.stages), "stage_help": dict(getattr(method, "stage_help", {})),
+           "threshold": getattr(method, "threshold", None)}
+    if recipes:
+        from mlcap.protocol import ModelSpec
+        from mlcap.training.recipe import recipe_json
+
+        spec = ModelSpec(labels=[])
+        out["recipes"] = {s: recipe_json(method.recipe(s, spec, "")) for s in method.stages}
+    return out

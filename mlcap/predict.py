@@ -23,7 +23,7 @@ from mlcap.plugins import load_method
 from mlcap.progress import note, progress_bar
 from mlcap.training.checkpoint import load_checkpoint
 from mlcap.features import make_feature_loader
-from mlcap.training.loop import pick_device
+from mlcap.training.setup import pick_device
 from mlcap.training.run import RunDir, check_labels
 
 
@@ -36,8 +36,9 @@ def dedupe(sequence: list[int]) -> list[int]:
     return out
 
 
-def load_trained(run: RunDir, stage: str | None, labels: list[str]):
-    """``(method, model, spec, stage)`` from a run's latest complete stage (or ``stage``)."""
+def load_trained(run: RunDir, stage: str | None, labels: list[str], checkpoint: str = "best"):
+    """``(method, model, spec, stage)`` from a run's latest complete stage (or ``stage``): its best
+    weights on validation (``checkpoint="last"``: its last), with the threshold stored with them."""
     info = run.require_info()
     method = load_method(info["method"])
     check_labels(info["spec"]["labels"], labels, str(run.root))
@@ -47,11 +48,15 @@ def load_trained(run: RunDir, stage: str | None, labels: list[str]):
             raise MlcapError(f"{run.root}: no completed stage to predict with (stages: {', '.join(method.stages)})")
     elif stage not in method.stages:
         raise MlcapError(f"method {method.name!r} has no stage {stage!r}")
-    spec = replace(run.spec(), weights=None)
+    path = run.best_path(stage) if checkpoint == "best" else run.checkpoint_path(stage)
+    if checkpoint == "best" and not path.is_file():
+        path = run.checkpoint_path(stage)       # a run trained before best checkpoints existed
+    state, _, meta = load_checkpoint(path)
+    spec = replace(run.spec(), weights=None, options=meta.get("method_options", run.spec().options),
+                   threshold=meta.get("threshold"), stage=stage)
     model = method.build(spec)
-    state, _, meta = load_checkpoint(run.checkpoint_path(stage))
     if meta.get("method") != method.name:
-        raise MlcapError(f"{run.checkpoint_path(stage)}: checkpoint of method {meta.get('method')!r}, "
+        raise MlcapError(f"{path}: checkpoint of method {meta.get('method')!r}, "
                          f"but the run is {method.name!r}")
     model.load_state_dict(state)
     return method, model, spec, stage
@@ -60,8 +65,12 @@ def load_trained(run: RunDir, stage: str | None, labels: list[str]):
 def predict_rows(opts: PredictOptions) -> Iterator[dict]:
     data = PreparedDataset(opts.data)
     n = len(data.samples(opts.split))
-    method, model, spec, stage = load_trained(RunDir(opts.run), opts.stage, data.labels)
+    method, model, spec, stage = load_trained(RunDir(opts.run), opts.stage, data.labels, opts.checkpoint)
     spec = replace(spec, beam=opts.beam)
+    if opts.threshold is not None:
+        if getattr(method, "threshold", None) is None:
+            raise MlcapError(f"--threshold: method {method.name!r} has no decision threshold")
+        spec = replace(spec, threshold=opts.threshold)
     device = pick_device(opts.device)
     model.to(device).eval()
     mean, std, _ = backbone_input(spec.backbone)

@@ -14,7 +14,13 @@ Networks are built from two kinds of parts:
   and label sequences plus per-label scores (``Decoded``) for prediction.
 
 ``mlcap.models.ConceptEncoder`` is the shared encoder; decoders live in the
-plugins. The stages a method may implement are, in order, ``STAGES``.
+plugins. The usual stages are ``STAGES``; a method may declare others (e.g.
+scnnrnn's ``pretrain-tags``), run with ``mlcap stage NAME``.
+
+How a stage trains is the method's ``Recipe`` for it (its paper's optimizer,
+learning rates per named parameter group, schedule, epochs, the validation
+metric that selects the best checkpoint); every field can be overridden from the
+command line or TOML (``mlcap.training.recipe``).
 """
 
 from __future__ import annotations
@@ -63,6 +69,36 @@ class Decoded:
     captions: list[str] | None = None   # captioning: the generated sentence per image
 
 
+OPTIMIZERS = ("adam", "adamw", "sgd", "rmsprop")
+SCHEDULES = ("constant", "step", "plateau", "cosine", "swa")
+
+
+@dataclass
+class Recipe:
+    """How one stage trains. ``group_lr`` and ``group_start`` name the groups returned by
+    ``Method.parameter_groups``: a group's own learning rate, and the epoch (0-based) from
+    which it trains, frozen before (e.g. ``{"backbone": 20}``: fixed for the first 20 epochs)."""
+
+    optimizer: str = "adam"
+    lr: float = 1e-3
+    momentum: float = 0.9               # sgd, rmsprop
+    nesterov: bool = False              # sgd
+    betas: tuple[float, float] = (0.9, 0.999)   # adam, adamw
+    alpha: float = 0.99                 # rmsprop smoothing (TensorFlow's "decay" is 0.9)
+    weight_decay: float = 0.0
+    group_lr: dict[str, float] = field(default_factory=dict)
+    group_start: dict[str, int] = field(default_factory=dict)
+    schedule: str = "constant"          # see SCHEDULES; swa = cyclical lr + weight averaging
+    step_size: int = 10                 # step: lr x gamma every step_size epochs
+    gamma: float = 0.1                  # step and plateau factor
+    plateau_patience: int = 3           # plateau: epochs without improvement before x gamma
+    lr_min: float = 1e-6                # cosine floor; swa: lr at each cycle's end
+    swa_cycle: int = 3                  # swa: epochs per cycle
+    epochs: int = 10
+    select_by: str = "loss"             # validation metric selecting `best` ("loss": lowest val loss)
+    augment: bool = False               # random affine / contrast / flip on training images
+
+
 @dataclass
 class ModelSpec:
     """What a method needs to build its network; saved with every checkpoint."""
@@ -74,12 +110,14 @@ class ModelSpec:
     weights: str | None = None      # local backbone weights (state dict)
     max_len: int = 10               # longest label sequence the decoder emits
     use_tags: bool = False          # feed noisy tags as side information
-    freeze_cnn: bool = False        # finetune with the encoder fixed (the papers' "Fix")
+    freeze_cnn: bool = False        # unused; kept so that run.json files of mlcap 0.1 still load
     options: dict[str, Any] = field(default_factory=dict)   # method-specific, from [method-options] in TOML
     task: str = "multilabel"        # or "caption"
     words: list[str] = field(default_factory=list)   # caption vocabulary; words[0] is UNK_WORD
     max_caption_len: int = 20
     beam: int = 3                   # captioning: beam width at prediction
+    threshold: float | list[float] | None = None   # the method's decision threshold (see Method.threshold)
+    stage: str | None = None        # at prediction and validation: the stage whose weights are used
 
     @property
     def end_token(self) -> int:
@@ -98,14 +136,23 @@ def cut_at_end(emitted: list[list[int]], end: int) -> list[list[int]]:
 class Method(Protocol):
     name: str
     summary: str
-    stages: tuple[str, ...]         # a subset of STAGES, in the order they run
+    stages: tuple[str, ...]         # the stages, in the order they run (STAGES or others of its own)
+    stage_help: dict[str, str]      # one line per stage, shown by `mlcap methods` and `mlcap stage`
+    options_model: type             # pydantic model of its --option values; fields made with
+                                    # mlcap.config.structural() cannot change after the first stage
+    threshold: str | None           # what ModelSpec.threshold means to predict(): "label" (a per-label
+                                    # probability cut of Decoded.scores, global or per class), "stop" (a
+                                    # decoder's stop threshold), or None; chosen on validation by the core
     # optional: ``default_order``, the label order used when --order is not given (else "rare")
 
     def build(self, spec: ModelSpec) -> "nn.Module":
         """A fresh network (an ``nn.Module`` with ``encoder`` and optional ``decoder``)."""
 
-    def trainable_parameters(self, model: "nn.Module", stage: str, spec: ModelSpec) -> Iterable["nn.Parameter"]:
-        """The parameters that train in ``stage``; all others are frozen."""
+    def recipe(self, stage: str, spec: ModelSpec, dataset: str) -> Recipe:
+        """The paper's recipe for ``stage`` (``dataset`` is the prepared dataset's name, for presets)."""
+
+    def parameter_groups(self, model: "nn.Module", stage: str, spec: ModelSpec) -> dict[str, Iterable["nn.Parameter"]]:
+        """Named groups of the parameters that train in ``stage``; all others are frozen."""
 
     def stage_loss(self, model: "nn.Module", batch: Batch, stage: str, spec: ModelSpec) -> dict[str, "torch.Tensor"]:
         """Named loss terms; ``"loss"`` is the one optimised."""

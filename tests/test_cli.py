@@ -79,9 +79,10 @@ def test_bce_and_evaluate_from_stdin(mlcap, tiny_data, tmp_path):
     run = tmp_path / "bce"
     assert mlcap("pretrain-cnn", "-m", "bce", "--data", tiny_data, "--run", run, *TINY_TRAIN).code == 0
     preds = mlcap("predict", "--run", run, "--data", tiny_data).out
-    for row in map(json.loads, preds.splitlines()):  # thresholded at 0.5, most confident first
+    threshold = json.loads((run / "pretrain-cnn.best.json").read_text())["threshold"]   # chosen on val
+    for row in map(json.loads, preds.splitlines()):  # thresholded, most confident first
         scores = [row["scores"][l] for l in row["labels"]]
-        assert all(p >= 0.5 for p in scores) and scores == sorted(scores, reverse=True)
+        assert all(p >= threshold - 1e-5 for p in scores) and scores == sorted(scores, reverse=True)
     res = mlcap("evaluate", "--data", tiny_data, "--json", "--top-k", "3", "-", stdin=preds)
     assert res.code == 0, res.err
     assert 0 <= json.loads(res.out)["O-F1"] <= 1

@@ -57,8 +57,11 @@ def test_checkpoint_of_another_vocabulary(mlcap, tiny_data, tmp_path):
 def test_not_a_checkpoint(mlcap, tiny_data, tmp_path):
     run = tmp_path / "r"
     assert mlcap("pretrain-cnn", "-m", "bce", "--data", tiny_data, "--run", run, *TINY_TRAIN).code == 0
+    (run / "pretrain-cnn.best.pt").write_bytes(b"garbage")
+    one_line_error(mlcap("predict", "--run", run, "--data", tiny_data), "pretrain-cnn.best.pt", "not a readable")
     (run / "pretrain-cnn.pt").write_bytes(b"garbage")
-    one_line_error(mlcap("predict", "--run", run, "--data", tiny_data), "pretrain-cnn.pt", "not a readable")
+    one_line_error(mlcap("predict", "--run", run, "--data", tiny_data, "--checkpoint", "last"), "pretrain-cnn.pt",
+                   "not a readable")
 
 
 def test_unreadable_images_are_counted_and_reported(mlcap, tiny_data, tmp_path):

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 from PIL import Image, UnidentifiedImageError
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import DataLoader, Dataset, Subset
 
 from mlcap.data.prepared import PreparedDataset, Sample
 from mlcap.protocol import PAD, Batch
@@ -34,10 +34,21 @@ class SkipLog:
         return f"skipped {self.count} unreadable image(s); first: " + "; ".join(self.examples)
 
 
+def augmentation():
+    """``--augment``: the orderless seed's "random affine transformations and contrast changes"
+    (its L177). The paper gives no magnitudes; these are its authors' released code's: translate
+    up to 3% of the side, contrast factor in [0.75, 1.25], and a horizontal flip (p = 0.5)."""
+    from torchvision import transforms
+
+    return transforms.Compose([transforms.RandomAffine(degrees=0, translate=(0.03, 0.03)),
+                               transforms.ColorJitter(contrast=0.25), transforms.RandomHorizontalFlip()])
+
+
 class ImageLabelDataset(Dataset):
     def __init__(self, data: PreparedDataset, samples: list[Sample], image_size: int,
-                 mean: tuple, std: tuple):
+                 mean: tuple, std: tuple, augment: bool = False):
         self.data, self.samples, self.image_size = data, samples, image_size
+        self.augment = augmentation() if augment else None
         self.mean = torch.tensor(mean, dtype=torch.float32).view(3, 1, 1)
         self.std = torch.tensor(std, dtype=torch.float32).view(3, 1, 1)
         self.num_labels, self.num_tags = len(data.labels), len(data.tags)
@@ -56,6 +67,8 @@ class ImageLabelDataset(Dataset):
                     im = im.crop((int(x), int(y), int(x + w), int(y + h)))
                 if im.size != (self.image_size, self.image_size):
                     im = im.resize((self.image_size, self.image_size), Image.BILINEAR)
+                if self.augment is not None:
+                    im = self.augment(im)
                 pixels = torch.from_numpy(np.asarray(im, dtype=np.float32).copy()).permute(2, 0, 1) / 255.0
         except (OSError, UnidentifiedImageError, ValueError) as e:
             return {"skip": f"{path}: {type(e).__name__}: {str(e)[:120]}"}
@@ -145,8 +158,12 @@ def make_collate(data: PreparedDataset, order: str | None = None, words: list[st
 
 def make_loader(data: PreparedDataset, split: str, image_size: int, mean, std, batch_size: int,
                 order: str | None = None, shuffle: bool = False, generator: torch.Generator | None = None,
-                num_workers: int = 0, words: list[str] | None = None) -> DataLoader:
-    dataset = ImageLabelDataset(data, data.samples(split), image_size, mean, std)
+                num_workers: int = 0, words: list[str] | None = None, indices: list[int] | None = None,
+                augment: bool = False) -> DataLoader:
+    """``indices``: only these samples of the split (e.g. train without its held-out part)."""
+    dataset = ImageLabelDataset(data, data.samples(split), image_size, mean, std, augment=augment)
+    if indices is not None:
+        dataset = Subset(dataset, indices)
     return DataLoader(dataset, batch_size=batch_size, shuffle=shuffle, generator=generator,
                       collate_fn=make_collate(data, order, words), num_workers=num_workers)
 

@@ -11,8 +11,11 @@ from mlcap.protocol import EncoderOutput
 class ConceptEncoder(nn.Module):
     """Backbone features and concept logits ``s`` over the K labels.
 
-    With ``num_tags > 0`` a two-layer MLP over the image's noisy-tag vector is
-    *summed* into the concept logits (S-CNN-RNN's side-information branch).
+    With ``num_tags > 0`` an MLP over the image's noisy-tag vector (one 256-unit
+    ReLU hidden layer, then K outputs) is *summed* into the concept logits
+    (S-CNN-RNN's side-information branch). The paper sums the two models'
+    "predictions" without saying whether logits or probabilities; logits are
+    summed here, so that sigmoid(sum) is still a probability for the BCE.
     """
 
     def __init__(self, backbone: nn.Module, num_labels: int, num_tags: int = 0, dropout: float = 0.0):

@@ -1,9 +1,11 @@
 """The run directory: what a run is (run.json), its per-stage checkpoints and configs.
 
     RUN/run.json            method, labels, model spec; fixed by the first stage
-    RUN/<stage>.pt          checkpoint (see checkpoint.py), rewritten every epoch
-    RUN/<stage>.json        its metadata: epoch, complete, losses, versions
-    RUN/<stage>.config.json the resolved options of that stage
+    RUN/<stage>.pt          the last checkpoint (see checkpoint.py), rewritten every epoch; resume reads it
+    RUN/<stage>.json        its metadata: epoch, complete, losses, recipe, threshold, versions
+    RUN/<stage>.best.pt     the best checkpoint on validation (``--select-by``), and .best.json
+    RUN/<stage>.config.json the resolved options of that stage, with its recipe
+    RUN/<stage>.history.jsonl, .history.png   per-epoch losses, learning rates, validation metrics
 """
 
 from __future__ import annotations
@@ -28,6 +30,9 @@ class RunDir:
     def checkpoint_path(self, stage: str) -> Path:
         return self.root / f"{stage}.pt"
 
+    def best_path(self, stage: str) -> Path:
+        return self.root / f"{stage}.best.pt"
+
     def info(self) -> dict | None:
         if not self.info_path.is_file():
             return None
@@ -45,9 +50,10 @@ class RunDir:
     def spec(self) -> ModelSpec:
         return ModelSpec(**self.require_info()["spec"])
 
-    def create(self, method: str, dataset: str, spec: ModelSpec) -> None:
+    def create(self, method: str, dataset: str, spec: ModelSpec, created_with: dict | None = None) -> None:
+        """``created_with``: first-stage options not in the spec itself (e.g. the caption vocabulary size)."""
         self.root.mkdir(parents=True, exist_ok=True)
-        info = {"method": method, "dataset": dataset, "spec": asdict(spec)}
+        info = {"method": method, "dataset": dataset, "spec": asdict(spec), "created_with": created_with or {}}
         info["spec"]["weights"] = str(spec.weights) if spec.weights else None
         _write_json(self.info_path, info)
 

@@ -1,10 +1,12 @@
 """Stochastic weight averaging with a cyclical learning rate (Izmailov et al., 2018).
 
 Within each cycle of ``cycle`` epochs the learning rate falls geometrically from
-``lr`` to ``lr_min`` (the orderless seed's schedule: 1e-3 -> 1e-6 over 3); at the
-end of each cycle, at its lowest learning rate, the weights join a running
-average. At the end of the stage the average replaces the weights and the
-BatchNorm statistics are recomputed over the training set.
+``lr`` to ``lr_min`` (the orderless seed's schedule: 1e-3 -> 1e-6 over 3; the rate
+itself is ``mlcap.training.recipe.LrSchedule``'s "swa" schedule); at the end of each
+cycle, at its lowest learning rate, the weights join a running average. At the end
+of the stage the average replaces the weights and the BatchNorm statistics of the
+*trained* parts are recomputed over the training set; a frozen part (a fixed
+backbone, or one replaced by cached features that never runs) keeps its own.
 """
 
 from __future__ import annotations
@@ -13,19 +15,16 @@ import torch
 
 
 class WeightAverager:
-    def __init__(self, lr: float, lr_min: float, cycle: int):
-        self.lr, self.lr_min, self.cycle = lr, lr_min, cycle
+    def __init__(self, cycle: int):
+        self.cycle = cycle
         self.average: dict[str, torch.Tensor] | None = None
         self.count = 0
 
-    def lr_at(self, epoch: int) -> float:
-        if self.cycle == 1:
-            return self.lr_min
-        position = epoch % self.cycle
-        return self.lr * (self.lr_min / self.lr) ** (position / (self.cycle - 1))
+    def is_cycle_end(self, epoch: int) -> bool:
+        return (epoch + 1) % self.cycle == 0
 
     def end_of_epoch(self, model: torch.nn.Module, epoch: int) -> None:
-        if (epoch + 1) % self.cycle:
+        if not self.is_cycle_end(epoch):
             return
         current = {k: v.detach().float().cpu().clone() for k, v in model.state_dict().items()
                    if v.is_floating_point()}
@@ -50,7 +49,8 @@ class WeightAverager:
             return
         own = model.state_dict()
         model.load_state_dict({k: v.to(own[k].dtype) for k, v in self.average.items()}, strict=False)
-        norms = [m for m in model.modules() if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)]
+        norms = [m for m in model.modules() if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)
+                 and any(p.requires_grad for p in m.parameters())]
         if not norms:
             return
         for m in norms:
@@ -58,6 +58,9 @@ class WeightAverager:
             m.momentum = None      # cumulative average over the pass
         was_training = model.training
         model.train()
+        for m in model.modules():     # frozen BatchNorm keeps its statistics during the pass
+            if isinstance(m, torch.nn.modules.batchnorm._BatchNorm) and m not in norms:
+                m.eval()
         for batch in batches:
             model.encoder.encode(batch)
         for m in norms:

@@ -35,7 +35,7 @@ def test_attention_decoder_shapes_and_teacher_forcing():
     assert logits.shape == (2, 4, 6)
 
 
-@pytest.mark.parametrize("order", ["pla", "mla", "rare", "random"])
+@pytest.mark.parametrize("order", ["pla", "mla", "frequent", "rare", "dictionary", "random"])
 def test_every_order_trains_encoder_and_decoder(order):
     method, model, spec = build()
     losses = method.stage_loss(model, batch(order), "finetune", spec)
@@ -68,6 +68,17 @@ def test_orderless_end_to_end_with_order_metrics(mlcap, tiny_data, tmp_path):
     assert 0 <= m["dup"] <= 1 and (m["rigid"] is None or 0.5 <= m["rigid"] <= 1)
     names = sorted(p.name for p in (tmp_path / "cooc").iterdir())
     assert names == ["o.cooc_diff.beach.png", "o.cooc_diff.kitchen.png", "o.cooc_diff.npy", "o.cooc_diff.png"]
+
+
+@pytest.mark.parametrize("teacher_forcing", ["false", "true"])
+def test_fixed_order_baseline_from_the_command_line(mlcap, tiny_data, tmp_path, teacher_forcing):
+    res = mlcap("finetune", "-m", "orderless", "--data", tiny_data, "--run", tmp_path / "f", "--order", "frequent",
+                "--option", f"teacher_forcing={teacher_forcing}", *TINY_TRAIN)
+    assert res.code == 0, res.err
+    assert "rnn" in json.loads(res.out)
+    res = mlcap("predict", "--run", tmp_path / "f", "--data", tiny_data)
+    assert res.code == 0, res.err
+    assert all(0 <= p <= 1 for line in res.json_lines() for p in line["scores"].values())
 
 
 def test_scnnrnn_accepts_aligned_orders(mlcap, tiny_data, tmp_path):

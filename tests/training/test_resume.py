@@ -9,6 +9,7 @@ import subprocess
 import sys
 import time
 
+import pytest
 import torch
 
 from mlcap.training.checkpoint import load_checkpoint
@@ -50,3 +51,44 @@ def test_killed_training_resumes_to_identical_weights(tiny_data, tmp_path):
     for k in a:
         assert torch.equal(a[k], b[k]), k
     assert a_meta["losses"] == b_meta["losses"]
+
+
+RECIPES = {
+    # validation every epoch, plateau schedule, patience, augmentation and a loader worker, all on
+    "plateau": ["--schedule", "plateau", "--plateau-patience", "1", "--patience", "4", "--select-by", "mAP"],
+    "swa": ["--swa", "--swa-cycle", "2"],
+}
+
+
+def _same_history(a_run, b_run, stage):
+    read = lambda run: [{k: v for k, v in json.loads(line).items() if k not in ("seconds", "images_per_s")}
+                        for line in (run / f"{stage}.history.jsonl").read_text().splitlines()]
+    assert read(a_run) == read(b_run)
+
+
+@pytest.mark.parametrize("recipe", sorted(RECIPES))
+def test_resume_with_validation_schedule_augmentation_and_workers(tiny_data, tmp_path, recipe):
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    args = lambda run, *extra: [sys.executable, "-m", "mlcap", "pretrain-cnn", "-m", "bce", "--data", str(tiny_data),
+                                "--run", str(run), "--epochs", str(EPOCHS), "--batch-size", "8", "--device", "cpu",
+                                "--seed", "3", "--augment", "--num-workers", "1", *RECIPES[recipe], *extra]
+    straight, killed = tmp_path / "straight", tmp_path / "killed"
+    subprocess.run(args(straight), check=True, capture_output=True, env=env)
+    proc = subprocess.Popen(args(killed), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
+    meta_path = killed / "pretrain-cnn.json"
+    deadline = time.time() + 120
+    while not meta_path.exists() and time.time() < deadline and proc.poll() is None:
+        time.sleep(0.01)
+    time.sleep(0.3)                      # into the next epoch
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert not json.loads(meta_path.read_text())["complete"], "the kill must land mid-training"
+    res = subprocess.run(args(killed, "--resume"), capture_output=True, text=True, env=env)
+    assert res.returncode == 0, res.stderr
+    for name in ("pretrain-cnn.pt", "pretrain-cnn.best.pt"):
+        a, _, a_meta = load_checkpoint(straight / name)
+        b, _, b_meta = load_checkpoint(killed / name)
+        assert all(torch.equal(a[k], b[k]) for k in a), name
+        assert (a_meta["epoch"], a_meta.get("threshold")) == (b_meta["epoch"], b_meta.get("threshold"))
+        assert a_meta.get("threshold") is not None
+    _same_history(straight, killed, "pretrain-cnn")

@@ -12,13 +12,16 @@ from mlcap.training.swa import WeightAverager
 
 
 def test_cyclical_schedule_matches_the_seed():
-    swa = WeightAverager(lr=1e-3, lr_min=1e-6, cycle=3)
-    assert [swa.lr_at(e) for e in range(6)] == pytest.approx([1e-3, 10 ** -4.5, 1e-6] * 2)
+    from mlcap.protocol import Recipe
+    from mlcap.training.recipe import LrSchedule
+
+    schedule = LrSchedule(Recipe(lr=1e-3, lr_min=1e-6, swa_cycle=3, schedule="swa"))
+    assert [1e-3 * schedule.factor(e) for e in range(6)] == pytest.approx([1e-3, 10 ** -4.5, 1e-6] * 2)
 
 
 def test_average_of_cycle_ends_and_state_round_trip():
     model = torch.nn.Linear(2, 1)
-    swa = WeightAverager(1e-3, 1e-6, cycle=2)
+    swa = WeightAverager(cycle=2)
     seen = []
     for epoch in range(6):
         with torch.no_grad():
@@ -28,7 +31,7 @@ def test_average_of_cycle_ends_and_state_round_trip():
             seen.append(float(epoch))
     assert swa.count == 3
     assert torch.allclose(swa.average["weight"], torch.full((1, 2), sum(seen) / 3))
-    other = WeightAverager(1e-3, 1e-6, cycle=2)
+    other = WeightAverager(cycle=2)
     other.load_state(swa.state())
     other.apply(model, [])
     assert torch.allclose(model.weight, torch.full((1, 2), 3.0))

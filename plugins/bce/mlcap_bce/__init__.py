@@ -1,7 +1,10 @@
 """``bce``: a CNN with one sigmoid per label, trained with binary cross-entropy.
 
-Prediction emits every label whose probability reaches the threshold
-(``[method-options] threshold``, default 0.5), most confident first.
+Prediction emits every label whose probability reaches the threshold, most confident
+first. The threshold is chosen on validation at the end of training (``--threshold auto``:
+one for all labels, maximising the overall F1; ``auto-class``: one per label; or a number)
+and stored in the run; ``predict --threshold`` overrides it; ``--option threshold=`` is the
+fallback when there is no validation split.
 """
 
 from __future__ import annotations
@@ -13,7 +16,7 @@ from torch import nn
 from mlcap.config import method_options
 from mlcap.losses import concept_bce
 from mlcap.models import ConceptEncoder, create_backbone
-from mlcap.protocol import Batch, Decoded, ModelSpec
+from mlcap.protocol import Batch, Decoded, ModelSpec, Recipe
 
 
 class BCEOptions(BaseModel):
@@ -31,16 +34,24 @@ class BCEModel(nn.Module):
 
 class BCEMethod:
     name = "bce"
-    summary = "CNN + per-label sigmoid, threshold 0.5 (baseline)"
+    summary = "CNN + per-label sigmoid, threshold chosen on validation (baseline)"
     stages = ("pretrain-cnn",)
+    stage_help = {"pretrain-cnn": "the CNN and its per-label sigmoid head, BCE"}
+    options_model = BCEOptions
+    threshold = "label"     # a per-label probability: emit the labels whose score reaches it
+
+    def recipe(self, stage: str, spec: ModelSpec, dataset: str) -> Recipe:
+        return Recipe(optimizer="adam", lr=1e-3, epochs=10, select_by="loss")
+
+    def parameter_groups(self, model: BCEModel, stage: str, spec: ModelSpec):
+        backbone = list(model.encoder.backbone.parameters())
+        fixed = {id(p) for p in backbone}
+        return {"backbone": backbone, "heads": [p for p in model.parameters() if id(p) not in fixed]}
 
     def build(self, spec: ModelSpec) -> BCEModel:
         opts = method_options(BCEOptions, "bce", spec.options)
         backbone = create_backbone(spec.backbone, weights=spec.weights)
         return BCEModel(ConceptEncoder(backbone, len(spec.labels), spec.num_tags, dropout=opts.dropout))
-
-    def trainable_parameters(self, model: BCEModel, stage: str, spec: ModelSpec):
-        return model.parameters()
 
     def stage_loss(self, model: BCEModel, batch: Batch, stage: str, spec: ModelSpec) -> dict:
         logits = model.encoder.encode(batch).concept_logits
@@ -49,10 +60,12 @@ class BCEMethod:
 
     @torch.no_grad()
     def predict(self, model: BCEModel, batch: Batch, spec: ModelSpec) -> Decoded:
-        threshold = method_options(BCEOptions, "bce", spec.options).threshold
+        threshold = spec.threshold if spec.threshold is not None else \
+            method_options(BCEOptions, "bce", spec.options).threshold
         probs = torch.sigmoid(model.encoder.encode(batch).concept_logits.float())
+        cut = torch.as_tensor(threshold, dtype=probs.dtype).expand(probs.shape[1]).cpu()
         sequences = []
         for row in probs.cpu():
             order = torch.argsort(row, descending=True)
-            sequences.append([int(i) for i in order if row[i] >= threshold])
+            sequences.append([int(i) for i in order if row[i] >= cut[i]])
         return Decoded(sequences=sequences, scores=probs)

@@ -1,4 +1,30 @@
-"""An LSTM with soft attention over the encoder's spatial feature map."""
+"""An LSTM with soft attention over the encoder's spatial feature map, and its losses and scores.
+
+Step outputs are logits over the K labels and END (= K). The ground truth of an
+image is its n labels in the batch's order followed by END (``Batch.sequences``:
+n + 1 targets, then PAD).
+
+**Free-running loss** (``fixed_order_loss``; Yazici et al., CVPR 2020, Sec. 3.2,
+Eqs. 2-3): the decoder always feeds back the argmax of its own previous step
+(never the ground truth) and its step outputs are compared with the ground truth
+position by position: output t against target t. Its prediction is the steps up
+to and including the first step whose argmax is END (k labels, then END):
+
+* longer than the ground truth (k > n): only the first n + 1 outputs enter the
+  loss; the later ones are dropped;
+* shorter (k < n): the step that emitted END is still compared with the label
+  at its position (so stopping early is penalised there), and the positions after
+  it hold no prediction: they are padded with empty (all-zero) logit vectors,
+  which cost the constant log(K + 1) each and pass no gradient.
+
+The mean is taken over all n + 1 ground-truth positions of the batch (padded ones
+included). The paper writes the loss over the n labels only; END as the
+(n + 1)-th target is needed to learn to stop (and is what the authors' code does).
+
+**Decoder scores** (``decoder_scores``): per label, the highest probability
+(softmax over labels and END) that the decoder gave it over the steps of its
+greedy prediction, i.e. up to and including its first END.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +33,33 @@ import torch.nn.functional as F
 from torch import nn
 
 from mlcap.protocol import PAD, EncoderOutput, cut_at_end
+
+
+def prediction_steps(logits: torch.Tensor, end: int) -> torch.Tensor:
+    """(B, T) True for the steps up to and including the first step whose argmax is ``end``."""
+    is_end = (logits.argmax(-1) == end).long()
+    return (is_end.cumsum(1) - is_end) == 0
+
+
+def fixed_order_loss(logits: torch.Tensor, sequences: torch.Tensor, end: int) -> torch.Tensor:
+    """Cross-entropy of free-running step logits (B, T, K + 1) against ``sequences`` (B, n_max + 1),
+    truncating the prediction at the ground-truth length and padding it with zero vectors after its
+    END (see the module docstring)."""
+    logits = logits.float()
+    L = sequences.shape[1]
+    if logits.shape[1] < L:   # the decoder ran fewer steps than the ground truth: the rest is empty
+        logits = F.pad(logits, (0, 0, 0, L - logits.shape[1]))
+    logits = logits[:, :L]
+    kept = prediction_steps(logits, end)
+    logits = torch.where(kept[..., None], logits, torch.zeros_like(logits))
+    return F.cross_entropy(logits.reshape(-1, logits.shape[-1]), sequences.reshape(-1), ignore_index=PAD)
+
+
+def decoder_scores(logits: torch.Tensor, end: int) -> torch.Tensor:
+    """(B, K): each label's highest softmax probability over the steps of the greedy prediction."""
+    probs = torch.softmax(logits.float(), dim=-1)[..., :end]
+    probs = probs * prediction_steps(logits, end)[..., None]
+    return probs.amax(1)
 
 
 class AttentionLSTMDecoder(nn.Module):
@@ -30,7 +83,8 @@ class AttentionLSTMDecoder(nn.Module):
 
     def run(self, enc: EncoderOutput, steps: int, teacher: torch.Tensor | None = None) -> torch.Tensor:
         """Step logits (B, steps, K + 1). With ``teacher`` (B, T) the previous ground-truth label
-        is the next input (teacher forcing); without, the previous step's argmax (free running)."""
+        is the next input (teacher forcing); without, the previous step's argmax (free running,
+        also after an END: its embedding is fed like any other)."""
         V = enc.spatial.flatten(2).transpose(1, 2)                    # (B, N, C)
         keys = self.att_features(V)                                    # (B, N, A)
         h = torch.tanh(self.init_h(enc.pooled))
@@ -50,6 +104,15 @@ class AttentionLSTMDecoder(nn.Module):
         logits = self.run(enc, sequences.shape[1], teacher=sequences).float()
         return F.cross_entropy(logits.reshape(-1, logits.shape[-1]), sequences.reshape(-1), ignore_index=PAD)
 
+    def free_running_loss(self, enc: EncoderOutput, sequences: torch.Tensor) -> torch.Tensor:
+        return fixed_order_loss(self.run(enc, sequences.shape[1]), sequences, self.end)
+
+    @torch.no_grad()
+    def predict(self, enc: EncoderOutput, max_len: int) -> tuple[list[list[int]], torch.Tensor]:
+        """Greedy label sequences (cut before END, duplicates kept) and the decoder scores (B, K)."""
+        logits = self.run(enc, max_len)
+        return cut_at_end(logits.argmax(-1).tolist(), self.end), decoder_scores(logits, self.end)
+
     @torch.no_grad()
     def greedy(self, enc: EncoderOutput, max_len: int) -> list[list[int]]:
-        return cut_at_end(self.run(enc, max_len).argmax(-1).tolist(), self.end)
+        return self.predict(enc, max_len)[0]

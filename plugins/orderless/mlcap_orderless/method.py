@@ -2,15 +2,39 @@
 
 * ``pretrain-cnn``: the encoder as the ``bce`` baseline (BCE on its concept head);
   or start ``finetune`` with ``--init-from`` a bce run's checkpoint.
-* ``finetune``: encoder and attention LSTM together (Adam). The LSTM's target
+* ``finetune``: encoder and attention LSTM together (Adam). The decoder always
+  runs free: its input at each step is its own previous argmax. The LSTM's target
   order is ``--order``: ``pla`` (default) or ``mla`` align the ground truth to the
-  model's own free-running predictions at every step (``mlcap.alignment``); the
-  fixed orders (``frequent``, ``rare``, ``dictionary``, ``random``) are trained
-  with teacher forcing, as baselines. The BCE term is kept (weight
-  ``cnn_loss_weight``) so that the concept scores used for mAP stay calibrated.
+  model's predictions at every step (``mlcap.alignment``); the fixed orders
+  (``frequent``, ``rare``, ``dictionary``, and ``random``, re-drawn per mini-batch
+  by the loader) are compared position by position with the free-running outputs,
+  truncated or padded to the ground-truth length as in the paper (Sec. 3.2; see
+  ``mlcap_orderless.decoder``). So the baselines can produce, and are measured on,
+  duplicates.
+
+Options (``--option KEY=VALUE``):
+
+* ``teacher_forcing=true``: fixed orders are trained with teacher forcing instead
+  (the previous ground-truth label is the next input); no effect on pla/mla.
+* ``cnn_loss_weight`` (default 0): the finetune loss is the LSTM loss alone, as in
+  the paper; a positive weight adds the BCE on the encoder's concept head.
+* ``scores`` (mAP, top-k): ``decoder`` (default), per label the highest
+  probability the decoder gave it over the steps of its greedy prediction;
+  ``concepts``, the sigmoid of the concept head. A ``pretrain-cnn`` checkpoint
+  (decoder untrained) always scores with the concept head.
+
+Recipe (L177): ``pretrain-cnn`` SGD lr 0.01, momentum 0.9, x0.1 after 3 epochs without
+improvement of the validation loss, 40 epochs; ``finetune`` encoder and decoder from the
+best BCE model with Adam, SWA and the cyclical rate 1e-3 -> 1e-6; the paper says "over 3
+iterations" without a cycle length: we read a cycle as 3 epochs (``--swa-cycle``), 30 epochs.
+
+Prediction is greedy (no beam, no candidate mask) up to END; duplicates are kept
+in the raw sequences and removed by the core, so their ratio stays measurable.
 """
 
 from __future__ import annotations
+
+from typing import Literal
 
 import torch
 from pydantic import BaseModel, ConfigDict, Field
@@ -18,20 +42,22 @@ from torch import nn
 
 from mlcap.alignment import aligned_cross_entropy
 from mlcap.losses import concept_bce
-from mlcap.config import method_options
+from mlcap.config import method_options, structural
 from mlcap.models import ConceptEncoder, create_backbone
-from mlcap.protocol import ALIGNED_ORDERS, Batch, Decoded, ModelSpec
+from mlcap.protocol import ALIGNED_ORDERS, Batch, Decoded, ModelSpec, Recipe
 
 from mlcap_orderless.decoder import AttentionLSTMDecoder
 
 
 class OrderlessOptions(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    embed_dim: int = Field(256, ge=1)
-    hidden: int = Field(512, ge=1)
-    attention: int = Field(512, ge=1)
+    embed_dim: int = structural(256, ge=1)
+    hidden: int = structural(512, ge=1)
+    attention: int = structural(512, ge=1)
     dropout: float = Field(0.0, ge=0, lt=1)
-    cnn_loss_weight: float = Field(1.0, ge=0)
+    cnn_loss_weight: float = Field(0.0, ge=0)
+    teacher_forcing: bool = False
+    scores: Literal["decoder", "concepts"] = "decoder"
 
 
 def _options(spec: ModelSpec) -> OrderlessOptions:
@@ -48,7 +74,26 @@ class OrderlessMethod:
     name = "orderless"
     summary = "Orderless recurrent models, PLA/MLA (CVPR 2020)"
     stages = ("pretrain-cnn", "finetune")
+    stage_help = {"pretrain-cnn": "the CNN with a BCE concept head (or --init-from a bce run)",
+                  "finetune": "encoder and attention LSTM, PLA/MLA or a fixed order, Adam + SWA"}
+    options_model = OrderlessOptions
+    threshold = None        # greedy decoding to END: no threshold
     default_order = "pla"
+
+    def recipe(self, stage: str, spec: ModelSpec, dataset: str) -> Recipe:
+        if stage == "pretrain-cnn":
+            return Recipe(optimizer="sgd", lr=0.01, momentum=0.9, schedule="plateau", gamma=0.1,
+                          plateau_patience=3, epochs=40, select_by="loss")
+        return Recipe(optimizer="adam", lr=1e-3, schedule="swa", lr_min=1e-6, swa_cycle=3, epochs=30,
+                      select_by="O-F1")
+
+    def parameter_groups(self, model: OrderlessModel, stage: str, spec: ModelSpec):
+        backbone = list(model.encoder.backbone.parameters())
+        fixed = {id(p) for p in backbone}
+        heads = [p for p in model.encoder.parameters() if id(p) not in fixed]
+        if stage == "pretrain-cnn":
+            return {"backbone": backbone, "heads": heads}
+        return {"backbone": backbone, "heads": heads, "decoder": list(model.decoder.parameters())}
 
     def build(self, spec: ModelSpec) -> OrderlessModel:
         opts = _options(spec)
@@ -58,25 +103,27 @@ class OrderlessMethod:
                                        opts.embed_dim, opts.hidden, opts.attention)
         return OrderlessModel(encoder, decoder)
 
-    def trainable_parameters(self, model: OrderlessModel, stage: str, spec: ModelSpec):
-        if stage == "pretrain-cnn":
-            return model.encoder.parameters()
-        return model.decoder.parameters() if spec.freeze_cnn else model.parameters()
-
     def stage_loss(self, model: OrderlessModel, batch: Batch, stage: str, spec: ModelSpec) -> dict:
         enc = model.encoder.encode(batch)
         bce = concept_bce(enc.concept_logits, batch)
         if stage == "pretrain-cnn":
             return {"loss": bce, "bce": bce}
+        opts = _options(spec)
         if batch.order in ALIGNED_ORDERS:
             logits = model.decoder.run(enc, batch.sequences.shape[1])
             rnn = aligned_cross_entropy(logits, batch.targets, batch.order)
-        else:
+        elif opts.teacher_forcing:
             rnn = model.decoder.teacher_forced_loss(enc, batch.sequences)
-        return {"loss": rnn + _options(spec).cnn_loss_weight * bce, "bce": bce, "rnn": rnn}
+        else:
+            rnn = model.decoder.free_running_loss(enc, batch.sequences)
+        if opts.cnn_loss_weight == 0:   # the concept head gets no gradient at all
+            return {"loss": rnn, "bce": bce.detach(), "rnn": rnn}
+        return {"loss": rnn + opts.cnn_loss_weight * bce, "bce": bce, "rnn": rnn}
 
     @torch.no_grad()
     def predict(self, model: OrderlessModel, batch: Batch, spec: ModelSpec) -> Decoded:
         enc = model.encoder.encode(batch)
-        return Decoded(sequences=model.decoder.greedy(enc, spec.max_len),
-                       scores=torch.sigmoid(enc.concept_logits.float()))
+        sequences, scores = model.decoder.predict(enc, spec.max_len)
+        if _options(spec).scores == "concepts" or spec.stage == "pretrain-cnn":
+            scores = torch.sigmoid(enc.concept_logits.float())
+        return Decoded(sequences=sequences, scores=scores)

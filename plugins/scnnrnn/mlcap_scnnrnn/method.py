@@ -1,10 +1,26 @@
 """Stages of S-CNN-RNN, for multi-label classification and for captioning (``--task caption``).
 
+* ``pretrain-tags`` (only with ``--use-tags``): the noisy-tag MLP alone (one 256-unit ReLU
+  layer, ``ConceptEncoder.tag_mlp``) learns to predict the ground-truth labels from the
+  tags, BCE on its own logits (Sec. 4.1: "we pretrain a [MLP] to predict the true tags
+  given the noisy metadata"). Without tags, skip it.
 * ``pretrain-cnn``: the CNN's concept head, BCE on the label vector (deep supervision of s).
+  With tags, the tag MLP's logits are summed into the CNN's concept logits (s^ is the
+  sigmoid of the sum) and both train together (Sec. 4.1). The paper says "summing their
+  predictions" without saying logits or probabilities: logits keep s^ a probability.
 * ``pretrain-rnn``: the LSTM alone, fed the *ground-truth* concept vector, teacher forcing.
-* ``finetune``: both, with the joint loss L_u (BCE on s) + L_r (sequence cross-entropy);
-  gradients of L_r reach the CNN through s. ``--freeze-cnn`` trains the LSTM only
-  (the paper's "Fix" variant).
+* ``finetune``: both, with the joint loss L_u (BCE on s) + L_r (sequence NLL), eq. 4;
+  gradients of L_r reach the CNN through s. ``--freeze-backbone`` keeps the ImageNet CNN
+  unchanged in every stage while the heads and the LSTM train: the paper's "Fix" (L163, L176).
+
+Recipe (L137-L155): the CNN's lr is 1e-4 on NUS-WIDE and 1e-3 on COCO (and any other
+dataset); the paper names no optimizer for it: Adam. The relational model (pretrain-rnn,
+finetune) is trained with RMSProp, lr 1e-4 (TensorFlow's RMSProp: decay 0.9, no momentum).
+Epochs are not given: 10. The tag MLP's pretraining: Adam 1e-3 (not given).
+
+Losses (``mlcap_scnnrnn.losses``): by default as in eq. 4-5, L_u is the BCE summed over
+the concepts and L_r the NLL summed over the time steps, each per image and then averaged
+over the batch; ``--option loss_reduction=mean`` uses per-element means instead.
 
 Captioning: the concept set is the label vocabulary (caption words, see ``prepare coco --labels
 concepts``); a word LSTM (512 cells, 512-d embedding, the run's word vocabulary with UNK) is
@@ -14,6 +30,10 @@ Ablations (``--option variant=...``, Table 4 of the paper):
 * ``nic-f``: the CNN's pooled feature sets the LSTM state; no concept supervision at all;
 * ``nic-deeply``: concept supervision (BCE) on the CNN, but the pooled (penultimate) feature,
   not s^, sets the LSTM state.
+
+Other options: ``cell=relu|tanh`` (the LSTM's activation, ReLU as in Sec. 4.2),
+``init=linear|tanh`` (FC(s) sets the initial state, squashed or not), ``embed_dim``,
+``hidden``, ``dropout``, ``cnn_loss_weight``.
 """
 
 from __future__ import annotations
@@ -24,23 +44,27 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field
 from torch import nn
 
-from mlcap.losses import concept_bce
-from mlcap.config import method_options
+from mlcap.config import method_options, structural
 from mlcap.errors import MlcapError
 from mlcap.models import ConceptEncoder, create_backbone
-from mlcap.alignment import aligned_cross_entropy
-from mlcap.protocol import ALIGNED_ORDERS, Batch, Decoded, ModelSpec
+from mlcap.alignment import align_to_predictions, label_sets_of
+from mlcap.protocol import ALIGNED_ORDERS, Batch, Decoded, ModelSpec, Recipe
 
 from mlcap_scnnrnn.decoder import LabelLSTMDecoder
+from mlcap_scnnrnn.losses import concept_loss, sequence_nll
 
 
 class ScnnrnnOptions(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    variant: Literal["scnnrnn", "nic-f", "nic-deeply"] = "scnnrnn"
-    embed_dim: int | None = Field(None, ge=1)   # default 256 for labels, 512 for caption words
-    hidden: int = Field(512, ge=1)
+    variant: Literal["scnnrnn", "nic-f", "nic-deeply"] = structural("scnnrnn")
+    embed_dim: int | None = structural(None, ge=1)   # default 256 for labels, 512 for caption words
+    hidden: int = structural(512, ge=1)
     dropout: float = Field(0.0, ge=0, lt=1)
     cnn_loss_weight: float = Field(1.0, ge=0)   # weight of L_u in finetune
+    # "sum": L_u summed over concepts, L_r over time steps, per image (eq. 4-5); "mean": element means
+    loss_reduction: Literal["sum", "mean"] = "sum"
+    cell: Literal["relu", "tanh"] = structural("relu")     # activation of the BasicLSTMCell-style unit (L155)
+    init: Literal["linear", "tanh"] = structural("linear")  # FC(s) -> initial (h, c), with or without tanh
 
 
 def _options(spec: ModelSpec) -> ScnnrnnOptions:
@@ -53,79 +77,121 @@ class ScnnrnnModel(nn.Module):
         self.encoder, self.decoder = encoder, decoder
 
 
+def _require_tags(model: ScnnrnnModel, spec: ModelSpec) -> None:
+    if not spec.use_tags or spec.num_tags == 0 or model.encoder.tag_mlp is None:
+        raise MlcapError("scnnrnn pretrain-tags: this run has no noisy tags; start a new run with --use-tags "
+                         "(on a dataset with tags), or skip pretrain-tags")
+
+
 class ScnnrnnMethod:
     name = "scnnrnn"
     summary = "Semantic Regularisation CNN-RNN (CVPR 2017)"
-    stages = ("pretrain-cnn", "pretrain-rnn", "finetune")
+    stages = ("pretrain-tags", "pretrain-cnn", "pretrain-rnn", "finetune")
+    stage_help = {
+        "pretrain-tags": "Stage 0, with --use-tags: train the noisy-tag MLP alone to predict the labels (BCE).",
+        "pretrain-cnn": "Stage 1: train the CNN (concept head, BCE; plus the tag MLP with --use-tags).",
+        "pretrain-rnn": "Stage 2: train the LSTM on ground-truth concepts (teacher forcing).",
+        "finetune": "Stage 3: train CNN and LSTM jointly, L_u + L_r (--freeze-backbone: the paper's Fix).",
+    }
+    options_model = ScnnrnnOptions
+    threshold = None        # greedy labels to END, beam-searched captions: no threshold
+
+    def recipe(self, stage: str, spec: ModelSpec, dataset: str) -> Recipe:
+        decoded = "CIDEr" if spec.task == "caption" else "O-F1"
+        if stage == "pretrain-tags":
+            return Recipe(optimizer="adam", lr=1e-3, epochs=10, select_by="loss")
+        if stage == "pretrain-cnn":
+            return Recipe(optimizer="adam", lr=1e-4 if dataset.startswith("nuswide") else 1e-3, epochs=10,
+                          select_by="loss")
+        return Recipe(optimizer="rmsprop", lr=1e-4, alpha=0.9, momentum=0.0, epochs=10, select_by=decoded)
+
+    def parameter_groups(self, model: ScnnrnnModel, stage: str, spec: ModelSpec):
+        if stage == "pretrain-tags":
+            _require_tags(model, spec)
+            return {"tags": list(model.encoder.tag_mlp.parameters())}
+        backbone = list(model.encoder.backbone.parameters())
+        fixed = {id(p) for p in backbone}
+        heads = [p for p in model.encoder.parameters() if id(p) not in fixed]
+        decoder = list(model.decoder.parameters())
+        if stage == "pretrain-cnn":
+            return {"backbone": backbone, "heads": heads}
+        if stage == "pretrain-rnn":
+            return {"decoder": decoder}
+        if spec.task == "caption" and _options(spec).variant == "nic-f":   # no concept head in use
+            return {"backbone": backbone, "decoder": decoder}
+        return {"backbone": backbone, "heads": heads, "decoder": decoder}
 
     def build(self, spec: ModelSpec) -> ScnnrnnModel:
         opts = _options(spec)
         backbone = create_backbone(spec.backbone, weights=spec.weights)
         encoder = ConceptEncoder(backbone, len(spec.labels), spec.num_tags, dropout=opts.dropout)
+        rnn = dict(cell=opts.cell, init=opts.init)
         if spec.task == "caption":
             inputs = len(spec.labels) if opts.variant == "scnnrnn" else backbone.feature_dim
-            decoder = LabelLSTMDecoder(len(spec.words), opts.embed_dim or 512, opts.hidden, num_inputs=inputs)
+            decoder = LabelLSTMDecoder(len(spec.words), opts.embed_dim or 512, opts.hidden, num_inputs=inputs, **rnn)
         else:
             if opts.variant != "scnnrnn":
                 raise MlcapError(f"scnnrnn: variant {opts.variant!r} is a captioning ablation (--task caption)")
-            decoder = LabelLSTMDecoder(len(spec.labels), opts.embed_dim or 256, opts.hidden)
+            decoder = LabelLSTMDecoder(len(spec.labels), opts.embed_dim or 256, opts.hidden, **rnn)
         return ScnnrnnModel(encoder, decoder)
 
-    def trainable_parameters(self, model: ScnnrnnModel, stage: str, spec: ModelSpec):
-        if stage == "pretrain-cnn":
-            return model.encoder.parameters()
-        if spec.task == "caption" and stage == "finetune" and _options(spec).variant == "nic-f" \
-                and not spec.freeze_cnn:
-            return list(model.encoder.backbone.parameters()) + list(model.decoder.parameters())
-        if stage == "pretrain-rnn" or spec.freeze_cnn:
-            return model.decoder.parameters()
-        return model.parameters()
-
     def stage_loss(self, model: ScnnrnnModel, batch: Batch, stage: str, spec: ModelSpec) -> dict:
+        reduction = _options(spec).loss_reduction
+        if stage == "pretrain-tags":
+            return self._tag_loss(model, batch, spec, reduction)
         if spec.task == "caption":
             return self._caption_loss(model, batch, stage, spec)
         if stage == "pretrain-rnn":
-            loss = self._rnn_loss(model, batch.targets, batch)
+            loss = self._rnn_loss(model, batch.targets, batch, reduction)
             return {"loss": loss, "rnn": loss}
         logits = model.encoder.encode(batch).concept_logits.float()
-        cnn = concept_bce(logits, batch)
+        cnn = concept_loss(logits, batch, reduction)
         if stage == "pretrain-cnn":
             return {"loss": cnn, "bce": cnn}
         s = torch.sigmoid(logits)
-        if spec.freeze_cnn:
-            s = s.detach()
-        rnn = self._rnn_loss(model, s, batch)
+        rnn = self._rnn_loss(model, s, batch, reduction)
         return {"loss": rnn + _options(spec).cnn_loss_weight * cnn, "bce": cnn, "rnn": rnn}
 
     @staticmethod
-    def _rnn_loss(model: ScnnrnnModel, s: torch.Tensor, batch: Batch) -> torch.Tensor:
+    def _tag_loss(model: ScnnrnnModel, batch: Batch, spec: ModelSpec, reduction: str) -> dict:
+        """BCE of the tag MLP's logits alone against the ground-truth labels (concepts)."""
+        _require_tags(model, spec)
+        if batch.tags is None:
+            raise MlcapError("scnnrnn pretrain-tags: the batch has no noisy tags (does the dataset have tags?)")
+        bce = concept_loss(model.encoder.tag_mlp(batch.tags.float()).float(), batch, reduction)
+        return {"loss": bce, "tag_bce": bce}
+
+    @staticmethod
+    def _rnn_loss(model: ScnnrnnModel, s: torch.Tensor, batch: Batch, reduction: str) -> torch.Tensor:
         if batch.order in ALIGNED_ORDERS:  # ground truth re-ordered to the LSTM's own predictions
             logits = model.decoder.free_run(s, batch.sequences.shape[1])
-            return aligned_cross_entropy(logits, batch.targets, batch.order)
-        return model.decoder.loss(s, batch.sequences)
+            aligned = align_to_predictions(logits, label_sets_of(batch.targets), batch.order)
+            return sequence_nll(logits, aligned, reduction)
+        return model.decoder.loss(s, batch.sequences, reduction)
 
     def _caption_loss(self, model: ScnnrnnModel, batch: Batch, stage: str, spec: ModelSpec) -> dict:
-        variant = _options(spec).variant
+        opts = _options(spec)
+        variant, reduction = opts.variant, opts.loss_reduction
         if stage == "pretrain-cnn":
             if variant == "nic-f":
                 raise MlcapError("scnnrnn variant nic-f has no concept supervision: skip pretrain-cnn")
-            cnn = concept_bce(model.encoder.encode(batch).concept_logits, batch)
+            cnn = concept_loss(model.encoder.encode(batch).concept_logits, batch, reduction)
             return {"loss": cnn, "bce": cnn}
         if stage == "pretrain-rnn" and variant == "scnnrnn":
-            rnn = model.decoder.loss(batch.targets, batch.captions)   # ground-truth concepts
+            rnn = model.decoder.loss(batch.targets, batch.captions, reduction)   # ground-truth concepts
             return {"loss": rnn, "rnn": rnn}
         enc = model.encoder.encode(batch)
         if variant == "scnnrnn":
             s = torch.sigmoid(enc.concept_logits.float())
         else:
             s = enc.pooled.float()
-        if stage == "pretrain-rnn" or spec.freeze_cnn:
+        if stage == "pretrain-rnn":
             s = s.detach()
-        rnn = model.decoder.loss(s, batch.captions)
+        rnn = model.decoder.loss(s, batch.captions, reduction)
         if stage == "pretrain-rnn" or variant == "nic-f":
             return {"loss": rnn, "rnn": rnn}
-        cnn = concept_bce(enc.concept_logits, batch)
-        return {"loss": rnn + _options(spec).cnn_loss_weight * cnn, "bce": cnn, "rnn": rnn}
+        cnn = concept_loss(enc.concept_logits, batch, reduction)
+        return {"loss": rnn + opts.cnn_loss_weight * cnn, "bce": cnn, "rnn": rnn}
 
     @torch.no_grad()
     def predict(self, model: ScnnrnnModel, batch: Batch, spec: ModelSpec) -> Decoded:

@@ -1,0 +1,122 @@
+"""What a stage starts from: the run's model spec (fixed by its first stage), the stage's
+method options, and the initial weights (resumed, ``--init-from``, or the previous stage's)."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import torch
+
+from mlcap.config import STRUCTURAL, TrainOptions, merge_method_options
+from mlcap.data.prepared import PreparedDataset
+from mlcap.errors import MlcapError
+from mlcap.models import backbone_input
+from mlcap.progress import note
+from mlcap.protocol import UNK_WORD, ModelSpec
+from mlcap.training.checkpoint import load_checkpoint
+from mlcap.training.run import RunDir
+
+
+def pick_device(name: str) -> torch.device:
+    if name == "cuda" and not torch.cuda.is_available():
+        raise MlcapError("--device cuda: no CUDA device is available")
+    if name == "auto":
+        name = "cuda" if torch.cuda.is_available() else "cpu"
+    return torch.device(name)
+
+
+def _new_spec(method, data: PreparedDataset, opts: TrainOptions) -> ModelSpec:
+    backbone = opts.backbone or "smallcnn"
+    size = opts.image_size or backbone_input(backbone).default_size
+    train = data.samples("train")
+    if not train:
+        raise MlcapError(f"{data.root}: the train split is empty")
+    max_len = opts.max_len or max(len(s.labels) for s in train) + 2
+    use_tags = bool(opts.use_tags)
+    if use_tags and not data.tags:
+        raise MlcapError(f"{data.root}: --use-tags, but the dataset has no tag vocabulary")
+    task = opts.task or "multilabel"
+    words: list[str] = []
+    if task == "caption":
+        from mlcap.datasets.captions import build_vocabulary, word_counts
+
+        counts = word_counts(c for s in train for c in s.captions)
+        if not counts:
+            raise MlcapError(f"{data.root}: --task caption, but the training split has no captions")
+        size_limit = opts.vocab_size if opts.vocab_size is not None else 12000
+        words = [UNK_WORD] + build_vocabulary(counts, size_limit, opts.min_count)
+    options = dict(opts.method_options)
+    if hasattr(method, "options_model"):
+        from mlcap.config import method_options
+
+        method_options(method.options_model, method.name, options)   # fail before the run exists
+    return ModelSpec(labels=data.labels, num_tags=len(data.tags) if use_tags else 0, backbone=backbone,
+                     image_size=size, weights=str(opts.weights) if opts.weights else None, max_len=max_len,
+                     use_tags=use_tags, options=options, task=task, words=words)
+
+
+def spec_for_stage(run: RunDir, method, data: PreparedDataset, opts: TrainOptions) -> ModelSpec:
+    """The run's spec (created by its first stage); a later stage may change the options that
+    are not structural (loss weights, ...) for itself, and is refused a structural change."""
+    if run.info() is None:
+        spec = _new_spec(method, data, opts)
+        run.create(method.name, data.name, spec, {"vocab_size": opts.vocab_size or 12000,
+                                                  "min_count": opts.min_count})
+        return spec
+    info = run.check(method.name, data.labels)
+    spec = run.spec()
+    created = info.get("created_with", {})
+    for key in STRUCTURAL:
+        given = getattr(opts, key)
+        if given is None:
+            continue
+        current = created.get(key, getattr(spec, key, None)) if key in ("vocab_size", "min_count") \
+            else getattr(spec, key)
+        if str(given) != str(current):
+            raise MlcapError(f"{run.root}: run has {key}={current!r}, fixed by its first stage; "
+                             f"cannot change it to {given!r}")
+    if opts.method_options:
+        if not hasattr(method, "options_model"):
+            raise MlcapError(f"method {method.name!r} declares no options model; its options are fixed")
+        spec = replace(spec, options=merge_method_options(method.options_model, method.name, spec.options,
+                                                          opts.method_options))
+    return spec
+
+
+def init_from(model: torch.nn.Module, path) -> None:
+    """Copy the weights of another checkpoint whose names and shapes match (e.g. a bce encoder)."""
+    state, _, meta = load_checkpoint(path)
+    own = model.state_dict()
+    matching = {k: v for k, v in state.items() if k in own and own[k].shape == v.shape}
+    if not matching:
+        raise MlcapError(f"{path}: no weights of this {meta.get('method')!r} checkpoint fit the model")
+    model.load_state_dict(matching, strict=False)
+    note(f"initialised {len(matching)} of {len(own)} tensors from {path} ({meta.get('method')} {meta.get('stage')})")
+
+
+def initial_model(method, run: RunDir, stage: str, spec: ModelSpec, opts: TrainOptions):
+    """``(model, resume)``: ``resume`` is ``(optimizer_state, meta)`` when continuing this stage."""
+    torch.manual_seed(opts.seed)  # initialisation is a function of the seed
+    ckpt_path = run.checkpoint_path(stage)
+    earlier = method.stages[: method.stages.index(stage)]
+    if opts.resume and ckpt_path.is_file() and run.stage_meta(stage) is not None:
+        state, optimizer_state, meta = load_checkpoint(ckpt_path)
+        if meta["method"] != method.name:
+            raise MlcapError(f"{ckpt_path}: checkpoint of method {meta['method']!r}, not {method.name!r}")
+        model = method.build(replace(spec, weights=None))
+        model.load_state_dict(state)
+        return model, (optimizer_state, meta)
+    if opts.init_from is not None:
+        model = method.build(replace(spec, weights=None))
+        init_from(model, opts.init_from)
+        return model, None
+    previous = run.latest_complete(earlier)
+    model = method.build(replace(spec, weights=None) if previous else spec)
+    if previous:
+        path = run.best_path(previous) if run.best_path(previous).is_file() else run.checkpoint_path(previous)
+        state, _, _ = load_checkpoint(path)
+        model.load_state_dict(state)
+        note(f"{stage}: starting from the {previous} checkpoint ({path.name})")
+    elif earlier:
+        note(f"{stage}: no earlier stage ({', '.join(earlier)}) in {run.root}; starting from scratch")
+    return model, None

@@ -1,0 +1,163 @@
+"""Everything one training stage is made of, resolved before its first epoch: data, method,
+spec, recipe, parameter groups, optimizer, validation images, loaders and the state a
+resumed stage continues from."""
+
+from __future__ import annotations
+
+import platform
+from dataclasses import dataclass, field, replace
+
+import torch
+
+import mlcap
+from mlcap.config import TrainOptions
+from mlcap.data.loader import batch_to_device, make_loader
+from mlcap.data.prepared import PreparedDataset
+from mlcap.errors import MlcapError
+from mlcap.features import check_cache_weights, make_feature_loader
+from mlcap.models import backbone_input
+from mlcap.plugins import load_method
+from mlcap.progress import note
+from mlcap.protocol import ModelSpec, Recipe
+from mlcap.training.checkpoint import load_extra
+from mlcap.training.recipe import LrSchedule, build_optimizer, check_groups, recipe_json, resolve_recipe
+from mlcap.training.run import RunDir
+from mlcap.training.setup import initial_model, pick_device, spec_for_stage
+from mlcap.training.swa import WeightAverager
+from mlcap.training.validate import Selector, ValidationSplit, check_select_by, validation_split
+
+
+@dataclass
+class Stage:
+    name: str
+    opts: TrainOptions
+    data: PreparedDataset
+    method: object
+    run: RunDir
+    spec: ModelSpec
+    recipe: Recipe
+    model: torch.nn.Module
+    groups: dict[str, list]
+    optimizer: torch.optim.Optimizer
+    schedule: LrSchedule
+    selector: Selector
+    val: ValidationSplit
+    device: torch.device
+    order: str
+    averager: WeightAverager | None = None
+    start_epoch: int = 0
+    history: list[dict] = field(default_factory=list)
+    backbone_frozen: bool = False
+    already_complete: dict | None = None   # the metadata of a stage --resume finds finished
+
+    @property
+    def ckpt_path(self):
+        return self.run.checkpoint_path(self.name)
+
+    def base_meta(self) -> dict:
+        return {"method": self.method.name, "stage": self.name, "labels": self.data.labels,
+                "dataset": self.data.name, "options": self.opts.model_dump(mode="json"),
+                "recipe": recipe_json(self.recipe), "method_options": self.spec.options,
+                "validation": self.val.record(), "backbone_frozen": self.backbone_frozen,
+                "versions": {"mlcap": mlcap.__version__, "torch": torch.__version__,
+                             "python": platform.python_version()}}
+
+    def loader(self, split: str, indices, shuffle: bool = False, generator=None, augment: bool = False):
+        o, s = self.opts, self.spec
+        if o.features is not None:
+            return make_feature_loader(o.features, self.data, split, s.backbone, o.batch_size, order=self.order,
+                                       shuffle=shuffle, generator=generator, words=s.words, indices=indices)
+        mean, std, _ = backbone_input(s.backbone)
+        return make_loader(self.data, split, s.image_size, mean, std, o.batch_size, order=self.order,
+                           shuffle=shuffle, generator=generator, num_workers=o.num_workers, words=s.words,
+                           indices=indices, augment=augment)
+
+    def train_loader(self, generator):
+        return self.loader("train", self.val.train_indices, shuffle=True, generator=generator,
+                           augment=self.recipe.augment and self.opts.features is None)
+
+    def val_loader(self):
+        return self.loader(self.val.split, self.val.indices)
+
+    def train_batches(self):
+        """Unshuffled training batches on the device (SWA's BatchNorm pass)."""
+        for batch, _ in self.loader("train", self.val.train_indices):
+            if batch is not None:
+                yield batch_to_device(batch, self.device)
+
+    @property
+    def n_train(self) -> int:
+        ind = self.val.train_indices
+        return len(ind) if ind is not None else len(self.data.samples("train"))
+
+
+def _groups(method, model, stage: str, spec: ModelSpec, opts: TrainOptions, recipe: Recipe):
+    """The method's parameter groups, less the backbone when it is frozen; ``(groups, frozen)``."""
+    groups = {name: list(params) for name, params in method.parameter_groups(model, stage, spec).items()}
+    check_groups(recipe, groups)
+    frozen = opts.features is not None or opts.freeze_backbone or opts.freeze_cnn
+    if frozen:
+        backbone = getattr(getattr(model, "encoder", None), "backbone", None)
+        if backbone is None:
+            raise MlcapError(f"method {method.name!r} has no encoder.backbone to freeze or replace by features")
+        fixed = {id(p) for p in backbone.parameters()}
+        trained = [n for n, ps in groups.items() if any(id(p) in fixed for p in ps)]
+        if trained and opts.features is not None:
+            note(f"{stage}: the recipe trains the backbone ({', '.join(trained)}), but --features replaces it: "
+                 "the backbone stays frozen (recorded as backbone_frozen in the run)")
+        groups = {n: [p for p in ps if id(p) not in fixed] for n, ps in groups.items()}
+    groups = {n: ps for n, ps in groups.items() if ps}
+    for p in model.parameters():    # what no group holds stays fixed (the loop sets the groups per epoch)
+        p.requires_grad_(False)
+    if not groups:
+        raise MlcapError(f"{stage}: method {method.name!r} trains no parameters in this stage")
+    return groups, frozen
+
+
+def prepare_stage(name: str, opts: TrainOptions) -> Stage:
+    data = PreparedDataset(opts.data)
+    method = load_method(opts.method)
+    if name not in method.stages:
+        raise MlcapError(f"method {method.name!r} has no stage {name!r} (its stages: {', '.join(method.stages)})")
+    run = RunDir(opts.run)
+    spec = spec_for_stage(run, method, data, opts)
+    recipe = resolve_recipe(method, name, spec, data.name, opts.model_dump())
+    check_select_by(recipe.select_by, spec.task)
+    from mlcap.training.thresholds_choice import parse_threshold
+
+    parse_threshold(opts.threshold)
+    if opts.features is not None:
+        check_cache_weights(opts.features, spec.weights)
+    spec = replace(spec, stage=name)
+    model, resume = initial_model(method, run, name, spec, opts)
+    groups, frozen = _groups(method, model, name, spec, opts, recipe)
+    val = validation_split(data, run.root, opts.val_fraction, opts.seed)
+    if val.split is None and (recipe.schedule == "plateau" or opts.patience):
+        raise MlcapError(f"{name}: --schedule plateau and --patience need validation: {val.note}")
+    model.to(torch.device("cpu"))
+    device = pick_device(opts.device)
+    model.to(device)
+    stage = Stage(name, opts, data, method, run, spec, recipe, model, groups, build_optimizer(recipe, groups),
+                  LrSchedule(recipe), Selector(recipe.select_by, opts.patience), val, device,
+                  opts.order or getattr(method, "default_order", "rare"),
+                  averager=WeightAverager(recipe.swa_cycle) if recipe.schedule == "swa" else None,
+                  backbone_frozen=frozen)
+    if resume is not None:
+        _resume(stage, *resume)
+    return stage
+
+
+def _resume(stage: Stage, optimizer_state: dict, meta: dict) -> None:
+    if meta.get("complete") and (meta.get("stopped_early") or meta["epoch"] >= stage.recipe.epochs):
+        stage.already_complete = meta
+        return
+    stage.start_epoch = int(meta["epoch"])
+    if optimizer_state:
+        stage.optimizer.load_state_dict(optimizer_state)
+    extra = load_extra(stage.ckpt_path)
+    stage.history = list(extra.get("history", []))
+    stage.selector.load_state(extra.get("selector", {}))
+    stage.schedule.load_state(extra.get("schedule", {}))
+    if stage.averager is not None:
+        stage.averager.load_state(extra.get("swa", {}))
+    note(f"{stage.name}: resuming from {stage.ckpt_path} after epoch {stage.start_epoch}")

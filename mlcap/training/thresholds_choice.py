@@ -1,0 +1,67 @@
+"""The decision threshold a finished stage stores in its checkpoints (``--threshold``):
+``auto`` (default) chooses a global one on validation, ``auto-class`` one per class,
+a number fixes it. ``predict --threshold`` overrides what is stored."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from mlcap.errors import MlcapError
+from mlcap.progress import note
+from mlcap.training import thresholds
+from mlcap.training.engine import collect
+
+
+def parse_threshold(value: str | None) -> str | float | None:
+    if value is None or value in ("auto", "auto-class"):
+        return value
+    try:
+        number = float(value)
+    except ValueError:
+        raise MlcapError(f"--threshold {value!r}: auto, auto-class, or a number") from None
+    if not 0 <= number <= 1:
+        raise MlcapError(f"--threshold {value!r}: a number in [0, 1]")
+    return number
+
+
+def choose_threshold(stage, model) -> dict:
+    """``{"threshold": ..., "threshold_source": ...}`` for ``model`` (empty when the method has none)."""
+    kind = getattr(stage.method, "threshold", None)
+    wanted = parse_threshold(stage.opts.threshold)
+    if kind is None:
+        if wanted is not None:
+            raise MlcapError(f"--threshold: method {stage.method.name!r} has no decision threshold")
+        return {}
+    if isinstance(wanted, float):
+        return {"threshold": wanted, "threshold_source": "given"}
+    if stage.val.split is None:
+        note(f"{stage.name}: no validation images: the threshold stays the method's default")
+        return {}
+    if wanted == "auto-class" and kind != "label":
+        raise MlcapError(f"--threshold auto-class: {stage.method.name!r}'s threshold is a {kind} threshold, "
+                         "one value for all labels")
+    if kind == "label":
+        got = collect(model, stage.method, stage.val_loader(), None, stage.spec, stage.device)
+        y_true, _, scores = got.arrays()
+        if wanted == "auto-class":
+            return {"threshold": thresholds.class_thresholds(y_true, scores), "threshold_source": "val, per class"}
+        value, f1 = thresholds.global_threshold(y_true, scores)
+        if value != value:
+            return {}
+        note(f"{stage.name}: threshold {value:.4f} chosen on validation (O-F1 {f1:.4f})")
+        return {"threshold": value, "threshold_source": "val", "threshold_val_f1": f1}
+    return _stop_threshold(stage, model)
+
+
+def _stop_threshold(stage, model) -> dict:
+    from mlcap.metrics import classification_metrics
+
+    def f1_at(t: float) -> float:
+        got = collect(model, stage.method, stage.val_loader(), None, replace(stage.spec, threshold=t), stage.device)
+        y_true, y_pred, _ = got.arrays()
+        return classification_metrics(y_true, y_pred)["O-F1"]
+
+    candidates = getattr(stage.method, "threshold_candidates", thresholds.STOP_GRID)
+    value, f1 = thresholds.stop_threshold(f1_at, candidates)
+    note(f"{stage.name}: stop threshold {value} chosen on validation (O-F1 {f1:.4f})")
+    return {"threshold": value, "threshold_source": "val", "threshold_val_f1": f1}
