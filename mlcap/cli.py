@@ -262,6 +262,7 @@ def _train(
     lr: Optional[float] = typer.Option(None, help="Learning rate (default: the recipe's)."),
     momentum: Optional[float] = typer.Option(None, help="SGD / RMSProp momentum."),
     nesterov: Optional[bool] = typer.Option(None, "--nesterov/--no-nesterov", help="SGD with Nesterov momentum."),
+    alpha: Optional[float] = typer.Option(None, help="RMSProp smoothing constant (TensorFlow's decay)."),
     weight_decay: Optional[float] = typer.Option(None, help="Weight decay."),
     group_lr: Optional[List[str]] = typer.Option(None, "--group-lr", help="GROUP=LR: a parameter group's own learning rate (repeatable)."),
     group_start: Optional[List[str]] = typer.Option(None, "--group-start", help="GROUP=EPOCH: the group is frozen before this epoch (0-based)."),

@@ -47,6 +47,25 @@ def mlcap(capsys, monkeypatch):
     return run
 
 
+def run_cli(*args) -> Result:
+    """The CLI in-process without pytest's capture fixtures (usable from module-scoped fixtures)."""
+    import contextlib
+
+    out, err = io.StringIO(), io.StringIO()
+    saved = sys.argv
+    sys.argv = ["mlcap", *map(str, args)]
+    try:
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            try:
+                main()
+                code = 0
+            except SystemExit as e:
+                code = e.code if isinstance(e.code, int) else (0 if e.code is None else 1)
+    finally:
+        sys.argv = saved
+    return Result(code, out.getvalue(), err.getvalue())
+
+
 @pytest.fixture(scope="session")
 def tiny_data_master(tmp_path_factory) -> Path:
     root = tmp_path_factory.mktemp("synthetic") / "data"

@@ -123,17 +123,17 @@ def prepare_stage(name: str, opts: TrainOptions) -> Stage:
     spec = spec_for_stage(run, method, data, opts)
     recipe = resolve_recipe(method, name, spec, data.name, opts.model_dump())
     check_select_by(recipe.select_by, spec.task)
-    from mlcap.training.thresholds_choice import parse_threshold
+    from mlcap.training.thresholds_choice import check_threshold_option
 
-    parse_threshold(opts.threshold)
+    check_threshold_option(method, opts.threshold)
     if opts.features is not None:
         check_cache_weights(opts.features, spec.weights)
     spec = replace(spec, stage=name)
-    model, resume = initial_model(method, run, name, spec, opts)
-    groups, frozen = _groups(method, model, name, spec, opts, recipe)
     val = validation_split(data, run.root, opts.val_fraction, opts.seed)
     if val.split is None and (recipe.schedule == "plateau" or opts.patience):
         raise MlcapError(f"{name}: --schedule plateau and --patience need validation: {val.note}")
+    model, resume = initial_model(method, run, name, spec, opts)
+    groups, frozen = _groups(method, model, name, spec, opts, recipe)
     model.to(torch.device("cpu"))
     device = pick_device(opts.device)
     model.to(device)

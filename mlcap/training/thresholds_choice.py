@@ -24,22 +24,28 @@ def parse_threshold(value: str | None) -> str | float | None:
     return number
 
 
+def check_threshold_option(method, value: str | None) -> None:
+    """Before training: ``--threshold`` must mean something to this method."""
+    wanted = parse_threshold(value)
+    kind = getattr(method, "threshold", None)
+    if wanted is not None and kind is None:
+        raise MlcapError(f"--threshold: method {method.name!r} has no decision threshold")
+    if wanted == "auto-class" and kind != "label":
+        raise MlcapError(f"--threshold auto-class: {method.name!r}'s threshold is a {kind} threshold, "
+                         "one value for all labels")
+
+
 def choose_threshold(stage, model) -> dict:
     """``{"threshold": ..., "threshold_source": ...}`` for ``model`` (empty when the method has none)."""
     kind = getattr(stage.method, "threshold", None)
     wanted = parse_threshold(stage.opts.threshold)
     if kind is None:
-        if wanted is not None:
-            raise MlcapError(f"--threshold: method {stage.method.name!r} has no decision threshold")
         return {}
     if isinstance(wanted, float):
         return {"threshold": wanted, "threshold_source": "given"}
     if stage.val.split is None:
         note(f"{stage.name}: no validation images: the threshold stays the method's default")
         return {}
-    if wanted == "auto-class" and kind != "label":
-        raise MlcapError(f"--threshold auto-class: {stage.method.name!r}'s threshold is a {kind} threshold, "
-                         "one value for all labels")
     if kind == "label":
         got = collect(model, stage.method, stage.val_loader(), None, stage.spec, stage.device)
         y_true, _, scores = got.arrays()

@@ -1,0 +1,154 @@
+"""Every option given at a later stage is used (it changes the result, or what is selected and
+recorded) or refused with a one-line error; none is silently ignored. The test walks every field
+of TrainOptions and of the method's options, so a new field must be classified here."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import pytest
+import torch
+
+from mlcap.config import TrainOptions
+from mlcap.training.checkpoint import load_checkpoint
+
+SMALL = ["-o", "hidden=16", "-o", "embed_dim=8"]
+COMMON = ["--batch-size", "16", "--device", "cpu"]
+
+REFUSED = {   # structural, or a recipe field the stage's optimizer/schedule does not use, or not applicable
+    "backbone": ["--backbone", "resnet18"], "weights": ["--weights", "w.pth"], "image_size": ["--image-size", "48"],
+    "use_tags": ["--use-tags"], "task": ["--task", "caption"], "vocab_size": ["--vocab-size", "100"],
+    "min_count": ["--min-count", "2"], "max_len": ["--max-len", "3"], "nesterov": ["--nesterov"],
+    "step_size": ["--step-size", "1"], "gamma": ["--gamma", "0.5"], "plateau_patience": ["--plateau-patience", "2"],
+    "swa_cycle": ["--swa-cycle", "1"], "lr_min": ["--lr-min", "1e-5"], "threshold": ["--threshold", "0.3"],
+    "val_fraction": ["--val-fraction", "0.2"],
+}
+CHANGES_WEIGHTS = {
+    "init_from": None, "features": None, "batch_size": ["--batch-size", "8"], "seed": ["--seed", "1"],
+    "amp": ["--amp"], "order": ["--order", "frequent"], "freeze_backbone": ["--freeze-backbone"],
+    "freeze_cnn": ["--freeze-cnn"], "epochs": ["--epochs", "3"], "optimizer": ["--optimizer", "adam"],
+    "lr": ["--lr", "1e-3"], "momentum": ["--momentum", "0.5"], "alpha": ["--alpha", "0.5"],
+    "weight_decay": ["--weight-decay", "0.1"], "group_lr": ["--group-lr", "decoder=0.01"],
+    "group_start": ["--group-start", "decoder=1"], "schedule": ["--schedule", "cosine"], "swa": ["--swa"],
+    "augment": ["--augment"],
+}
+RUNTIME = {   # by design these never change the weights (bit-identical); they are recorded
+    "device": ["--device", "cpu"], "num_workers": ["--num-workers", "1"], "resume": ["--resume"],
+}
+SELECTION = {"select_by": ["--select-by", "loss"], "val_every": ["--val-every", "2"], "patience": ["--patience", "1"]}
+NOT_STAGE_OPTIONS = {"method", "data", "run", "method_options"}
+METHOD_REFUSED = {"variant": "nic-f", "embed_dim": 4, "hidden": 8, "cell": "tanh", "init": "tanh"}
+METHOD_CHANGES = {"dropout": 0.5, "cnn_loss_weight": 0.0, "loss_reduction": "mean"}
+
+
+def test_every_field_is_classified():
+    from mlcap_scnnrnn.method import ScnnrnnOptions
+
+    groups = [REFUSED, CHANGES_WEIGHTS, RUNTIME, SELECTION, NOT_STAGE_OPTIONS]
+    assert sum(map(len, groups)) == len(set().union(*groups)) == len(TrainOptions.model_fields)
+    assert set().union(*groups) == set(TrainOptions.model_fields)
+    assert set(METHOD_REFUSED) | set(METHOD_CHANGES) == set(ScnnrnnOptions.model_fields)
+
+
+@pytest.fixture(scope="module")
+def base(tmp_path_factory, tiny_data_master):
+    root = tmp_path_factory.mktemp("later")
+    from conftest import run_cli
+
+    assert run_cli("pretrain-cnn", "-m", "scnnrnn", "--data", tiny_data_master, "--run", root / "first",
+                   "--epochs", "1", *SMALL, *COMMON).code == 0
+    assert run_cli("pretrain-cnn", "-m", "bce", "--data", tiny_data_master, "--run", root / "bce", "--epochs", "1",
+                   *COMMON).code == 0
+    assert run_cli("extract-features", "--data", tiny_data_master, "--backbone", "smallcnn", "--out",
+                   root / "f.h5").code == 0
+    (root / "data").symlink_to(tiny_data_master)
+    reference = finetune(root, "reference", [])
+    assert reference[0].code == 0, reference[0].err
+    return root, reference
+
+
+def finetune(root, name, extra):
+    from conftest import run_cli
+
+    run = root / name
+    shutil.copytree(root / "first", run)
+    res = run_cli("finetune", "-m", "scnnrnn", "--data", root / "data", "--run", run,
+                  "--epochs", "2", *COMMON, *extra)
+    return res, run
+
+
+def weights(run):
+    return load_checkpoint(run / "finetune.pt")[0]
+
+
+def differs(a, b):
+    return any(not torch.equal(a[k], b[k]) for k in a)
+
+
+def args_for(field, root):
+    if field == "init_from":
+        return ["--init-from", root / "bce" / "pretrain-cnn.pt"]
+    if field == "features":
+        return ["--features", root / "f.h5"]
+    return CHANGES_WEIGHTS.get(field) or RUNTIME.get(field) or SELECTION.get(field) or REFUSED[field]
+
+
+@pytest.mark.parametrize("field", sorted(REFUSED))
+def test_refused(base, field):
+    root, _ = base
+    (res, run) = finetune(root, f"refused-{field}", args_for(field, root))
+    assert res.code == 2, (field, res.err)
+    lines = res.err.strip().splitlines()
+    assert lines[-1].startswith("mlcap: error: ") and "Traceback" not in res.err, res.err
+    assert not (run / "finetune.pt").exists()        # refused before training
+
+
+@pytest.mark.parametrize("field", sorted(CHANGES_WEIGHTS))
+def test_changes_the_weights(base, field):
+    root, (ref, ref_run) = base
+    res, run = finetune(root, f"changed-{field}", args_for(field, root))
+    assert res.code == 0, (field, res.err)
+    assert differs(weights(ref_run), weights(run)), field
+
+
+@pytest.mark.parametrize("field", sorted(RUNTIME))
+def test_runtime_options_are_recorded_and_bit_identical(base, field):
+    root, (ref, ref_run) = base
+    res, run = finetune(root, f"runtime-{field}", args_for(field, root))
+    assert res.code == 0, (field, res.err)
+    assert not differs(weights(ref_run), weights(run)), field
+    config = json.loads((run / "finetune.config.json").read_text())
+    assert config[field] == {"device": "cpu", "num_workers": 1, "resume": True}[field]
+
+
+@pytest.mark.parametrize("field", sorted(SELECTION))
+def test_selection_options_change_what_is_validated_or_selected(base, field):
+    root, (ref, ref_run) = base
+    res, run = finetune(root, f"select-{field}", args_for(field, root))
+    assert res.code == 0, (field, res.err)
+    rows = lambda r: [json.loads(l) for l in (r / "finetune.history.jsonl").read_text().splitlines()]
+    meta = json.loads((run / "finetune.best.json").read_text())
+    if field == "select_by":
+        assert meta["recipe"]["select_by"] == "loss" != json.loads(
+            (ref_run / "finetune.best.json").read_text())["recipe"]["select_by"]
+    elif field == "val_every":
+        assert "val/loss" not in rows(run)[0] and "val/loss" in rows(ref_run)[0]
+    else:
+        assert meta["options"]["patience"] == 1
+
+
+@pytest.mark.parametrize("name", sorted(METHOD_REFUSED))
+def test_structural_method_options_are_refused(base, name):
+    root, _ = base
+    res, _ = finetune(root, f"mrefused-{name}", ["-o", f"{name}={METHOD_REFUSED[name]}"])
+    assert res.code == 2 and "fixed by the run's first stage" in res.err, res.err
+
+
+@pytest.mark.parametrize("name", sorted(METHOD_CHANGES))
+def test_method_options_at_a_later_stage_are_used(base, name):
+    root, (ref, ref_run) = base
+    res, run = finetune(root, f"mchanged-{name}", ["-o", f"{name}={METHOD_CHANGES[name]}"])
+    assert res.code == 0, res.err
+    assert differs(weights(ref_run), weights(run)), name
+    assert json.loads((run / "finetune.json").read_text())["method_options"][name] == METHOD_CHANGES[name]
