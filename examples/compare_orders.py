@@ -10,22 +10,25 @@ the training data held out as validation, fewer epochs than the main tables. Her
   split (10%, disjoint from train) is what validates: the best checkpoint on it is what
   ``predict`` uses. A dataset without a val split gets ``--val-fraction`` (default 0.1) of
   train held out by mlcap itself (RUN/val_ids.json). Metrics are on the ``test`` split.
-* no ``--augment``; every optimiser/schedule setting is the orderless recipe
-  (``mlcap methods --recipes``), only the epochs are scaled down:
-  ``pretrain-cnn -m orderless`` (BCE encoder: SGD 0.01, momentum 0.9, x0.1 after 3 epochs
-  without improvement of the val loss; recipe 40 epochs, here ``--cnn-epochs``), then
-  ``finetune -m orderless --order X`` of encoder and attention LSTM from that encoder's best
-  checkpoint (Adam, SWA with the cyclical rate 1e-3 -> 1e-6 over 3-epoch cycles; recipe 30
-  epochs, here ``--epochs``, best to be a multiple of 3).
-* one encoder per seed, shared by every row of that seed (``finetune --init-from
-  SEED/cnn/pretrain-cnn.best.pt``): the rows differ only by the order. ``--seed`` seeds the
-  encoder's and the decoder's initialisation and the shuffling.
+* no ``--augment``; every optimiser/schedule setting is the orderless recipe, read from
+  ``mlcap methods --json --recipes``; only the epochs are scaled down. The encoder: the
+  orderless ``pretrain-cnn`` recipe (SGD 0.01, momentum 0.9, x0.1 after 3 epochs without
+  improvement of the val loss; 40 epochs, here ``--cnn-epochs``), trained as a ``bce`` run
+  with that recipe given explicitly (``pretrain-cnn -m bce --optimizer sgd --lr 0.01 ...``).
+  That is the same model, loss, groups and initialisation as ``pretrain-cnn -m orderless``
+  (identical weights, checked), but its predictions are the BCE baseline's (labels over a
+  threshold chosen on val), where an orderless pretrain-cnn checkpoint would emit its
+  untrained decoder's labels. Then ``finetune -m orderless --order X --init-from`` that
+  run's best checkpoint (the paper: "we fine-tune from the best BCE model"): encoder and
+  attention LSTM, Adam, SWA with the cyclical rate 1e-3 -> 1e-6 over 3-epoch cycles
+  (30 epochs, here ``--epochs``, best a multiple of 3).
+* one encoder per seed, shared by every row of that seed: the rows differ only by the order.
+  ``--seed`` seeds the encoder's and the decoder's initialisation and the shuffling.
 * fixed orders (frequent, rare, dictionary; random re-drawn per mini-batch) run free, as in
   the paper: each step is fed the decoder's own previous prediction. pla and mla align the
   ground truth to the predictions.
 
-Rows: the fixed orders, pla, mla, and the shared encoder alone (its BCE concept head with the
-threshold chosen on val: the paper's BCE row). Columns from ``mlcap evaluate --metrics
+Rows: the fixed orders, pla, mla, and the shared encoder alone (the paper's BCE row). Columns from ``mlcap evaluate --metrics
 f1,map,duplicates,rigidness --json``: C-F1, O-F1, mAP (decoder scores), the share of test
 images whose greedy sequence repeated a label (dup) and order-rigidness (rigid), in percent,
 mean +- sample std over the seeds.
@@ -55,7 +58,7 @@ from pathlib import Path
 FIXED = ["frequent", "rare", "dictionary", "random"]
 ALIGNED = ["pla", "mla"]
 ORDERS = FIXED + ALIGNED
-ENCODER = "encoder"      # the pretrain-cnn run's own predictions (BCE concept head)
+ENCODER = "encoder"      # the shared bce run's own predictions (the BCE row)
 TABLE2 = [("C-F1", "C-F1"), ("O-F1", "O-F1"), ("mAP", "mAP"), ("dup", "dup %"), ("rigid", "rigid")]
 
 
@@ -91,15 +94,42 @@ class Mlcap:
         return result.stdout if stdout_path is None else ""
 
 
-def fmt(values: list[float], percent: bool = True) -> str:
-    values = [v for v in values if v is not None]
-    if not values:
+def orderless_recipes(mlcap: Mlcap) -> dict:
+    methods = [json.loads(line) for line in mlcap("methods", "--json", "--recipes").splitlines() if line.strip()]
+    return next(m for m in methods if m["name"] == "orderless")["recipes"]
+
+
+def encoder_flags(r: dict) -> list[str]:
+    """Flags that give the orderless pretrain-cnn recipe ``r`` to a bce pretrain-cnn run."""
+    flags = ["--optimizer", r["optimizer"], "--lr", str(r["lr"]), "--weight-decay", str(r["weight_decay"]),
+             "--schedule", r["schedule"], "--select-by", r["select_by"]]
+    if r["optimizer"] in ("sgd", "rmsprop"):
+        flags += ["--momentum", str(r["momentum"])]
+    if r["optimizer"] == "sgd":
+        flags += ["--nesterov" if r["nesterov"] else "--no-nesterov"]
+    if r["schedule"] == "plateau":
+        flags += ["--gamma", str(r["gamma"]), "--plateau-patience", str(r["plateau_patience"])]
+    elif r["schedule"] == "step":
+        flags += ["--gamma", str(r["gamma"]), "--step-size", str(r["step_size"])]
+    elif r["schedule"] in ("cosine", "swa"):
+        flags += ["--lr-min", str(r["lr_min"])]
+    if r["schedule"] == "swa":
+        flags += ["--swa-cycle", str(r["swa_cycle"])]
+    if r["group_lr"] or r["group_start"] or r["optimizer"] not in ("sgd", "rmsprop", "adam", "adamw"):
+        raise SystemExit(f"orderless pretrain-cnn recipe {r}: not expressible as bce flags here")
+    return flags
+
+
+def fmt(values: list[float | None]) -> str:
+    """Percent, mean ± sample std; "(n=k)" when only k of the seeds had a value (e.g. no
+    co-occurring predicted pair for rigidness)."""
+    present = [v for v in values if v is not None]
+    if not present:
         return "-"
-    scale = 100.0 if percent else 1.0
-    mean = statistics.fmean(values) * scale
-    if len(values) == 1:
-        return f"{mean:.1f}"
-    return f"{mean:.1f} ± {statistics.stdev(values) * scale:.1f}"
+    text = f"{statistics.fmean(present) * 100:.1f}"
+    if len(present) > 1:
+        text += f" ± {statistics.stdev(present) * 100:.1f}"
+    return text + (f" (n={len(present)})" if len(present) < len(values) else "")
 
 
 def main() -> None:
@@ -147,6 +177,9 @@ def main() -> None:
         return json.loads(mlcap("evaluate", "--data", str(data), "--metrics", "f1,map,duplicates,rigidness",
                                 "--json", str(preds)))
 
+    recipes = orderless_recipes(mlcap)
+    recipe, tune = recipes["pretrain-cnn"], recipes["finetune"]
+    recipe_flags = encoder_flags(recipe)
     common = ["--data", str(data), "--seed", None, "--device", args.device]
     for seed in seeds:
         base = [str(seed) if a is None else a for a in common]
@@ -156,8 +189,8 @@ def main() -> None:
         if not (args.reuse and (cnn / "pretrain-cnn.json").is_file() and ckpt.is_file()):
             shutil.rmtree(cnn, ignore_errors=True)
             cnn.mkdir(parents=True)
-            mlcap("pretrain-cnn", "-m", "orderless", "--run", str(cnn), *base, "--epochs", str(args.cnn_epochs),
-                  "--no-augment", log_path=cnn / "log.txt")
+            mlcap("pretrain-cnn", "-m", "bce", "--run", str(cnn), *base, *recipe_flags,
+                  "--epochs", str(args.cnn_epochs), "--no-augment", log_path=cnn / "log.txt")
         metrics.setdefault((ENCODER, False), []).append(predict_and_evaluate(cnn, cnn.parent / "cnn.jsonl"))
         seconds["pretrain-cnn"] = seconds.get("pretrain-cnn", 0.0) + time.time() - t0
         log(f"seed {seed}: pretrain-cnn {time.time() - t0:.0f} s (total {time.time() - start:.0f} s)")
@@ -189,10 +222,13 @@ def main() -> None:
     print(f"Synthetic dataset, {args.images} images (train {splits['train']['images']}, validation on its "
           f"held-out val split of {splits.get('val', {}).get('images', 0)}, test {splits['test']['images']}); "
           f"smallcnn; no augmentation; orderless recipe with epochs scaled down: pretrain-cnn "
-          f"{args.cnn_epochs} (recipe 40), finetune {args.epochs} (recipe 30, SWA cycles of 3) from the "
-          f"seed's shared encoder; fixed orders free-running. Test split, %, mean ± std over seeds "
+          f"{args.cnn_epochs} (recipe {recipe['epochs']}; {recipe['optimizer']} {recipe['lr']}, {recipe['schedule']}), "
+          f"finetune {args.epochs} (recipe {tune['epochs']}; {tune['optimizer']} {tune['lr']}, {tune['schedule']}"
+          + (f" cycles of {tune['swa_cycle']} epochs" if tune['schedule'] == 'swa' else "") + ") from the "
+          f"seed's shared encoder; fixed orders free-running. Test split, %, mean ± sample std over seeds "
           f"{args.seeds} ({n_seeds}); wall time {wall / 60:.1f} min"
-          + (" for both tables" if args.duplicates else "") + ".")
+          + (" for both tables" if args.duplicates else "")
+          + (" (--reuse: runs found under --out were not retrained)" if args.reuse else "") + ".")
     print()
     print("| order | " + " | ".join(h for _, h in TABLE2) + " |")
     print("| --- " * (len(TABLE2) + 1) + "|")
@@ -215,7 +251,6 @@ def main() -> None:
             for metric in ("dup", "rigid", "O-F1"):
                 row.append(cell((order, False), metric))
                 row.append(cell((order, True), metric) if order in FIXED else "n/a")
-            row = [row[0], row[1], row[2], row[3], row[4], row[5]]
             print(f"| {order} | " + " | ".join(row) + " |")
     log("seconds per row, all seeds: " + ", ".join(f"{k} {v:.0f}" for k, v in seconds.items()))
 

@@ -123,7 +123,12 @@ class OrderlessMethod:
     @torch.no_grad()
     def predict(self, model: OrderlessModel, batch: Batch, spec: ModelSpec) -> Decoded:
         enc = model.encoder.encode(batch)
+        concepts = torch.sigmoid(enc.concept_logits.float())
+        if spec.stage == "pretrain-cnn":    # the decoder is untrained: the concept head's own labels
+            sequences = [[int(i) for i in torch.argsort(row, descending=True) if row[i] >= 0.5]
+                         for row in concepts.cpu()]
+            return Decoded(sequences=sequences, scores=concepts)
         sequences, scores = model.decoder.predict(enc, spec.max_len)
-        if _options(spec).scores == "concepts" or spec.stage == "pretrain-cnn":
-            scores = torch.sigmoid(enc.concept_logits.float())
+        if _options(spec).scores == "concepts":
+            scores = concepts
         return Decoded(sequences=sequences, scores=scores)

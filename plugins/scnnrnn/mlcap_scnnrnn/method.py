@@ -77,6 +77,12 @@ class ScnnrnnModel(nn.Module):
         self.encoder, self.decoder = encoder, decoder
 
 
+def concept_labels(s: torch.Tensor, threshold: float = 0.5) -> list[list[int]]:
+    """The labels whose concept probability reaches ``threshold``, most probable first: what a
+    checkpoint of a CNN-only stage predicts (its validation and ``predict --stage pretrain-cnn``)."""
+    return [[int(i) for i in torch.argsort(row, descending=True) if row[i] >= threshold] for row in s.cpu()]
+
+
 def _require_tags(model: ScnnrnnModel, spec: ModelSpec) -> None:
     if not spec.use_tags or spec.num_tags == 0 or model.encoder.tag_mlp is None:
         raise MlcapError("scnnrnn pretrain-tags: this run has no noisy tags; start a new run with --use-tags "
@@ -197,6 +203,8 @@ class ScnnrnnMethod:
     def predict(self, model: ScnnrnnModel, batch: Batch, spec: ModelSpec) -> Decoded:
         enc = model.encoder.encode(batch)
         s = torch.sigmoid(enc.concept_logits.float())
+        if spec.stage in ("pretrain-tags", "pretrain-cnn"):   # the LSTM is untrained: the CNN's own labels
+            return Decoded(sequences=concept_labels(s), scores=s)
         if spec.task != "caption":
             return Decoded(sequences=model.decoder.greedy(s, spec.max_len), scores=s)
         variant = _options(spec).variant
