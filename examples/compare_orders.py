@@ -49,87 +49,17 @@ import json
 import os
 import shlex
 import shutil
-import statistics
-import subprocess
 import sys
 import time
 from pathlib import Path
+
+from comparison import add_common_arguments, prepare_synthetic, Mlcap, fmt, log, method_recipes, recipe_flags
 
 FIXED = ["frequent", "rare", "dictionary", "random"]
 ALIGNED = ["pla", "mla"]
 ORDERS = FIXED + ALIGNED
 ENCODER = "encoder"      # the shared bce run's own predictions (the BCE row)
 TABLE2 = [("C-F1", "C-F1"), ("O-F1", "O-F1"), ("mAP", "mAP"), ("dup", "dup %"), ("rigid", "rigid")]
-
-
-def log(msg: str) -> None:
-    print(msg, file=sys.stderr, flush=True)
-
-
-class Mlcap:
-    def __init__(self, device: str, threads: int | None):
-        self.device = device
-        self.env = dict(os.environ)
-        if threads:
-            for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
-                self.env[var] = str(threads)
-
-    def __call__(self, *args: str, stdout_path: Path | None = None, log_path: Path | None = None) -> str:
-        cmd = [sys.executable, "-m", "mlcap", *args]
-        err = open(log_path, "a") if log_path else subprocess.DEVNULL
-        out = open(stdout_path, "w") if stdout_path else subprocess.PIPE
-        try:
-            if log_path:
-                err.write("$ " + shlex.join(cmd[2:]) + "\n")
-                err.flush()
-            result = subprocess.run(cmd, text=True, stdout=out, stderr=err, env=self.env)
-        finally:
-            if log_path:
-                err.close()
-            if stdout_path:
-                out.close()
-        if result.returncode != 0:
-            tail = log_path.read_text()[-3000:] if log_path else ""
-            raise SystemExit(f"mlcap {' '.join(args[:1])} failed (exit {result.returncode}):\n{tail}")
-        return result.stdout if stdout_path is None else ""
-
-
-def orderless_recipes(mlcap: Mlcap) -> dict:
-    methods = [json.loads(line) for line in mlcap("methods", "--json", "--recipes").splitlines() if line.strip()]
-    return next(m for m in methods if m["name"] == "orderless")["recipes"]
-
-
-def encoder_flags(r: dict) -> list[str]:
-    """Flags that give the orderless pretrain-cnn recipe ``r`` to a bce pretrain-cnn run."""
-    flags = ["--optimizer", r["optimizer"], "--lr", str(r["lr"]), "--weight-decay", str(r["weight_decay"]),
-             "--schedule", r["schedule"], "--select-by", r["select_by"]]
-    if r["optimizer"] in ("sgd", "rmsprop"):
-        flags += ["--momentum", str(r["momentum"])]
-    if r["optimizer"] == "sgd":
-        flags += ["--nesterov" if r["nesterov"] else "--no-nesterov"]
-    if r["schedule"] == "plateau":
-        flags += ["--gamma", str(r["gamma"]), "--plateau-patience", str(r["plateau_patience"])]
-    elif r["schedule"] == "step":
-        flags += ["--gamma", str(r["gamma"]), "--step-size", str(r["step_size"])]
-    elif r["schedule"] in ("cosine", "swa"):
-        flags += ["--lr-min", str(r["lr_min"])]
-    if r["schedule"] == "swa":
-        flags += ["--swa-cycle", str(r["swa_cycle"])]
-    if r["group_lr"] or r["group_start"] or r["optimizer"] not in ("sgd", "rmsprop", "adam", "adamw"):
-        raise SystemExit(f"orderless pretrain-cnn recipe {r}: not expressible as bce flags here")
-    return flags
-
-
-def fmt(values: list[float | None]) -> str:
-    """Percent, mean ± sample std; "(n=k)" when only k of the seeds had a value (e.g. no
-    co-occurring predicted pair for rigidness)."""
-    present = [v for v in values if v is not None]
-    if not present:
-        return "-"
-    text = f"{statistics.fmean(present) * 100:.1f}"
-    if len(present) > 1:
-        text += f" ± {statistics.stdev(present) * 100:.1f}"
-    return text + (f" (n={len(present)})" if len(present) < len(values) else "")
 
 
 def main() -> None:
@@ -141,27 +71,19 @@ def main() -> None:
     ap.add_argument("--epochs", type=int, default=6, help="finetune epochs (recipe: 30; SWA cycle 3)")
     ap.add_argument("--duplicates", action="store_true",
                     help="also train the fixed orders with teacher forcing; print the Table 1 direction")
-    ap.add_argument("--device", default="auto")
-    ap.add_argument("--threads", type=int, default=None,
-                    help="OMP/MKL threads of every mlcap process (default: inherit the environment)")
-    ap.add_argument("--reuse", action="store_true", help="keep runs under --out whose predictions exist")
+    add_common_arguments(ap)
     args = ap.parse_args()
     seeds = [int(s) for s in args.seeds.split(",") if s.strip()]
     command = shlex.join(["python", "examples/compare_orders.py", *sys.argv[1:]])
     threads = args.threads or os.environ.get("OMP_NUM_THREADS")
-    mlcap = Mlcap(args.device, args.threads)
+    mlcap = Mlcap(args.threads)
     out = args.out
     if not args.reuse:
         shutil.rmtree(out, ignore_errors=True)
     out.mkdir(parents=True, exist_ok=True)
     start = time.time()
 
-    data = out / "data"
-    summary_path = out / "data.json"
-    if not (args.reuse and summary_path.is_file()):
-        shutil.rmtree(data, ignore_errors=True)
-        summary_path.write_text(mlcap("prepare", "synthetic", "--out", str(data), "--images", str(args.images),
-                                      "--seed", "0", "--json"))
+    data, summary_path = prepare_synthetic(mlcap, out, args.images, args.reuse)
     splits = json.loads(summary_path.read_text())["splits"]
     if not splits.get("val", {}).get("images"):
         log("note: the dataset has no val split; mlcap holds out --val-fraction (0.1) of train")
@@ -177,9 +99,9 @@ def main() -> None:
         return json.loads(mlcap("evaluate", "--data", str(data), "--metrics", "f1,map,duplicates,rigidness",
                                 "--json", str(preds)))
 
-    recipes = orderless_recipes(mlcap)
+    recipes = method_recipes(mlcap)["orderless"]
     recipe, tune = recipes["pretrain-cnn"], recipes["finetune"]
-    recipe_flags = encoder_flags(recipe)
+    encoder_flags = recipe_flags(recipe)
     common = ["--data", str(data), "--seed", None, "--device", args.device]
     for seed in seeds:
         base = [str(seed) if a is None else a for a in common]
@@ -189,7 +111,7 @@ def main() -> None:
         if not (args.reuse and (cnn / "pretrain-cnn.json").is_file() and ckpt.is_file()):
             shutil.rmtree(cnn, ignore_errors=True)
             cnn.mkdir(parents=True)
-            mlcap("pretrain-cnn", "-m", "bce", "--run", str(cnn), *base, *recipe_flags,
+            mlcap("pretrain-cnn", "-m", "bce", "--run", str(cnn), *base, *encoder_flags,
                   "--epochs", str(args.cnn_epochs), "--no-augment", log_path=cnn / "log.txt")
         metrics.setdefault((ENCODER, False), []).append(predict_and_evaluate(cnn, cnn.parent / "cnn.jsonl"))
         seconds["pretrain-cnn"] = seconds.get("pretrain-cnn", 0.0) + time.time() - t0
@@ -234,7 +156,7 @@ def main() -> None:
     print("| --- " * (len(TABLE2) + 1) + "|")
     for order in ORDERS:
         print(f"| {order} | " + " | ".join(cell((order, False), k) for k, _ in TABLE2) + " |")
-    print(f"| encoder alone (BCE) | " + " | ".join(cell((ENCODER, False), k) for k, _ in TABLE2) + " |")
+    print("| encoder alone (BCE) | " + " | ".join(cell((ENCODER, False), k) for k, _ in TABLE2) + " |")
 
     if args.duplicates:
         print()

@@ -61,7 +61,7 @@ def _train(
     seed: Optional[int] = typer.Option(None, help="Seed of shuffling, initialisation and the held-out val part (default 0)."),
     device: Optional[str] = typer.Option(None, help="auto, cpu or cuda (default auto)."),
     amp: Optional[bool] = typer.Option(None, "--amp/--no-amp", help="bfloat16 mixed precision."),
-    order: Optional[str] = typer.Option(None, help="Label order: rare, frequent, dictionary, random, pla, mla."),
+    order: Optional[str] = typer.Option(None, help="Label order: rare, frequent, dictionary, random, pla, mla, free (no order: orderfree)."),
     freeze_backbone: Optional[bool] = typer.Option(None, "--freeze-backbone", help="Keep the ImageNet backbone fixed (the papers' \"Fix\")."),
     freeze_cnn: Optional[bool] = typer.Option(None, "--freeze-cnn", help="The same as --freeze-backbone."),
     features: Optional[Path] = typer.Option(None, help="Train from an HDF5 feature cache (backbone fixed)."),

@@ -17,7 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from mlcap.errors import MlcapError
 
 Device = Literal["auto", "cpu", "cuda"]
-Order = Literal["rare", "frequent", "dictionary", "random", "pla", "mla"]
+Order = Literal["rare", "frequent", "dictionary", "random", "pla", "mla", "free"]
 
 
 class Options(BaseModel):

@@ -40,6 +40,12 @@ PAD = -100
 #: Label orders found during training by aligning the ground truth to the predictions.
 ALIGNED_ORDERS = ("pla", "mla")
 
+#: No target order at all: the method's loss does not depend on one (order-free training).
+FREE_ORDER = "free"
+
+#: The ``--order`` values a method accepts when it declares no ``orders`` of its own.
+SEQUENCE_ORDERS = ("rare", "frequent", "dictionary", "random", "pla", "mla")
+
 
 @dataclass
 class EncoderOutput:
@@ -142,8 +148,13 @@ class Method(Protocol):
                                     # mlcap.config.structural() cannot change after the first stage
     threshold: str | None           # what ModelSpec.threshold means to predict(): "label" (a per-label
                                     # probability cut of Decoded.scores, global or per class), "stop" (a
-                                    # decoder's stop threshold), or None; chosen on validation by the core
-    # optional: ``default_order``, the label order used when --order is not given (else "rare")
+                                    # decoder's stop threshold), or None; chosen on validation by the core,
+                                    # a "stop" one over ``threshold_candidates`` (a sequence, default a
+                                    # 0.05 grid) or, when the method has it, its exact
+                                    # ``threshold_curve(model, loader, spec, device) -> {value: val O-F1}``
+    # optional: ``default_order``, the label order used when --order is not given (else "rare"), and
+    # ``orders``, the --order values it accepts (else SEQUENCE_ORDERS; () for a method without
+    # a label sequence, which then refuses --order)
 
     def build(self, spec: ModelSpec) -> "nn.Module":
         """A fresh network (an ``nn.Module`` with ``encoder`` and optional ``decoder``)."""

@@ -128,3 +128,11 @@ def test_invalid_method_option_is_one_line(mlcap, tiny_data, tmp_path):
         one_line_error(res, f"{method}: method option '{option.split('=')[0]}'")
     one_line_error(mlcap("pretrain-cnn", "-m", "bce", "--data", tiny_data, "--run", tmp_path / "x", "--option", "x"),
                    "expected KEY=VALUE")
+
+
+def test_an_order_the_method_does_not_use_is_refused(mlcap, tiny_data, tmp_path):
+    res = mlcap("pretrain-cnn", "-m", "bce", "--data", tiny_data, "--run", tmp_path / "b", "--order", "rare")
+    one_line_error(res, "--order rare", "emits no label sequence")
+    res = mlcap("pretrain-cnn", "-m", "scnnrnn", "--data", tiny_data, "--run", tmp_path / "s", "--order", "free")
+    one_line_error(res, "--order free", "accepts rare")
+    assert not (tmp_path / "b").exists() and not (tmp_path / "s").exists()

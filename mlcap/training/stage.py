@@ -114,12 +114,22 @@ def _groups(method, model, stage: str, spec: ModelSpec, opts: TrainOptions, reci
     return groups, frozen
 
 
+def _check_order(method, order: str | None) -> None:
+    from mlcap.protocol import SEQUENCE_ORDERS
+
+    accepted = tuple(getattr(method, "orders", SEQUENCE_ORDERS))
+    if order is not None and order not in accepted:
+        raise MlcapError(f"--order {order}: method {method.name!r} " +
+                         (f"accepts {', '.join(accepted)}" if accepted else "emits no label sequence"))
+
+
 def prepare_stage(name: str, opts: TrainOptions) -> Stage:
     data = PreparedDataset(opts.data)
     method = load_method(opts.method)
     if name not in method.stages:
         raise MlcapError(f"method {method.name!r} has no stage {name!r} (its stages: {', '.join(method.stages)})")
     run = RunDir(opts.run)
+    _check_order(method, opts.order)
     spec = spec_for_stage(run, method, data, opts)
     recipe = resolve_recipe(method, name, spec, data.name, opts.model_dump())
     check_select_by(recipe.select_by, spec.task)

@@ -67,7 +67,26 @@ def _stop_threshold(stage, model) -> dict:
         y_true, y_pred, _ = got.arrays()
         return classification_metrics(y_true, y_pred)["O-F1"]
 
+    curve = getattr(stage.method, "threshold_curve", None)
+    table = curve(model, stage.val_loader(), stage.spec, stage.device) if callable(curve) else None
+    if table:
+        return _from_curve(stage, table, f1_at)
     candidates = getattr(stage.method, "threshold_candidates", thresholds.STOP_GRID)
     value, f1 = thresholds.stop_threshold(f1_at, candidates)
     note(f"{stage.name}: stop threshold {value} chosen on validation (O-F1 {f1:.4f})")
     return {"threshold": value, "threshold_source": "val", "threshold_val_f1": f1}
+
+
+def _from_curve(stage, table: dict, f1_at) -> dict:
+    """A method's ``threshold_curve(model, loader, spec, device) -> {threshold: validation O-F1}``
+    covers every value at which its decoding can change: the best one (the lowest among equals,
+    as ``thresholds.stop_threshold``), its F1 checked by decoding validation once more."""
+    value, f1 = thresholds.stop_threshold(table.__getitem__, table)
+    decoded = f1_at(value)
+    if abs(decoded - f1) > 1e-9:
+        note(f"{stage.name}: stop threshold {value}: the curve's O-F1 {f1:.6f} differs from decoding's "
+             f"{decoded:.6f}")
+    note(f"{stage.name}: stop threshold {value:.6g} chosen on validation over {len(table)} candidate values "
+         f"(O-F1 {decoded:.4f})")
+    return {"threshold": value, "threshold_source": "val", "threshold_val_f1": decoded,
+            "threshold_val_candidates": len(table)}

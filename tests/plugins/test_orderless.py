@@ -41,7 +41,7 @@ def test_every_order_trains_encoder_and_decoder(order):
     losses = method.stage_loss(model, batch(order), "finetune", spec)
     assert torch.isfinite(losses["loss"]) and {"bce", "rnn"} <= set(losses)
     losses["rnn"].backward()
-    assert model.decoder.att_score.weight.grad.abs().sum() > 0
+    assert model.decoder.attend.score.weight.grad.abs().sum() > 0
     assert model.encoder.backbone.features[0][0].weight.grad.abs().sum() > 0   # through attention
 
 

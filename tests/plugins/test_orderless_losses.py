@@ -97,7 +97,7 @@ def test_default_fixed_orders_run_free_with_the_lstm_loss_alone(order):
     assert losses["loss"].item() == losses["rnn"].item()       # cnn_loss_weight defaults to 0
     losses["loss"].backward()
     assert model.encoder.concept_head.weight.grad is None
-    assert model.decoder.att_score.weight.grad.abs().sum() > 0
+    assert model.decoder.attend.score.weight.grad.abs().sum() > 0
 
 
 def test_teacher_forcing_option_reproduces_the_old_loss():

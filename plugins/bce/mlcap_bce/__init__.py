@@ -39,6 +39,7 @@ class BCEMethod:
     stage_help = {"pretrain-cnn": "the CNN and its per-label sigmoid head, BCE"}
     options_model = BCEOptions
     threshold = "label"     # a per-label probability: emit the labels whose score reaches it
+    orders = ()             # no label sequence: --order is refused
 
     def recipe(self, stage: str, spec: ModelSpec, dataset: str) -> Recipe:
         return Recipe(optimizer="adam", lr=1e-3, epochs=10, select_by="loss")

@@ -32,6 +32,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from mlcap.nn.attention import SoftAttention, annotation_vectors
 from mlcap.protocol import PAD, EncoderOutput, cut_at_end
 
 
@@ -74,9 +75,7 @@ class AttentionLSTMDecoder(nn.Module):
         self.end, self.start = num_labels, num_labels + 1
         self.init_h = nn.Linear(pooled_dim, hidden)
         self.init_c = nn.Linear(pooled_dim, hidden)
-        self.att_features = nn.Linear(spatial_dim, attention)
-        self.att_hidden = nn.Linear(hidden, attention)
-        self.att_score = nn.Linear(attention, 1)
+        self.attend = SoftAttention(spatial_dim, hidden, attention)     # the core's soft attention
         self.embed = nn.Embedding(num_labels + 2, embed_dim)
         self.cell = nn.LSTMCell(spatial_dim + embed_dim, hidden)
         self.out = nn.Linear(hidden, num_labels + 1)
@@ -85,15 +84,14 @@ class AttentionLSTMDecoder(nn.Module):
         """Step logits (B, steps, K + 1). With ``teacher`` (B, T) the previous ground-truth label
         is the next input (teacher forcing); without, the previous step's argmax (free running,
         also after an END: its embedding is fed like any other)."""
-        V = enc.spatial.flatten(2).transpose(1, 2)                    # (B, N, C)
-        keys = self.att_features(V)                                    # (B, N, A)
+        V = annotation_vectors(enc.spatial)                            # (B, N, C)
+        keys = self.attend.keys(V)                                     # (B, N, A)
         h = torch.tanh(self.init_h(enc.pooled))
         c = torch.tanh(self.init_c(enc.pooled))
         token = torch.full((V.shape[0],), self.start, dtype=torch.long, device=V.device)
         logits = []
         for t in range(steps):
-            scores = self.att_score(torch.tanh(keys + self.att_hidden(h)[:, None, :]))   # (B, N, 1)
-            context = (torch.softmax(scores, dim=1) * V).sum(1)
+            context, _ = self.attend(V, keys, h)                       # conditioned on h_{t-1}
             h, c = self.cell(torch.cat([context, self.embed(token)], dim=1), (h, c))
             step = self.out(h)
             logits.append(step)

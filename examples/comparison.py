@@ -1,0 +1,123 @@
+"""Helpers shared by the comparison scripts of examples/ (compare_orders.py, compare_orderfree.py):
+running mlcap, turning a method's recipe into flags, and formatting mean ± std cells."""
+
+from __future__ import annotations
+
+import json
+import os
+import shlex
+import statistics
+import subprocess
+import sys
+from pathlib import Path
+
+
+def log(msg: str) -> None:
+    print(msg, file=sys.stderr, flush=True)
+
+
+class Mlcap:
+    """Runs ``python -m mlcap ...``; a failure ends the script with the tail of its log."""
+
+    def __init__(self, threads: int | None):
+        self.env = dict(os.environ)
+        if threads:
+            for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
+                self.env[var] = str(threads)
+
+    def __call__(self, *args: str, stdout_path: Path | None = None, log_path: Path | None = None) -> str:
+        cmd = [sys.executable, "-m", "mlcap", *args]
+        err = open(log_path, "a") if log_path else subprocess.DEVNULL
+        out = open(stdout_path, "w") if stdout_path else subprocess.PIPE
+        try:
+            if log_path:
+                err.write("$ " + shlex.join(cmd[2:]) + "\n")
+                err.flush()
+            result = subprocess.run(cmd, text=True, stdout=out, stderr=err, env=self.env)
+        finally:
+            if log_path:
+                err.close()
+            if stdout_path:
+                out.close()
+        if result.returncode != 0:
+            tail = log_path.read_text()[-3000:] if log_path else ""
+            raise SystemExit(f"mlcap {' '.join(args[:1])} failed (exit {result.returncode}):\n{tail}")
+        return result.stdout if stdout_path is None else ""
+
+
+def method_recipes(mlcap: Mlcap) -> dict[str, dict]:
+    """``{method: {stage: recipe}}`` of the installed methods (``mlcap methods --json --recipes``)."""
+    methods = [json.loads(line) for line in mlcap("methods", "--json", "--recipes").splitlines() if line.strip()]
+    return {m["name"]: m.get("recipes", {}) for m in methods}
+
+
+def recipe_flags(r: dict, default: dict | None = None) -> list[str]:
+    """Flags that give the recipe ``r`` (of another method's stage) to a run, e.g. a bce pretrain-cnn
+    trained exactly as orderless' or orderfree's encoder; ``default``: the receiving recipe, whose
+    Adam betas must match (no flag sets them)."""
+    if r["optimizer"] not in ("adam", "adamw", "sgd", "rmsprop") or r["group_lr"] or r["group_start"]:
+        raise SystemExit(f"recipe {r}: not expressible as command-line flags here")
+    if default is not None and r["optimizer"] in ("adam", "adamw") and r["betas"] != default["betas"]:
+        raise SystemExit(f"recipe betas {r['betas']} differ from the receiving recipe's; no flag sets them")
+    flags = ["--optimizer", r["optimizer"], "--lr", str(r["lr"]), "--weight-decay", str(r["weight_decay"]),
+             "--schedule", r["schedule"], "--select-by", r["select_by"]]
+    if r["optimizer"] in ("sgd", "rmsprop"):
+        flags += ["--momentum", str(r["momentum"])]
+    if r["optimizer"] == "sgd":
+        flags += ["--nesterov" if r["nesterov"] else "--no-nesterov"]
+    if r["schedule"] == "plateau":
+        flags += ["--gamma", str(r["gamma"]), "--plateau-patience", str(r["plateau_patience"])]
+    elif r["schedule"] == "step":
+        flags += ["--gamma", str(r["gamma"]), "--step-size", str(r["step_size"])]
+    elif r["schedule"] in ("cosine", "swa"):
+        flags += ["--lr-min", str(r["lr_min"])]
+    if r["schedule"] == "swa":
+        flags += ["--swa-cycle", str(r["swa_cycle"])]
+    return flags
+
+
+def encoders_identical(checkpoints: list[Path]) -> bool:
+    """Whether the ``encoder.*`` tensors of these checkpoints are bit-identical."""
+    import torch
+
+    def encoder(path: Path) -> dict:
+        state = torch.load(path, map_location="cpu", weights_only=True)["model"]
+        return {k: v for k, v in state.items() if k.startswith("encoder.")}
+
+    first = encoder(checkpoints[0])
+    for path in checkpoints[1:]:
+        other = encoder(path)
+        if other.keys() != first.keys() or not all(torch.equal(first[k], other[k]) for k in first):
+            return False
+    return bool(first)
+
+
+def fmt(values: list[float | None]) -> str:
+    """Percent, mean ± sample std; "(n=k)" when only k of the seeds had a value (e.g. no
+    co-occurring predicted pair for rigidness)."""
+    present = [v for v in values if v is not None]
+    if not present:
+        return "-"
+    text = f"{statistics.fmean(present) * 100:.1f}"
+    if len(present) > 1:
+        text += f" ± {statistics.stdev(present) * 100:.1f}"
+    return text + (f" (n={len(present)})" if len(present) < len(values) else "")
+
+
+def add_common_arguments(ap) -> None:
+    ap.add_argument("--device", default="auto")
+    ap.add_argument("--threads", type=int, default=None,
+                    help="OMP/MKL threads of every mlcap process (default: inherit the environment)")
+    ap.add_argument("--reuse", action="store_true", help="keep runs under --out whose predictions exist")
+
+
+def prepare_synthetic(mlcap: Mlcap, out: Path, images: int, reuse: bool) -> tuple[Path, Path]:
+    """``OUT/data`` (the synthetic set, seed 0) and ``OUT/data.json`` (its summary), made unless reused."""
+    import shutil
+
+    data, summary_path = out / "data", out / "data.json"
+    if not (reuse and summary_path.is_file()):
+        shutil.rmtree(data, ignore_errors=True)
+        summary_path.write_text(mlcap("prepare", "synthetic", "--out", str(data), "--images", str(images),
+                                      "--seed", "0", "--json"))
+    return data, summary_path
