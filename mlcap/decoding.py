@@ -220,3 +220,11 @@ def threshold_pieces(decode, batch: int, max_probes: int = 1000) -> list[list[tu
         if not open_:
             return pieces
     raise RuntimeError(f"threshold_pieces: more than {max_probes} pieces")
+
+
+def labels_at_or_above(scores: torch.Tensor, threshold) -> list[list[int]]:
+    """Per row of ``scores`` (B, K), the labels whose score reaches ``threshold`` (one value or one
+    per label), most confident first: how a CNN-only prediction becomes a label sequence."""
+    scores = scores.float().cpu()
+    cut = torch.as_tensor(threshold, dtype=scores.dtype).expand(scores.shape[1])
+    return [[int(i) for i in torch.argsort(row, descending=True) if row[i] >= cut[i]] for row in scores]

@@ -187,3 +187,11 @@ def test_threshold_pieces_give_the_decoding_at_every_threshold(beam, stop, end):
             (expected,) = [seq for lo, hi, seq in image if lo < tau <= hi]
             assert got[b] == expected, (tau, b)
     assert all(image[0][2] == [] and image[-1][0] == float("-inf") for image in pieces)
+
+
+def test_labels_at_or_above_a_global_or_per_label_threshold():
+    from mlcap.decoding import labels_at_or_above
+
+    s = torch.tensor([[0.2, 0.9, 0.5, 0.7], [0.1, 0.1, 0.1, 0.1]])
+    assert labels_at_or_above(s, 0.5) == [[1, 3, 2], []]          # most confident first, >= inclusive
+    assert labels_at_or_above(s, [0.1, 0.95, 0.6, 0.7]) == [[3, 0], [0]]

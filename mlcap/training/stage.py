@@ -144,7 +144,6 @@ def prepare_stage(name: str, opts: TrainOptions) -> Stage:
         raise MlcapError(f"{name}: --schedule plateau and --patience need validation: {val.note}")
     model, resume = initial_model(method, run, name, spec, opts)
     groups, frozen = _groups(method, model, name, spec, opts, recipe)
-    model.to(torch.device("cpu"))
     device = pick_device(opts.device)
     model.to(device)
     stage = Stage(name, opts, data, method, run, spec, recipe, model, groups, build_optimizer(recipe, groups),

@@ -167,7 +167,7 @@ def plot_history(run_root: Path, stage: str, rows: list[dict]) -> Path | None:
     epochs = [r["epoch"] for r in rows]
     for key in sorted({k for r in rows for k in r if k.startswith(("train/", "val/"))}):
         values = [r.get(key) for r in rows]
-        axis = left if key.startswith("train/") or key == "val/loss" or key.startswith("val/loss") else right
+        axis = right if key[4:] in LABEL_METRICS + CAPTION_METRICS else left     # losses left
         if any(v is not None for v in values):
             axis.plot(epochs, [math.nan if v is None else v for v in values], marker="o", label=key)
     for axis, title in ((left, "loss"), (right, "validation")):

@@ -14,6 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from torch import nn
 
 from mlcap.config import method_options
+from mlcap.decoding import labels_at_or_above
 from mlcap.losses import concept_bce
 from mlcap.models import ConceptEncoder, create_backbone
 from mlcap.protocol import Batch, Decoded, ModelSpec, Recipe
@@ -64,9 +65,4 @@ class BCEMethod:
         threshold = spec.threshold if spec.threshold is not None else \
             method_options(BCEOptions, "bce", spec.options).threshold
         probs = torch.sigmoid(model.encoder.encode(batch).concept_logits.float())
-        cut = torch.as_tensor(threshold, dtype=probs.dtype).expand(probs.shape[1]).cpu()
-        sequences = []
-        for row in probs.cpu():
-            order = torch.argsort(row, descending=True)
-            sequences.append([int(i) for i in order if row[i] >= cut[i]])
-        return Decoded(sequences=sequences, scores=probs)
+        return Decoded(sequences=labels_at_or_above(probs, threshold), scores=probs)

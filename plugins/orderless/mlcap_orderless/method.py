@@ -41,6 +41,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from torch import nn
 
 from mlcap.alignment import aligned_cross_entropy
+from mlcap.decoding import labels_at_or_above
 from mlcap.losses import concept_bce
 from mlcap.config import method_options, structural
 from mlcap.models import ConceptEncoder, create_backbone
@@ -125,9 +126,7 @@ class OrderlessMethod:
         enc = model.encoder.encode(batch)
         concepts = torch.sigmoid(enc.concept_logits.float())
         if spec.stage == "pretrain-cnn":    # the decoder is untrained: the concept head's own labels
-            sequences = [[int(i) for i in torch.argsort(row, descending=True) if row[i] >= 0.5]
-                         for row in concepts.cpu()]
-            return Decoded(sequences=sequences, scores=concepts)
+            return Decoded(sequences=labels_at_or_above(concepts, 0.5), scores=concepts)
         sequences, scores = model.decoder.predict(enc, spec.max_len)
         if _options(spec).scores == "concepts":
             scores = concepts

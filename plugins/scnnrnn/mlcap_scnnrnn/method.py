@@ -45,6 +45,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from torch import nn
 
 from mlcap.config import method_options, structural
+from mlcap.decoding import labels_at_or_above
 from mlcap.errors import MlcapError
 from mlcap.models import ConceptEncoder, create_backbone
 from mlcap.alignment import align_to_predictions, label_sets_of
@@ -75,12 +76,6 @@ class ScnnrnnModel(nn.Module):
     def __init__(self, encoder: ConceptEncoder, decoder: LabelLSTMDecoder):
         super().__init__()
         self.encoder, self.decoder = encoder, decoder
-
-
-def concept_labels(s: torch.Tensor, threshold: float = 0.5) -> list[list[int]]:
-    """The labels whose concept probability reaches ``threshold``, most probable first: what a
-    checkpoint of a CNN-only stage predicts (its validation and ``predict --stage pretrain-cnn``)."""
-    return [[int(i) for i in torch.argsort(row, descending=True) if row[i] >= threshold] for row in s.cpu()]
 
 
 def _require_tags(model: ScnnrnnModel, spec: ModelSpec) -> None:
@@ -204,7 +199,7 @@ class ScnnrnnMethod:
         enc = model.encoder.encode(batch)
         s = torch.sigmoid(enc.concept_logits.float())
         if spec.stage in ("pretrain-tags", "pretrain-cnn"):   # the LSTM is untrained: the CNN's own labels
-            return Decoded(sequences=concept_labels(s), scores=s)
+            return Decoded(sequences=labels_at_or_above(s, 0.5), scores=s)
         if spec.task != "caption":
             return Decoded(sequences=model.decoder.greedy(s, spec.max_len), scores=s)
         variant = _options(spec).variant
