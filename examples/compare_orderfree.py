@@ -1,9 +1,14 @@
 """Order-Free RNN and its ablations against the CNN alone (Chen et al., AAAI 2018, Tables 1-2 rows).
 
-    python examples/compare_orderfree.py [--out /tmp/orderfree-out] [--images 800] [--seeds 0,1,2]
-        [--cnn-epochs 8] [--epochs 5] [--hidden 512] [--device auto] [--threads 1] [--reuse]
+    python examples/compare_orderfree.py [--dataset synthetic|pa100k] [--out /tmp/orderfree-out]
+        [--images 800] [--seeds 0,1,2] [--cnn-epochs 8] [--epochs 5] [--hidden 512] [--device auto]
+        [--threads 1] [--reuse]
 
-Rows, on the synthetic test split, the same backbone (smallcnn), data and budget for each:
+Rows, on the test split, the same backbone, data and budget for each. ``--dataset synthetic``
+(default): ``--images`` synthetic images, smallcnn trained by pretrain-cnn. ``--dataset pa100k``:
+the 2,000 real PA-100K images of ``--shared`` (official annotation5.mat split 1,600 / 200 / 200)
+with frozen EfficientNet-Lite0 ImageNet features cached once (``extract-features``), so every
+pretrain-cnn trains θ_R (bce: its linear head) alone, as the paper's fixed ResNet-152:
 
 * ``bce``: the paper's "ResNet-baseline", the CNN alone: ``pretrain-cnn -m bce`` with the
   orderfree ``pretrain-cnn`` recipe given explicitly (Adam 3e-4, constant rate, checkpoint by
@@ -50,7 +55,8 @@ import sys
 import time
 from pathlib import Path
 
-from comparison import add_common_arguments, prepare_synthetic, Mlcap, encoders_identical, fmt, log, method_recipes, recipe_flags
+from comparison import (Mlcap, add_common_arguments, add_dataset_arguments, describe_dataset, encoders_identical,
+                        fmt, labels_per_image, log, method_recipes, prepare_dataset, recipe_flags)
 
 COLUMNS = ["C-P", "C-R", "C-F1", "O-P", "O-R", "O-F1", "mAP", "dup", "rigid"]
 # row key, label in the table, pretrain-cnn run it starts from, extra finetune flags
@@ -63,15 +69,10 @@ VARIANTS = [
 BCE = "bce"
 
 
-def labels_per_image(preds: Path) -> float:
-    rows = [json.loads(line) for line in preds.read_text().splitlines() if line.strip()]
-    return statistics.fmean(len(r["labels"]) for r in rows) if rows else 0.0
-
-
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_dataset_arguments(ap)
     ap.add_argument("--out", type=Path, default=Path("/tmp/orderfree-out"))
-    ap.add_argument("--images", type=int, default=800, help="synthetic images (70/10/20 train/val/test)")
     ap.add_argument("--seeds", default="0,1,2", help="comma list of training seeds")
     ap.add_argument("--cnn-epochs", type=int, default=8, help="pretrain-cnn epochs, bce and orderfree (recipe: 10)")
     ap.add_argument("--epochs", type=int, default=5, help="orderfree finetune epochs (recipe: 10)")
@@ -88,8 +89,7 @@ def main() -> None:
     out.mkdir(parents=True, exist_ok=True)
     start = time.time()
 
-    data, summary_path = prepare_synthetic(mlcap, out, args.images, args.reuse)
-    summary = json.loads(summary_path.read_text())
+    data, summary, inputs, predict_inputs = prepare_dataset(mlcap, out, args)
     splits = summary["splits"]
     if not splits.get("val", {}).get("images"):
         log("note: the dataset has no val split; mlcap holds out --val-fraction (0.1) of train")
@@ -112,7 +112,7 @@ def main() -> None:
 
     def predict_and_evaluate(key: str, run: Path, preds: Path) -> None:
         if not (args.reuse and preds.is_file() and preds.stat().st_size):
-            mlcap("predict", "--run", str(run), "--data", str(data), "--device", args.device,
+            mlcap("predict", "--run", str(run), "--data", str(data), "--device", args.device, *predict_inputs,
                   stdout_path=preds, log_path=run / "log.txt")
         metrics.setdefault(key, []).append(json.loads(mlcap(
             "evaluate", "--data", str(data), "--metrics", "f1,map,duplicates,rigidness", "--json", str(preds))))
@@ -123,7 +123,7 @@ def main() -> None:
         log(f"seed {seed}: {name} {time.time() - t0:.0f} s (total {time.time() - start:.0f} s)")
 
     for seed in seeds:
-        base = ["--data", str(data), "--seed", str(seed), "--device", args.device]
+        base = ["--data", str(data), "--seed", str(seed), "--device", args.device, *inputs]
         root = out / f"seed{seed}"
         for name, (method, flags) in pretrains.items():
             run = root / name
@@ -169,9 +169,8 @@ def main() -> None:
     r = cnn_recipe
     print(f"`{command}`" + (f" (OMP_NUM_THREADS={threads})" if threads else ""))
     print()
-    print(f"Synthetic dataset (`mlcap prepare synthetic --images {args.images} --seed 0`: train "
-          f"{splits['train']['images']}, val {splits.get('val', {}).get('images', 0)}, test "
-          f"{splits['test']['images']} images, {summary['labels']} labels); smallcnn; no augmentation. "
+    dataset = describe_dataset(args, summary)
+    print(dataset + " "
           f"Budget, every row: pretrain-cnn epochs {args.cnn_epochs} (recipe {r['epochs']}; "
           f"{r['optimizer']} {r['lr']}, {r['schedule']}, best val loss; bce trained with the same recipe "
           f"given as flags), orderfree finetune epochs {args.epochs} (recipe {tune_recipe['epochs']}; "

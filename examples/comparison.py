@@ -121,3 +121,64 @@ def prepare_synthetic(mlcap: Mlcap, out: Path, images: int, reuse: bool) -> tupl
         summary_path.write_text(mlcap("prepare", "synthetic", "--out", str(data), "--images", str(images),
                                       "--seed", "0", "--json"))
     return data, summary_path
+
+
+PA100K_BACKBONE = ["--backbone", "efficientnet_lite0", "--weights", "imagenet"]
+
+
+def prepare_pa100k(mlcap: Mlcap, out: Path, shared: Path, reuse: bool) -> tuple[Path, Path, Path]:
+    """``OUT/data`` (the 2,000 real PA-100K images, official annotation5.mat split), its summary
+    ``OUT/data.json`` and ``OUT/features.h5`` (frozen EfficientNet-Lite0 ImageNet features at 224 px,
+    every split), made unless reused. Runs on it take ``PA100K_BACKBONE`` and ``--features``."""
+    import shutil
+
+    root = shared / "pa100k"
+    if not (root / "annotation5.mat").is_file():
+        raise SystemExit(f"{root}: PA-100K subset not found (see ../shared/data/SOURCES.md)")
+    data, summary_path, cache = out / "data", out / "data.json", out / "features.h5"
+    if not (reuse and summary_path.is_file()):
+        shutil.rmtree(data, ignore_errors=True)
+        summary_path.write_text(mlcap("prepare", "pa100k", "--root", str(root), "--annotation",
+                                      str(root / "annotation5.mat"), "--out", str(data), "--json"))
+    if not (reuse and cache.is_file()):
+        cache.unlink(missing_ok=True)
+    mlcap("extract-features", "--data", str(data), *PA100K_BACKBONE, "--out", str(cache), "--batch-size", "32",
+          log_path=out / "extract.log")  # continues an interrupted extraction; a complete one is kept
+    return data, summary_path, cache
+
+
+def add_dataset_arguments(ap, default_images: int = 800) -> None:
+    ap.add_argument("--dataset", choices=["synthetic", "pa100k"], default="synthetic")
+    ap.add_argument("--shared", type=Path, default=Path(__file__).resolve().parents[1] / ".." / "shared" / "data",
+                    help="the shared data folder (--dataset pa100k)")
+    ap.add_argument("--images", type=int, default=default_images,
+                    help="synthetic images (70/10/20 train/val/test)")
+
+
+def prepare_dataset(mlcap: Mlcap, out: Path, args) -> tuple[Path, dict, list[str], list[str]]:
+    """``(data, summary, training inputs, prediction inputs)`` for ``--dataset``: the synthetic set
+    (smallcnn on the images), or PA-100K (frozen EfficientNet-Lite0 features from the cache)."""
+    if args.dataset == "pa100k":
+        data, summary_path, cache = prepare_pa100k(mlcap, out, args.shared, args.reuse)
+        inputs, predict_inputs = [*PA100K_BACKBONE, "--features", str(cache)], ["--features", str(cache)]
+    else:
+        data, summary_path = prepare_synthetic(mlcap, out, args.images, args.reuse)
+        inputs, predict_inputs = [], []
+    return data, json.loads(summary_path.read_text()), inputs, predict_inputs
+
+
+def describe_dataset(args, summary: dict) -> str:
+    splits = summary["splits"]
+    if args.dataset == "pa100k":
+        return (f"PA-100K, the 2,000 real images of {args.shared / 'pa100k'} (annotation5.mat: train "
+                f"{splits['train']['images']}, val {splits['val']['images']}, test {splits['test']['images']} "
+                f"images, {summary['labels']} attributes); frozen EfficientNet-Lite0 ImageNet features "
+                f"(224 px, cached), so pretrain-cnn trains the heads alone.")
+    return (f"Synthetic dataset (`mlcap prepare synthetic --images {args.images} --seed 0`: train "
+            f"{splits['train']['images']}, val {splits.get('val', {}).get('images', 0)}, test "
+            f"{splits['test']['images']} images, {summary['labels']} labels); smallcnn; no augmentation.")
+
+
+def labels_per_image(preds: Path) -> float:
+    rows = [json.loads(line) for line in preds.read_text().splitlines() if line.strip()]
+    return statistics.fmean(len(r["labels"]) for r in rows) if rows else 0.0
