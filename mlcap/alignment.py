@@ -131,3 +131,31 @@ def aligned_cross_entropy(logits, targets, mode: str):
 
     aligned = align_to_predictions(logits, label_sets_of(targets), mode)
     return F.cross_entropy(logits.float().reshape(-1, logits.shape[-1]), aligned.reshape(-1), ignore_index=-100)
+
+
+def match_to_labels(cost: np.ndarray, labels: list[int]) -> np.ndarray:
+    """Ground-truth label per prediction for an unordered label set, without an END step.
+
+    ``cost`` (N, K): e.g. -log p of each of N predictions (glimpses, steps) over the K labels;
+    ``labels``: the image's n ground-truth label ids. The map of minimum total cost among those
+    that use every label at most once (N <= n) or every label at least once (N > n, so a
+    prediction left over takes some label): the Hungarian algorithm, for N > n on the cost
+    matrix widened by N - n columns in which each prediction costs its cheapest label (a
+    prediction placed there takes that label). Returns (N,) label ids, all -1 when ``labels``
+    is empty.
+    """
+    N = cost.shape[0]
+    out = np.full(N, -1, np.int64)
+    if len(labels) == 0 or N == 0:
+        return out
+    from scipy.optimize import linear_sum_assignment
+
+    labels = np.asarray(labels, np.int64)
+    sub = cost[:, labels]                                  # (N, n)
+    n = len(labels)
+    if N > n:
+        sub = np.concatenate([sub, np.repeat(sub.min(1, keepdims=True), N - n, axis=1)], axis=1)
+    rows, cols = linear_sum_assignment(sub)
+    cheapest = cost[:, labels].argmin(1)
+    out[rows] = np.where(cols < n, labels[np.minimum(cols, n - 1)], labels[cheapest[rows]])
+    return out

@@ -212,6 +212,7 @@ def predict(
     checkpoint: Optional[str] = typer.Option(None, help="best (on validation, default) or last."),
     threshold: Optional[float] = typer.Option(None, help="Override the run's decision threshold (see `mlcap methods`)."),
     coco_results: Optional[Path] = typer.Option(None, help="Captioning: also write [{image_id, caption}] here."),
+    attention: Optional[Path] = typer.Option(None, help="Write each emitted label's attention map over the image (PNG) under this folder."),
     batch_size: Optional[int] = typer.Option(None, help="Batch size (default 64)."),
     device: Optional[str] = typer.Option(None, help="auto, cpu or cuda."),
     num_workers: Optional[int] = typer.Option(None, help="Data-loading worker processes."),
@@ -222,7 +223,7 @@ def predict(
     from mlcap.predict import predict_rows
 
     opts = resolve(PredictOptions, "predict", dict(run=run, data=data, split=split, stage=stage, features=features,
-                                                     beam=beam, coco_results=coco_results,
+                                                     beam=beam, coco_results=coco_results, attention=attention,
                                                      checkpoint=checkpoint, threshold=threshold,
                                                      batch_size=batch_size, device=device,
                                                      num_workers=num_workers), config)

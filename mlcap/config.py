@@ -115,6 +115,7 @@ class PredictOptions(Options):
     checkpoint: Literal["best", "last"] = "best"   # the stage's best (on validation) or last weights
     threshold: float | None = None       # overrides the run's threshold (see the method's docs)
     coco_results: Path | None = None     # captioning: also write the COCO results format here
+    attention: Path | None = None        # write each emitted label's attention map (PNG) here
     batch_size: int = Field(64, ge=1)
     device: Device = "auto"
     num_workers: int = Field(0, ge=0)

@@ -71,6 +71,16 @@ def predict_rows(opts: PredictOptions) -> Iterator[dict]:
         if getattr(method, "threshold", None) is None:
             raise MlcapError(f"--threshold: method {method.name!r} has no decision threshold")
         spec = replace(spec, threshold=opts.threshold)
+    attention = None
+    if opts.attention is not None:
+        if getattr(method, "attention_maps", None) is None:
+            raise MlcapError(f"--attention: method {method.name!r} has no attention maps")
+        if spec.stage not in getattr(method, "attention_stages", method.stages):
+            raise MlcapError(f"--attention: a {method.name} {stage} checkpoint has no attention "
+                             f"(stages with attention: {', '.join(method.attention_stages)})")
+        from mlcap.attention_maps import AttentionWriter
+
+        attention = AttentionWriter(opts.attention, data, opts.split, spec.image_size)
     device = pick_device(opts.device)
     model.to(device).eval()
     mean, std, _ = backbone_input(spec.backbone)
@@ -86,6 +96,10 @@ def predict_rows(opts: PredictOptions) -> Iterator[dict]:
             if batch is not None:
                 batch = batch_to_device(batch, device)
                 decoded = method.predict(model, batch, spec)
+                if attention is not None:
+                    maps = method.attention_maps(model, batch, spec, decoded)
+                    for image_id, raw, m in zip(batch.ids, decoded.sequences, maps):
+                        attention.write(image_id, [data.labels[k] for k in raw], m)
                 scores = decoded.scores.float().cpu().tolist()
                 if decoded.captions is not None:
                     for i, image_id in enumerate(batch.ids):
@@ -105,3 +119,5 @@ def predict_rows(opts: PredictOptions) -> Iterator[dict]:
         note(f"predict: removed repeated labels from {n_dup_images} of {n} sequences")
     if skips.count:
         note(f"predict: {skips.summary()} (no prediction written for them)")
+    if attention is not None:
+        note(attention.summary())

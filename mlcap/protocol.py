@@ -155,6 +155,10 @@ class Method(Protocol):
     # optional: ``default_order``, the label order used when --order is not given (else "rare"), and
     # ``orders``, the --order values it accepts (else SEQUENCE_ORDERS; () for a method without
     # a label sequence, which then refuses --order)
+    # optional: ``attention_maps(model, batch, spec, decoded) -> list[Tensor]``, per image a map
+    # (L, h, w) over the feature grid for each of the L labels of ``decoded.sequences`` (repeats
+    # included), written by ``predict --attention DIR``; ``attention_stages``, the stages whose
+    # checkpoints have them (default all)
 
     def build(self, spec: ModelSpec) -> "nn.Module":
         """A fresh network (an ``nn.Module`` with ``encoder`` and optional ``decoder``)."""

@@ -44,6 +44,19 @@ def augmentation():
                                transforms.ColorJitter(contrast=0.25), transforms.RandomHorizontalFlip()])
 
 
+def load_image(data: PreparedDataset, sample: Sample, size: int) -> Image.Image:
+    """The image as the model sees it before normalisation: RGB, cropped to ``sample.box``,
+    resized to size x size (raises OSError and PIL's errors for an unreadable file)."""
+    with Image.open(data.image_path(sample)) as im:
+        im = im.convert("RGB")
+    if sample.box:
+        x, y, w, h = sample.box
+        im = im.crop((int(x), int(y), int(x + w), int(y + h)))
+    if im.size != (size, size):
+        im = im.resize((size, size), Image.BILINEAR)
+    return im
+
+
 class ImageLabelDataset(Dataset):
     def __init__(self, data: PreparedDataset, samples: list[Sample], image_size: int,
                  mean: tuple, std: tuple, augment: bool = False):
@@ -60,13 +73,7 @@ class ImageLabelDataset(Dataset):
         sample = self.samples[i]
         path = self.data.image_path(sample)
         try:
-            with Image.open(path) as im:
-                im = im.convert("RGB")
-                if sample.box:
-                    x, y, w, h = sample.box
-                    im = im.crop((int(x), int(y), int(x + w), int(y + h)))
-                if im.size != (self.image_size, self.image_size):
-                    im = im.resize((self.image_size, self.image_size), Image.BILINEAR)
+            with load_image(self.data, sample, self.image_size) as im:
                 if self.augment is not None:
                     im = self.augment(im)
                 pixels = torch.from_numpy(np.asarray(im, dtype=np.float32).copy()).permute(2, 0, 1) / 255.0

@@ -125,6 +125,25 @@ class OrderFreeDecoder(nn.Module):
         return pool_beam_search(step, self.start(enc, v_prob), v_prob.shape[0], C, beam=beam, max_len=max_len,
                                 threshold=threshold, stop=stop, end=C if fixed else None, record=record)
 
+    @torch.no_grad()
+    def attention(self, enc: EncoderOutput, v_prob: torch.Tensor, sequences: list[list[int]]) -> list[torch.Tensor]:
+        """Per image (L, h, w): alpha_t (eq. 4) at each step of its final path, replayed: the
+        state of a path depends only on the labels chosen before, so feeding the path's labels
+        back gives the steps the beam search took."""
+        C, (h, w) = self.num_labels, enc.spatial.shape[2:]
+        state = self.start(enc, v_prob)
+        chosen = torch.zeros(len(sequences), C, dtype=torch.bool, device=v_prob.device)
+        steps, alphas = max((len(s) for s in sequences), default=0), []
+        for t in range(steps):
+            v, keys, hidden = state[0], state[1], state[2]
+            alphas.append(self.attend(v, keys, hidden)[1])
+            _, state = self.step(state, chosen, self.fixed)
+            label = torch.tensor([s[t] if t < len(s) else 0 for s in sequences], device=chosen.device)
+            taken = torch.tensor([t < len(s) for s in sequences], device=chosen.device)
+            chosen = chosen | (F.one_hot(label, C).bool() & taken[:, None])
+        maps = torch.stack(alphas, 1).view(len(sequences), steps, h, w) if steps else None
+        return [maps[b, : len(s)] if steps else torch.zeros(0, h, w) for b, s in enumerate(sequences)]
+
 
 @torch.no_grad()
 def concept_search(v_prob: torch.Tensor, threshold: float | torch.Tensor, record: bool = False) -> PoolSearch:

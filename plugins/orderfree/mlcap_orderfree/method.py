@@ -183,3 +183,15 @@ class OrderFreeMethod:
         from mlcap_orderfree.threshold import validation_curve
 
         return validation_curve(self, model, loader, spec, device)
+
+    attention_stages = ("finetune",)
+
+    @torch.no_grad()
+    def attention_maps(self, model: OrderFreeModel, batch: Batch, spec: ModelSpec, decoded: Decoded) -> list:
+        """Per image (L, h, w): M_att's alpha_t at each step of the final beam path."""
+        if model.decoder.attend is None:
+            from mlcap.errors import MlcapError
+
+            raise MlcapError("--attention: this run was trained without attention (-o attention=false)")
+        enc, v_prob = model.encode(batch)
+        return model.decoder.attention(enc, v_prob, decoded.sequences)

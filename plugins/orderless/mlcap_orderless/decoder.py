@@ -80,10 +80,12 @@ class AttentionLSTMDecoder(nn.Module):
         self.cell = nn.LSTMCell(spatial_dim + embed_dim, hidden)
         self.out = nn.Linear(hidden, num_labels + 1)
 
-    def run(self, enc: EncoderOutput, steps: int, teacher: torch.Tensor | None = None) -> torch.Tensor:
+    def run(self, enc: EncoderOutput, steps: int, teacher: torch.Tensor | None = None,
+            alphas: list | None = None) -> torch.Tensor:
         """Step logits (B, steps, K + 1). With ``teacher`` (B, T) the previous ground-truth label
         is the next input (teacher forcing); without, the previous step's argmax (free running,
-        also after an END: its embedding is fed like any other)."""
+        also after an END: its embedding is fed like any other). ``alphas``: a list that receives
+        each step's attention weights (B, N)."""
         V = annotation_vectors(enc.spatial)                            # (B, N, C)
         keys = self.attend.keys(V)                                     # (B, N, A)
         h = torch.tanh(self.init_h(enc.pooled))
@@ -91,7 +93,9 @@ class AttentionLSTMDecoder(nn.Module):
         token = torch.full((V.shape[0],), self.start, dtype=torch.long, device=V.device)
         logits = []
         for t in range(steps):
-            context, _ = self.attend(V, keys, h)                       # conditioned on h_{t-1}
+            context, alpha = self.attend(V, keys, h)                   # conditioned on h_{t-1}
+            if alphas is not None:
+                alphas.append(alpha)
             h, c = self.cell(torch.cat([context, self.embed(token)], dim=1), (h, c))
             step = self.out(h)
             logits.append(step)
@@ -114,3 +118,12 @@ class AttentionLSTMDecoder(nn.Module):
     @torch.no_grad()
     def greedy(self, enc: EncoderOutput, max_len: int) -> list[list[int]]:
         return self.predict(enc, max_len)[0]
+
+    @torch.no_grad()
+    def attention(self, enc: EncoderOutput, sequences: list[list[int]], max_len: int) -> list[torch.Tensor]:
+        """Per image (L, h, w): the attention weights of the greedy steps that emitted its L labels."""
+        alphas: list = []
+        self.run(enc, max_len, alphas=alphas)
+        h, w = enc.spatial.shape[2:]
+        maps = torch.stack(alphas, 1).view(len(sequences), -1, h, w)
+        return [maps[b, : len(seq)] for b, seq in enumerate(sequences)]

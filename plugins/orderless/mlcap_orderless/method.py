@@ -131,3 +131,10 @@ class OrderlessMethod:
         if _options(spec).scores == "concepts":
             scores = concepts
         return Decoded(sequences=sequences, scores=scores)
+
+    attention_stages = ("finetune",)
+
+    @torch.no_grad()
+    def attention_maps(self, model: OrderlessModel, batch: Batch, spec: ModelSpec, decoded: Decoded) -> list:
+        """Per image (L, h, w): the soft attention over the spatial map at each greedy step."""
+        return model.decoder.attention(model.encoder.encode(batch), decoded.sequences, spec.max_len)

@@ -1,0 +1,184 @@
+"""The arnn method (Attentive RNN, Li et al., ACM MM 2018): eq. 1, eqs. 7-8 (GRRE), eq. 6 (reward),
+eq. 10's glimpse-to-label matching against brute force, K samples, nothing emitted, the ablations."""
+
+from __future__ import annotations
+
+import itertools
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from mlcap.alignment import match_to_labels
+from mlcap.plugins import load_method
+from mlcap.protocol import Batch, ModelSpec
+from mlcap_arnn.network import GatedRelationExtractor, guide
+from mlcap_arnn.reward import episode_reward
+
+LABELS = list("abcde")
+SMALL = {"dim": 8, "context_width": 4, "glimpses": 3}
+
+
+def build(stage="finetune", **options):
+    method = load_method("arnn")
+    spec = ModelSpec(labels=LABELS, image_size=32, max_len=4, stage=stage, options={**SMALL, **options})
+    torch.manual_seed(0)
+    return method, method.build(spec), spec
+
+
+def batch(n=4, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    targets = torch.tensor([[1, 0, 1, 0, 0], [0, 1, 0, 0, 0], [0, 0, 0, 1, 1], [1, 1, 1, 0, 0]],
+                           dtype=torch.float32)[:n]
+    return Batch(ids=[str(i) for i in range(n)], images=torch.randn(n, 3, 32, 32, generator=g), targets=targets,
+                 sequences=torch.zeros(n, 1, dtype=torch.long), order="rare")
+
+
+def test_eq1_guide_network_on_hand_computed_values():
+    x = torch.tensor([[0.0, 1.0, 2.0]])
+    total = 1 + math.e + math.e ** 2
+    expected = [(math.e ** 2 - 1) / total, (math.e ** 2 - math.e) / total, 0.0]
+    assert guide(x)[0].tolist() == pytest.approx(expected, rel=1e-6)
+    big = torch.tensor([[1000.0, 999.0]])          # exp(1000) overflows; the ratio does not
+    assert guide(big)[0].tolist() == pytest.approx([0.0, (1 - math.exp(-1)) / (1 + math.exp(-1))], rel=1e-6)
+
+
+def test_eqs7_8_gated_relation_extractor_on_hand_computed_values():
+    grre = GatedRelationExtractor(dim=1)
+    with torch.no_grad():
+        for layer, w in ((grre.hx, 1.0), (grre.hf, 1.0), (grre.zx, 1.0), (grre.zf, 0.5)):
+            layer.weight.fill_(w)
+        grre.hf.bias.zero_()
+        grre.zf.bias.zero_()
+    xs = [0.5, 1.0, -1.0]
+    x = torch.tensor(xs).view(1, 3, 1)
+    emitted = torch.tensor([[True, True, True]])
+    got = grre(x, emitted)[0, :, 0].tolist()
+    f = [0.0, 0.0, 0.0]                       # f_k^0 = 0
+    expected = []
+    for i in range(3):                        # eqs. 7-8 by hand, recurrently over i
+        others = [k for k in range(3) if k != i]
+        h = {k: math.tanh(xs[k] + f[k]) for k in others}
+        e = {k: math.exp(xs[k] + 0.5 * f[k]) for k in others}
+        z = {k: e[k] / sum(e.values()) for k in others}
+        expected.append(sum(z[k] * h[k] for k in others))
+        for k in others:
+            f[k] = z[k] * h[k]
+    assert got == pytest.approx(expected, rel=1e-5)
+    # a glimpse not emitted is skipped: with only glimpse 0 and 2 emitted, O_0 relates to glimpse 2 alone
+    got = grre(x, torch.tensor([[True, False, True]]))[0, :, 0].tolist()
+    assert got[1] == 0.0 and got[0] == pytest.approx(math.tanh(-1.0), rel=1e-5)
+    # one emitted glimpse: no other glimpse to relate to
+    assert grre(x, torch.tensor([[False, True, False]])).abs().sum() == 0
+
+
+def test_grre_initialisation_follows_the_paper():
+    grre = GatedRelationExtractor(dim=256)
+    assert grre.hx.weight.std().item() == pytest.approx(0.1, rel=0.05)
+    assert grre.hf.bias.abs().sum() == 0 and grre.zf.bias.abs().sum() == 0
+
+
+def test_eq6_reward_in_its_three_cases():
+    assert episode_reward([], {1, 2}) == -10.0                                  # N_e = 0: -R_e
+    assert episode_reward([1, 2, 4], {1, 2}) == pytest.approx(2 * 1.0 - 1 * 0.1)  # N+ R+ - N- R-
+    assert episode_reward([3], {1, 2}) == pytest.approx(-0.1)                  # all false
+    assert episode_reward([1, 1], {1}) == pytest.approx(0.9)                   # a repeat counts as false
+    assert episode_reward([1, 1], {1}, count="labels") == pytest.approx(1.0)   # or as nothing
+
+
+def brute_force(cost, labels):
+    N, n = cost.shape[0], len(labels)
+    best = None
+    for choice in itertools.product(range(n), repeat=N):
+        used = set(choice)
+        if (N <= n and len(used) < N) or (N > n and len(used) < n):
+            continue
+        total = sum(cost[i, labels[j]] for i, j in enumerate(choice))
+        best = total if best is None else min(best, total)
+    return best
+
+
+@pytest.mark.parametrize("seed", range(40))
+def test_glimpse_to_label_matching_is_optimal(seed):
+    rng = np.random.default_rng(seed)
+    N, n = int(rng.integers(1, 6)), int(rng.integers(1, 4))
+    cost = rng.random((N, 6))
+    labels = sorted(rng.choice(6, size=n, replace=False).tolist())
+    got = match_to_labels(cost, labels)
+    assert set(got.tolist()) <= set(labels)
+    if N <= n:
+        assert len(set(got.tolist())) == N              # no label twice
+    else:
+        assert set(got.tolist()) == set(labels)         # every label taken
+    assert cost[np.arange(N), got].sum() == pytest.approx(brute_force(cost, labels))
+    assert (match_to_labels(cost, []) == -1).all()
+
+
+def test_k_samples_give_k_rewards(monkeypatch):
+    import mlcap_arnn.method as arnn_method
+
+    seen = []
+    real = arnn_method.rewards
+    monkeypatch.setattr(arnn_method, "rewards", lambda *a, **k: seen.append(real(*a, **k)) or seen[-1])
+    method, model, spec = build(samples=3)
+    model.train()
+    out = method.stage_loss(model, batch(), "finetune", spec)
+    assert seen[-1].shape == (3 * 4,)
+    assert float(out["reward"]) == pytest.approx(float(seen[-1].mean()))
+    out["loss"].backward()
+    assert model.emit.weight.grad.abs().sum() > 0 and model.value.weight.grad.abs().sum() > 0
+    assert model.rhn.fc.weight.grad.abs().sum() > 0            # eq. 10 reaches the RHN
+
+
+def test_nothing_emitted_gives_minus_r_e_and_an_empty_prediction():
+    method, model, spec = build()
+    with torch.no_grad():
+        model.emit.weight.zero_()
+        model.emit.bias.fill_(-50.0)
+    model.eval()
+    with torch.no_grad():
+        out = method.stage_loss(model, batch(), "finetune", spec)
+    assert float(out["reward"]) == -10.0 and float(out["ce"]) == 0.0 and float(out["emitted"]) == 0.0
+    decoded = method.predict(model, batch(), spec)
+    assert decoded.sequences == [[], [], [], []] and decoded.scores.abs().sum() == 0
+
+
+def test_prediction_is_the_emitted_glimpses_labels_and_their_best_scores():
+    method, model, spec = build()
+    with torch.no_grad():
+        model.emit.weight.zero_()
+        model.emit.bias.fill_(50.0)                 # every glimpse emitted
+    model.eval()
+    probs, emitted, maps = method.emitted_glimpses(model, batch(), spec)
+    assert emitted.all() and maps.shape[:2] == (4, 3)
+    decoded = method.predict(model, batch(), spec)
+    assert decoded.sequences == probs.argmax(-1).tolist()
+    assert torch.allclose(decoded.scores, probs.amax(1))
+
+
+@pytest.mark.parametrize("options", [{"ce": False}, {"ei": False}, {"grre": "false"}, {"grre": "rnn"},
+                                     {"ce": False, "grre": False}])
+def test_ablations_build_train_and_predict(options):
+    method, model, spec = build(**options)
+    assert (model.context is None) == (options.get("ce") is False)
+    assert (model.relation is None) == (options.get("grre") in ("false", False))
+    model.train()
+    out = method.stage_loss(model, batch(), "finetune", spec)
+    out["loss"].backward()
+    if options.get("ei") is False:
+        assert "reward" not in out and float(out["emitted"]) == 3.0
+    model.eval()
+    decoded = method.predict(model, batch(), spec)
+    if options.get("ei") is False:
+        assert all(len(s) == 3 for s in decoded.sequences)
+
+
+def test_pretrain_cnn_trains_the_backbone_and_concept_head_only():
+    method, model, spec = build(stage="pretrain-cnn")
+    groups = method.parameter_groups(model, "pretrain-cnn", spec)
+    trained = {id(p) for ps in groups.values() for p in ps}
+    assert trained == {id(p) for p in model.encoder.parameters()}
+    groups = method.parameter_groups(model, "finetune", spec)
+    assert {id(p) for p in groups["backbone"]} == {id(p) for p in model.encoder.backbone.parameters()}
+    assert id(model.encoder.concept_head.weight) not in {id(p) for ps in groups.values() for p in ps}
