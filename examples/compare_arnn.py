@@ -32,16 +32,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import shlex
 import shutil
 import statistics
-import sys
 import time
 from pathlib import Path
 
-from comparison import (Mlcap, add_common_arguments, add_dataset_arguments, describe_dataset, fmt, labels_per_image,
-                        log, prepare_dataset)
+from comparison import (add_common_arguments, add_dataset_arguments, describe_dataset, fmt, labels_per_image, log,
+                        prepare_dataset, start_comparison)
 
 # row key, label, --option values of its finetune
 VARIANTS = [
@@ -79,15 +76,7 @@ def main() -> None:
                     help="another arnn option for every run (e.g. channels=128 context_width=64 on PA-100K)")
     add_common_arguments(ap)
     args = ap.parse_args()
-    seeds = [int(s) for s in args.seeds.split(",") if s.strip()]
-    command = shlex.join(["python", "examples/compare_arnn.py", *sys.argv[1:]])
-    threads = args.threads or os.environ.get("OMP_NUM_THREADS")
-    mlcap = Mlcap(args.threads)
-    out = args.out
-    if not args.reuse:
-        shutil.rmtree(out, ignore_errors=True)
-    out.mkdir(parents=True, exist_ok=True)
-    start = time.time()
+    seeds, command, threads, mlcap, out, start = start_comparison(args, "examples/compare_arnn.py")
     data, summary, inputs, predict_inputs = prepare_dataset(mlcap, out, args)
     metrics: dict[str, list[dict]] = {}
     lengths: dict[str, list[float]] = {}

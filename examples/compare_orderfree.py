@@ -47,16 +47,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import shlex
 import shutil
 import statistics
-import sys
 import time
 from pathlib import Path
 
-from comparison import (Mlcap, add_common_arguments, add_dataset_arguments, describe_dataset, encoders_identical,
-                        fmt, labels_per_image, log, method_recipes, prepare_dataset, recipe_flags)
+from comparison import (add_common_arguments, add_dataset_arguments, describe_dataset, encoders_identical, fmt,
+                        labels_per_image, log, method_recipes, prepare_dataset, recipe_flags, start_comparison)
 
 COLUMNS = ["C-P", "C-R", "C-F1", "O-P", "O-R", "O-F1", "mAP", "dup", "rigid"]
 # row key, label in the table, pretrain-cnn run it starts from, extra finetune flags
@@ -79,15 +76,7 @@ def main() -> None:
     ap.add_argument("--hidden", type=int, default=512, help="orderfree LSTM cells (paper: 1800)")
     add_common_arguments(ap)
     args = ap.parse_args()
-    seeds = [int(s) for s in args.seeds.split(",") if s.strip()]
-    command = shlex.join(["python", "examples/compare_orderfree.py", *sys.argv[1:]])
-    threads = args.threads or os.environ.get("OMP_NUM_THREADS")
-    mlcap = Mlcap(args.threads)
-    out = args.out
-    if not args.reuse:
-        shutil.rmtree(out, ignore_errors=True)
-    out.mkdir(parents=True, exist_ok=True)
-    start = time.time()
+    seeds, command, threads, mlcap, out, start = start_comparison(args, "examples/compare_orderfree.py")
 
     data, summary, inputs, predict_inputs = prepare_dataset(mlcap, out, args)
     splits = summary["splits"]

@@ -46,14 +46,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import shlex
 import shutil
-import sys
 import time
 from pathlib import Path
 
-from comparison import add_common_arguments, prepare_synthetic, Mlcap, fmt, log, method_recipes, recipe_flags
+from comparison import (add_common_arguments, fmt, log, method_recipes, prepare_synthetic, recipe_flags,
+                        start_comparison)
 
 FIXED = ["frequent", "rare", "dictionary", "random"]
 ALIGNED = ["pla", "mla"]
@@ -73,15 +71,7 @@ def main() -> None:
                     help="also train the fixed orders with teacher forcing; print the Table 1 direction")
     add_common_arguments(ap)
     args = ap.parse_args()
-    seeds = [int(s) for s in args.seeds.split(",") if s.strip()]
-    command = shlex.join(["python", "examples/compare_orders.py", *sys.argv[1:]])
-    threads = args.threads or os.environ.get("OMP_NUM_THREADS")
-    mlcap = Mlcap(args.threads)
-    out = args.out
-    if not args.reuse:
-        shutil.rmtree(out, ignore_errors=True)
-    out.mkdir(parents=True, exist_ok=True)
-    start = time.time()
+    seeds, command, threads, mlcap, out, start = start_comparison(args, "examples/compare_orders.py")
 
     data, summary_path = prepare_synthetic(mlcap, out, args.images, args.reuse)
     splits = json.loads(summary_path.read_text())["splits"]

@@ -182,3 +182,19 @@ def describe_dataset(args, summary: dict) -> str:
 def labels_per_image(preds: Path) -> float:
     rows = [json.loads(line) for line in preds.read_text().splitlines() if line.strip()]
     return statistics.fmean(len(r["labels"]) for r in rows) if rows else 0.0
+
+
+def start_comparison(args, script: str):
+    """What every comparison script begins with: ``(seeds, the command line as typed, the thread
+    count shown, the mlcap runner, the output folder emptied unless --reuse, the start time)``."""
+    import shutil
+    import time
+
+    seeds = [int(s) for s in args.seeds.split(",") if s.strip()]
+    command = shlex.join(["python", script, *sys.argv[1:]])
+    threads = args.threads or os.environ.get("OMP_NUM_THREADS")
+    out = args.out
+    if not args.reuse:
+        shutil.rmtree(out, ignore_errors=True)
+    out.mkdir(parents=True, exist_ok=True)
+    return seeds, command, threads, Mlcap(args.threads), out, time.time()

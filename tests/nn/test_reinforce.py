@@ -49,3 +49,12 @@ def test_baseline_regresses_the_return():
         baseline_loss(b, R).backward()
         opt.step()
     assert b.detach().tolist() == pytest.approx(R.tolist(), abs=1e-3)
+
+
+def test_no_gradient_reaches_the_baseline_through_the_advantage():
+    log_pi = torch.tensor([[-0.5, -1.0]], requires_grad=True)
+    b = torch.tensor([[0.3, 0.2]], requires_grad=True)
+    R = torch.tensor([[1.0, 1.0]])
+    reinforce_loss(log_pi, R, b).backward()
+    assert b.grad is None or b.grad.abs().sum() == 0                 # the advantage is a constant
+    assert log_pi.grad.tolist()[0] == pytest.approx([-(1.0 - 0.3), -(1.0 - 0.2)])   # minus (R - b), mean over N

@@ -131,6 +131,53 @@ def test_k_samples_give_k_rewards(monkeypatch):
     assert model.rhn.fc.weight.grad.abs().sum() > 0            # eq. 10 reaches the RHN
 
 
+def test_k_samples_are_scored_against_their_own_image(monkeypatch):
+    import mlcap_arnn.method as arnn_method
+
+    seen = {}
+    real = arnn_method.rewards
+    monkeypatch.setattr(arnn_method, "rewards", lambda logits, emitted, sets, *a: seen.setdefault("sets", sets)
+                        and real(logits, emitted, sets, *a))
+    method, model, spec = build(samples=3)
+    model.train()
+    b = batch()
+    method.stage_loss(model, b, "finetune", spec)
+    truth = [set(row.nonzero().flatten().tolist()) for row in b.targets]
+    assert seen["sets"] == [truth[i % 4] for i in range(12)]        # row k B + b is image b
+
+
+def test_reinforce_trains_f_e_alone_and_the_value_loss_the_baseline_alone():
+    method, model, spec = build()
+    model.train()
+    out = method.stage_loss(model, batch(), "finetune", spec)
+    parts = {"reinforce": {"emit."}, "value": {"value."}, "ce": None}
+    for term, owners in parts.items():
+        model.zero_grad()
+        out[term].backward(retain_graph=True)
+        touched = {n for n, p in model.named_parameters() if p.grad is not None and p.grad.abs().sum() > 0}
+        if owners is None:                                          # eq. 10: everything but f_e and b
+            assert not any(n.startswith(("emit.", "value.")) for n in touched) and "rhn.fc.weight" in touched
+        else:
+            assert touched and all(n.startswith(tuple(owners)) for n in touched), (term, touched)
+
+
+def test_nothing_emitted_in_training_gives_finite_gradients():
+    method, model, spec = build()
+    with torch.no_grad():
+        model.emit.weight.zero_()
+        model.emit.bias.fill_(-50.0)
+    model.train()
+    out = method.stage_loss(model, batch(), "finetune", spec)
+    assert float(out["reward"]) == -10.0 and float(out["emitted"]) == 0.0
+    out["loss"].backward()
+    assert all(torch.isfinite(p.grad).all() for p in model.parameters() if p.grad is not None)
+
+
+def test_an_unknown_label_counts_neither_way_in_the_reward():
+    assert episode_reward([1, 3], {1}, unknown=frozenset({3})) == pytest.approx(1.0)
+    assert episode_reward([1, 3], {1}) == pytest.approx(0.9)
+
+
 def test_nothing_emitted_gives_minus_r_e_and_an_empty_prediction():
     method, model, spec = build()
     with torch.no_grad():
@@ -160,11 +207,15 @@ def test_prediction_is_the_emitted_glimpses_labels_and_their_best_scores():
 @pytest.mark.parametrize("options", [{"ce": False}, {"ei": False}, {"grre": "false"}, {"grre": "rnn"},
                                      {"ce": False, "grre": False}])
 def test_ablations_build_train_and_predict(options):
+    from mlcap_arnn.network import PlainRelationRNN
+
     method, model, spec = build(**options)
     assert (model.context is None) == (options.get("ce") is False)
     assert (model.relation is None) == (options.get("grre") in ("false", False))
+    assert isinstance(model.relation, PlainRelationRNN) == (options.get("grre") == "rnn")
     model.train()
     out = method.stage_loss(model, batch(), "finetune", spec)
+    assert torch.isfinite(out["loss"])
     out["loss"].backward()
     if options.get("ei") is False:
         assert "reward" not in out and float(out["emitted"]) == 3.0

@@ -191,8 +191,9 @@ class ARNNMethod:
             ce = sequence_ce(torch.log_softmax(model.logits(x, c, greedy).float(), -1), greedy, sets).mean()
         else:
             ce = ce_rows.mean()
+        unknown = None if batch.mask is None else [frozenset(s) for s in label_sets_of(1 - batch.mask)] * K
         reward = rewards(rows, emitted, [set(s) for s in sets] * K, opts.reward_count,
-                         opts.r_plus, opts.r_minus, opts.r_empty)                # eq. 6
+                         opts.r_plus, opts.r_minus, opts.r_empty, unknown)       # eq. 6
         final = torch.zeros(len(reward), T, device=x.device)
         final[:, -1] = reward                                             # returned at the T-th glimpse
         returns = returns_to_go(final)                                    # R_t = sum_{t' >= t} r_t'

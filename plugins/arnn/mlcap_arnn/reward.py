@@ -12,16 +12,19 @@ R_PLUS, R_MINUS, R_EMPTY = 1.0, 0.1, 10.0   # R+, R-, R_e (L145)
 
 
 def episode_reward(predicted: list[int], truth: set[int], count: str = "glimpses",
-                   r_plus: float = R_PLUS, r_minus: float = R_MINUS, r_empty: float = R_EMPTY) -> float:
+                   r_plus: float = R_PLUS, r_minus: float = R_MINUS, r_empty: float = R_EMPTY,
+                   unknown: frozenset[int] = frozenset()) -> float:
     """Eq. 6 for one sampled sequence: -R_e if no glimpse was emitted (N_e = 0), else
     N+ R+ - N- R-. ``predicted``: the label (argmax of P_i) of each emitted glimpse, in order.
 
     ``count="glimpses"`` (default): every emitted glimpse is one classification, true when its
     label is a ground-truth label not already claimed by an earlier glimpse (a repeat is false);
     ``count="labels"``: the distinct predicted labels are the classifications (a repeat counts
-    nothing)."""
+    nothing). A label in ``unknown`` (its value is not known: VOC's difficult, WIDER's 0) counts
+    neither way."""
     if not predicted:
         return -r_empty
+    predicted = [label for label in predicted if label not in unknown]
     if count == "labels":
         distinct = set(predicted)
         n_true = len(distinct & truth)
@@ -38,12 +41,14 @@ def episode_reward(predicted: list[int], truth: set[int], count: str = "glimpses
 
 
 def rewards(logits: torch.Tensor, emitted: torch.Tensor, label_sets: list[set[int]], count: str,
-            r_plus: float = R_PLUS, r_minus: float = R_MINUS, r_empty: float = R_EMPTY) -> torch.Tensor:
+            r_plus: float = R_PLUS, r_minus: float = R_MINUS, r_empty: float = R_EMPTY,
+            unknown: list[frozenset[int]] | None = None) -> torch.Tensor:
     """(N,) eq. 6 per sequence, from step logits (N, T, D) and the emission mask (N, T)."""
     predicted = logits.detach().argmax(-1).cpu().numpy()
     mask = emitted.cpu().numpy()
-    values = [episode_reward(predicted[n][mask[n]].tolist(), label_sets[n], count, r_plus, r_minus, r_empty)
-              for n in range(len(label_sets))]
+    unknown = unknown or [frozenset()] * len(label_sets)
+    values = [episode_reward(predicted[n][mask[n]].tolist(), label_sets[n], count, r_plus, r_minus, r_empty,
+                             unknown[n]) for n in range(len(label_sets))]
     return torch.tensor(values, dtype=torch.float32, device=logits.device)
 
 
