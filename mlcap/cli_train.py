@@ -94,6 +94,7 @@ def _train(
     val_fraction: Optional[float] = typer.Option(None, help="Share of train held out when there is no val split (default 0.1)."),
     patience: Optional[int] = typer.Option(None, help="Stop after N validations without improvement."),
     threshold: Optional[str] = typer.Option(None, help="auto (chosen on val, default), auto-class (per class), or a number."),
+    max_skip_fraction: Optional[float] = typer.Option(None, help="Stop (exit 2) when more than this share of the training images cannot be read (default 0.5)."),
     config: Optional[Path] = CONFIG,
 ):
     return {k: v for k, v in locals().items()}

@@ -82,6 +82,7 @@ class TrainOptions(Options):
     val_fraction: float | None = Field(None, ge=0, lt=1)  # held out of train when there is no val split (0.1)
     patience: int | None = Field(None, ge=1)       # stop after N validations without improvement
     threshold: str | None = None         # auto (global), auto-class (per class), or a number
+    max_skip_fraction: float = Field(0.5, ge=0, le=1)   # more unreadable training images than this stops the stage
 
 
 #: Fixed by a run's first stage: a later stage that gives another value is refused.
@@ -154,11 +155,46 @@ def method_options(model: type[BaseModel], method: str, options: dict):
         raise MlcapError(f"{method}: method option {where!r}: {err['msg']}") from None
 
 
+def _note_unknown_tables(path: Path, doc: dict, command: str) -> None:
+    tables = {k for k, v in doc.items() if isinstance(v, dict)} - COMMAND_TABLES - {command}
+    if not tables:
+        return
+    from mlcap.plugins import installed_stage_names
+
+    unknown = sorted(tables - installed_stage_names())
+    if unknown:
+        from mlcap.progress import note
+
+        note(f"{path}: warning: unknown table(s) [{'], ['.join(unknown)}] ignored (tables: "
+             f"{', '.join(sorted(COMMAND_TABLES))} or a method's stage)")
+
+
+def _check_toml_types(model: type[BaseModel], values: dict, path: Path) -> None:
+    """TOML has types: a number where a bool belongs (or the reverse), or a string where a
+    number belongs, is an error rather than coerced (``epochs = true``, ``epochs = "1"``)."""
+    import typing
+
+    for key, value in values.items():
+        field = model.model_fields.get(key)
+        if field is None:
+            continue
+        kinds = set(typing.get_args(field.annotation)) or {field.annotation}
+        kinds.discard(type(None))
+        numeric = kinds & {int, float}
+        if bool in kinds and not numeric and not isinstance(value, bool):
+            raise MlcapError(f"{path}: {key} must be true or false, not {value!r}")
+        if numeric and kinds <= {int, float} and (isinstance(value, bool) or not isinstance(value, (int, float))):
+            raise MlcapError(f"{path}: {key} must be a number, not {value!r}")
+        if kinds == {int} and isinstance(value, float):
+            raise MlcapError(f"{path}: {key} must be an integer, not {value!r}")
+
+
 def resolve(model: type[Options], command: str, cli: dict, config: Path | None) -> Options:
     """Merge defaults, the TOML file and explicit command-line values, then validate."""
     values: dict = {}
     if config is not None:
         values = _read_toml(config, command)
+        _check_toml_types(model, values, config)
     values.update({k: v for k, v in cli.items() if v is not None})
     try:
         return model(**values)
@@ -169,16 +205,28 @@ def resolve(model: type[Options], command: str, cli: dict, config: Path | None) 
         raise MlcapError(f"invalid option {where!r}{source}: {err['msg']}") from None
 
 
+#: TOML tables mlcap reads: one per command (a stage's own name included), and the method's options.
+COMMAND_TABLES = {"prepare", "pretrain-cnn", "pretrain-rnn", "finetune", "stage", "predict", "evaluate",
+                  "extract-features", "method-options"}
+
+
 def _read_toml(path: Path, command: str) -> dict:
+    path = Path(path)
+    if not path.is_file():
+        raise MlcapError(f"{path}: config file not found" if not path.exists() else f"{path}: not a regular file")
     try:
         with open(path, "rb") as f:
             doc = tomllib.load(f)
-    except FileNotFoundError:
-        raise MlcapError(f"{path}: config file not found") from None
     except tomllib.TOMLDecodeError as e:
         raise MlcapError(f"{path}: {e}") from None
+    except UnicodeDecodeError as e:
+        raise MlcapError(f"{path}: not UTF-8 text ({e.reason} at byte {e.start})") from None
+    _note_unknown_tables(path, doc, command)
     values = {k: v for k, v in doc.items() if not isinstance(v, dict)}
-    values.update(doc.get(command, {}))
+    table = doc.get(command, {})
+    if not isinstance(table, dict):
+        raise MlcapError(f"{path}: [{command}] must be a table, not {type(table).__name__}")
+    values.update(table)
     if isinstance(doc.get("method-options"), dict):
         values["method_options"] = doc["method-options"]
     return {k.replace("-", "_"): v for k, v in values.items()}

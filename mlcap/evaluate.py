@@ -7,6 +7,7 @@ reported; a prediction for an id not in the split is skipped and reported.
 from __future__ import annotations
 
 import json
+import math
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -71,9 +72,9 @@ def read_predictions(source: str, data: PreparedDataset, ids: list[str]) -> Pred
     name = "stdin" if source == "-" else source
     if source != "-" and not Path(source).is_file():
         raise MlcapError(f"{source}: predictions file not found")
-    stream = sys.stdin if source == "-" else open(source, encoding="utf-8")
+    stream = getattr(sys.stdin, "buffer", None) or _encoded(sys.stdin) if source == "-" else open(source, "rb")
     try:
-        for lineno, line in enumerate(stream, 1):
+        for lineno, line in enumerate(_lines(stream, name), 1):
             if not line.strip():
                 continue
             where = at(name, lineno)
@@ -81,6 +82,8 @@ def read_predictions(source: str, data: PreparedDataset, ids: list[str]) -> Pred
                 row = json.loads(line)
             except json.JSONDecodeError as e:
                 raise MlcapError(f"{where}: not JSON ({e.msg})") from None
+            except RecursionError:
+                raise MlcapError(f"{where}: JSON nested too deeply") from None
             if isinstance(row, dict) and "labels" not in row and isinstance(row.get("concepts"), dict):
                 # a captioning prediction: its concepts at p >= 0.5 are its labels (concept F1)
                 row = {**row, "labels": [w for w, p in row["concepts"].items() if p >= 0.5],
@@ -101,19 +104,54 @@ def read_predictions(source: str, data: PreparedDataset, ids: list[str]) -> Pred
                 labels[i, data.label_index[label]] = True
             sequences.append([data.label_index[label] for label in row["labels"]])
             row_scores = row.get("scores")
-            if isinstance(row_scores, dict):
-                for label, p in row_scores.items():
-                    if label not in data.label_index or not isinstance(p, (int, float)):
-                        raise MlcapError(f"{where}: bad score entry {label!r}: {p!r}")
-                    scores[i, data.label_index[label]] = p
+            if isinstance(row_scores, dict) and row_scores:           # {}: no scores, as absent
+                _read_scores(row_scores, data, scores[i], where)
             else:
                 has_scores = False
-            duplicates.append(int(row.get("duplicates", 0)))
+            n_dup = row.get("duplicates", 0)
+            if isinstance(n_dup, bool) or not isinstance(n_dup, int) or n_dup < 0:
+                raise MlcapError(f"{where}: duplicates must be a count (an integer >= 0), not {n_dup!r}")
+            duplicates.append(n_dup)
     finally:
-        if stream is not sys.stdin:
+        if source != "-":
             stream.close()
-    missing = len(ids) - len(seen & set(index))
+    matched = len(seen & set(index))
+    if not matched:
+        raise MlcapError(f"{name}: no prediction for any of the {len(ids)} images of the split"
+                         + (f" ({unknown} for ids not in it)" if unknown else " (no prediction lines)"))
+    missing = len(ids) - matched
     return Predictions(name, labels, scores if has_scores else None, duplicates, sequences, missing, unknown)
+
+
+def _encoded(text_stream):
+    """A text stream without a binary buffer (e.g. io.StringIO) as UTF-8 byte lines."""
+    return (line.encode("utf-8") for line in text_stream)
+
+
+def _lines(stream, name: str):
+    """The lines of a binary stream as text, a UTF-8 BOM at the start dropped; bytes that are not
+    UTF-8 are a one-line error naming the line."""
+    for lineno, raw in enumerate(stream, 1):
+        if lineno == 1:
+            raw = raw.removeprefix(b"\xef\xbb\xbf")
+        try:
+            yield raw.decode("utf-8")
+        except UnicodeDecodeError as e:
+            raise MlcapError(f"{at(name, lineno)}: not UTF-8 text ({e.reason} at byte {e.start})") from None
+
+
+def _read_scores(row_scores: dict, data: PreparedDataset, out: np.ndarray, where: str) -> None:
+    """A row's ``{label: probability}``: every label of the dataset, each a number in [0, 1]."""
+    for label, p in row_scores.items():
+        if label not in data.label_index:
+            raise MlcapError(f"{where}: score for unknown label {label!r}")
+        if isinstance(p, bool) or not isinstance(p, (int, float)) or not math.isfinite(p) or not 0 <= p <= 1:
+            raise MlcapError(f"{where}: score of {label!r} must be a probability in [0, 1], not {p!r}")
+        out[data.label_index[label]] = p
+    if len(row_scores) < len(data.labels):
+        absent = [label for label in data.labels if label not in row_scores]
+        raise MlcapError(f"{where}: no score for {len(absent)} label(s), e.g. {absent[0]!r} "
+                         f"(give every label a score, or none)")
 
 
 def read_caption_predictions(source: str) -> dict[str, str]:

@@ -65,3 +65,14 @@ def method_stages(name: str, recipes: bool = False) -> dict:
         spec = ModelSpec(labels=[])
         out["recipes"] = {s: recipe_json(method.recipe(s, spec, "")) for s in method.stages}
     return out
+
+
+def installed_stage_names() -> set[str]:
+    """Every stage name of every installed method (a broken plugin contributes none)."""
+    names: set[str] = set()
+    for name in _entry_points():
+        try:
+            names.update(load_method(name).stages)
+        except Exception:     # noqa: BLE001 -- a config warning must not fail on a broken plugin
+            continue
+    return names

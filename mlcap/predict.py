@@ -52,6 +52,8 @@ def load_trained(run: RunDir, stage: str | None, labels: list[str], checkpoint: 
     if checkpoint == "best" and not path.is_file():
         path = run.checkpoint_path(stage)       # a run trained before best checkpoints existed
     state, _, meta = load_checkpoint(path)
+    if meta.get("labels") is not None:
+        check_labels(meta["labels"], labels, str(path))
     spec = replace(run.spec(), weights=None, options=meta.get("method_options", run.spec().options),
                    threshold=meta.get("threshold"), stage=stage)
     model = method.build(spec)
@@ -65,6 +67,8 @@ def load_trained(run: RunDir, stage: str | None, labels: list[str], checkpoint: 
 def predict_rows(opts: PredictOptions) -> Iterator[dict]:
     data = PreparedDataset(opts.data)
     n = len(data.samples(opts.split))
+    if n == 0:
+        raise MlcapError(f"{data.root}: split {opts.split!r} has no images: nothing to predict")
     method, model, spec, stage = load_trained(RunDir(opts.run), opts.stage, data.labels, opts.checkpoint)
     spec = replace(spec, beam=opts.beam)
     if opts.threshold is not None:
@@ -89,11 +93,12 @@ def predict_rows(opts: PredictOptions) -> Iterator[dict]:
     else:
         loader = make_loader(data, opts.split, spec.image_size, mean, std, opts.batch_size,
                              num_workers=opts.num_workers)
-    skips, n_dup_images = SkipLog(), 0
+    skips, n_dup_images, written = SkipLog(), 0, 0
     with progress_bar(f"predict {method.name} ({stage})", total=n) as advance, torch.no_grad():
         for batch, skipped in loader:
             skips.add(skipped)
             if batch is not None:
+                written += len(batch.ids)
                 batch = batch_to_device(batch, device)
                 decoded = method.predict(model, batch, spec)
                 if attention is not None:
@@ -115,6 +120,8 @@ def predict_rows(opts: PredictOptions) -> Iterator[dict]:
                            "scores": {name: round(p, 5) for name, p in zip(data.labels, scores[i])},
                            "duplicates": len(raw) - len(labels)}
             advance((len(batch.ids) if batch is not None else 0) + len(skipped))
+    if written == 0:
+        raise MlcapError(f"predict: none of the {n} images of split {opts.split!r} could be read ({skips.summary()})")
     if n_dup_images:
         note(f"predict: removed repeated labels from {n_dup_images} of {n} sequences")
     if skips.count:

@@ -6,6 +6,8 @@ and reported by the caller at the end (``SkipLog``).
 
 from __future__ import annotations
 
+import os
+import warnings
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -21,12 +23,19 @@ from mlcap.protocol import PAD, Batch
 class SkipLog:
     """Images that could not be read, with the first reasons."""
 
-    count: int = 0
     examples: list[str] = field(default_factory=list)
+    seen: set = field(default_factory=set)       # distinct reasons: an image skipped every epoch counts once
+    events: int = 0                              # every skip, epochs included (a stage's per-epoch check)
+
+    @property
+    def count(self) -> int:
+        return len(self.seen)
 
     def add(self, reasons: list[str]) -> None:
-        self.count += len(reasons)
-        self.examples.extend(reasons[: max(0, 3 - len(self.examples))])
+        self.events += len(reasons)
+        fresh = [r for r in reasons if r not in self.seen]
+        self.seen.update(fresh)
+        self.examples.extend(fresh[: max(0, 3 - len(self.examples))])
 
     def summary(self) -> str | None:
         if not self.count:
@@ -44,11 +53,35 @@ def augmentation():
                                transforms.ColorJitter(contrast=0.25), transforms.RandomHorizontalFlip()])
 
 
+#: Largest image opened, in pixels (PIL's decompression-bomb guard); ``MLCAP_MAX_IMAGE_PIXELS`` raises it.
+MAX_IMAGE_PIXELS = int(os.environ.get("MLCAP_MAX_IMAGE_PIXELS", 178_956_970))
+
+
+def _to_rgb(im: Image.Image) -> Image.Image:
+    """RGB; 16- and 32-bit greyscale (``I;16``, ``I``) scaled to 8 bits, not clipped to white."""
+    if im.mode.startswith("I;16") or im.mode == "I":
+        pixels = np.asarray(im).astype(np.float64)
+        top = 65535.0 if im.mode.startswith("I;16") or pixels.max() > 255 else 255.0
+        im = Image.fromarray((pixels / top * 255.0).round().clip(0, 255).astype(np.uint8), "L")
+    return im.convert("RGB")
+
+
 def load_image(data: PreparedDataset, sample: Sample, size: int) -> Image.Image:
     """The image as the model sees it before normalisation: RGB, cropped to ``sample.box``,
-    resized to size x size (raises OSError and PIL's errors for an unreadable file)."""
-    with Image.open(data.image_path(sample)) as im:
-        im = im.convert("RGB")
+    resized to size x size. Raises OSError (also for what is not a regular file, e.g. a FIFO,
+    which is never opened) and PIL's errors, a decompression bomb included, for an unreadable one."""
+    path = data.image_path(sample)
+    if not path.is_file():
+        raise OSError("not a regular file" if path.exists() else "no such file")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", Image.DecompressionBombWarning)
+        Image.MAX_IMAGE_PIXELS = MAX_IMAGE_PIXELS
+        try:
+            with Image.open(path) as im:
+                im = _to_rgb(im)
+        except (Image.DecompressionBombWarning, Image.DecompressionBombError) as e:
+            raise OSError(f"over the pixel limit {MAX_IMAGE_PIXELS} (raise MLCAP_MAX_IMAGE_PIXELS to open it): "
+                          f"{e}") from None
     if sample.box:
         x, y, w, h = sample.box
         im = im.crop((int(x), int(y), int(x + w), int(y + h)))

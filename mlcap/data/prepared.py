@@ -121,12 +121,21 @@ class PreparedDataset:
         path = self.root / f"{split}.jsonl"
         if split not in self.splits or not path.is_file():
             raise MlcapError(f"{self.root}: no split {split!r} (splits: {', '.join(self.splits)})")
-        samples = []
-        with open(path, encoding="utf-8") as f:
-            for lineno, line in enumerate(f, 1):
+        samples, first_line = [], {}
+        with open(path, "rb") as f:
+            for lineno, raw in enumerate(f, 1):
+                try:
+                    line = (raw.removeprefix(b"\xef\xbb\xbf") if lineno == 1 else raw).decode("utf-8")
+                except UnicodeDecodeError as e:
+                    raise MlcapError(f"{at(path, lineno)}: not UTF-8 text ({e.reason} at byte {e.start})") from None
                 if not line.strip():
                     continue
-                samples.append(self._parse(line, path, lineno))
+                sample = self._parse(line, path, lineno)
+                if sample.id in first_line:
+                    raise MlcapError(f"{at(path, lineno)}: id {sample.id!r} again (first at line "
+                                     f"{first_line[sample.id]}); ids must be unique within a split")
+                first_line[sample.id] = lineno
+                samples.append(sample)
         return samples
 
     def _parse(self, line: str, path: Path, lineno: int) -> Sample:

@@ -21,8 +21,12 @@ def _rows(path: Path, report: PrepareReport):
     """(line, path, labels, captions, tags) per usable row."""
     if not path.is_file():
         raise MlcapError(f"{path}: not found")
+    try:
+        text_of_file = path.read_text(encoding="utf-8-sig")          # a UTF-8 BOM is dropped
+    except UnicodeDecodeError as e:
+        raise MlcapError(f"{path}: not UTF-8 text ({e.reason} at byte {e.start})") from None
     if path.suffix == ".jsonl":
-        for line, text in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+        for line, text in enumerate(text_of_file.splitlines(), 1):
             if not text.strip():
                 continue
             try:
@@ -30,21 +34,47 @@ def _rows(path: Path, report: PrepareReport):
             except json.JSONDecodeError as e:
                 report.problem("bad row", path, line, f"not JSON ({e.msg})")
                 continue
-            if not isinstance(row, dict) or not isinstance(row.get("path"), str) or \
-                    not isinstance(row.get("labels", []), list):
-                report.problem("bad row", path, line, "expected {\"path\": ..., \"labels\": [...]}")
+            problem = _bad_jsonl_row(row)
+            if problem:
+                report.problem("bad row", path, line, problem)
                 continue
-            yield line, row["path"], [str(l) for l in row.get("labels", [])], \
-                list(row.get("captions", [])), [str(t) for t in row.get("tags", [])]
+            yield line, row["path"], list(row.get("labels", [])), list(row.get("captions", [])), \
+                list(row.get("tags", []))
         return
-    with open(path, encoding="utf-8", newline="") as f:
-        for line, row in enumerate(csv.reader(f), 1):
-            if not row or (line == 1 and row[0].strip().lower() == "path"):
-                continue
-            if len(row) != 2:
-                report.problem("bad row", path, line, f"expected 'path,label|label', got {len(row)} fields")
-                continue
-            yield line, row[0].strip(), [l.strip() for l in row[1].split("|") if l.strip()], [], []
+    import io
+
+    csv.field_size_limit(1 << 24)
+    try:
+        parsed = list(enumerate(csv.reader(io.StringIO(text_of_file, newline="")), 1))
+    except csv.Error as e:
+        raise MlcapError(f"{path}: not a readable CSV ({e})") from None
+    for line, row in parsed:
+        if not row:
+            continue
+        if line == 1 and row[0].strip().lower() in HEADER_NAMES:
+            report.note(f"{path}:1: header row {','.join(row)!r} skipped")
+            continue
+        if len(row) != 2:
+            report.problem("bad row", path, line, f"expected 'path,label|label', got {len(row)} fields")
+            continue
+        yield line, row[0].strip(), [l.strip() for l in row[1].split("|") if l.strip()], [], []
+
+
+HEADER_NAMES = {"path", "image", "file", "filename", "img", "image_path"}
+
+
+def _strings(value) -> bool:
+    return isinstance(value, list) and all(isinstance(v, str) and v.strip() for v in value)
+
+
+def _bad_jsonl_row(row) -> str | None:
+    """Why a JSONL row is unusable, or None."""
+    if not isinstance(row, dict) or not isinstance(row.get("path"), str) or not row["path"].strip():
+        return 'expected {"path": "...", "labels": ["...", ...]}'
+    for key in ("labels", "captions", "tags"):
+        if key in row and not _strings(row[key]):
+            return f"{key!r} must be a list of non-empty strings, not {json.dumps(row[key])[:60]}"
+    return None
 
 
 def prepare(out: Path, train: Path, test: Path, val: Path | None = None, images: Path | None = None,
@@ -53,7 +83,9 @@ def prepare(out: Path, train: Path, test: Path, val: Path | None = None, images:
     files = {"train": Path(train), "test": Path(test), **({"val": Path(val)} if val else {})}
     images = Path(images) if images else Path(train).parent
     rows = {split: list(_rows(path, report)) for split, path in files.items()}
-    labels = sorted({l for _, _, ls, _, _ in rows["train"] for l in ls})
+    # the vocabulary: labels of training rows whose image exists (a header row read as data, or a
+    # row of a missing image, adds none)
+    labels = sorted({l for _, image, ls, _, _ in rows["train"] if (images / image).is_file() for l in ls})
     tags = sorted({t for split_rows in rows.values() for *_, ts in split_rows for t in ts})
     known = set(labels)
     samples: dict[str, list[Sample]] = {}
@@ -72,9 +104,15 @@ def prepare(out: Path, train: Path, test: Path, val: Path | None = None, images:
                 report.problem("image listed but missing", images / image, None, f"{files[split]}:{line}")
                 continue
             image_id = image if image not in ids else f"{image}#{line}"
+            if image_id != image:
+                report.problem("image listed twice", files[split], line, f"kept as id {image_id!r}", drop=False)
             ids.add(image_id)
             kept.append(Sample(id=image_id, image=image, labels=sorted(set(image_labels)), tags=image_tags,
                                captions=captions))
         samples[split] = kept
+    if not samples["train"]:
+        raise MlcapError(f"{files['train']}: no usable training row (every row was empty, malformed, without a "
+                         f"label, or of a missing image; see the problems above)" if report.problems else
+                         f"{files['train']}: no training rows")
     meta = write_prepared(out, name, labels, samples, tags=tags, extra={"image_root": str(images.resolve())})
     return meta, samples

@@ -261,4 +261,9 @@ def prepare(out: Path, root: Path | None = None, concepts_file: Path | None = No
     meta = write_prepared(out, "nuswide", concepts, samples, tags=tag_info[0] if tag_info else [], extra=extra)
     if images is None:
         report.note("no --images directory given: image files were not checked")
+    pathless = sum(1 for split_samples in samples.values() for sample in split_samples if not sample.image)
+    if pathless:
+        report.note(f"{pathless} images have no image path (label CSVs without image lists): this dataset can "
+                    f"be evaluated against, but training on images needs `prepare nuswide --images DIR` with "
+                    f"--train-list/--test-list")
     return meta, samples

@@ -39,7 +39,67 @@ def save_checkpoint(path: Path, model_state: dict, optimizer_state: dict | None,
     payload = {"model": model_state, "optimizer": optimizer_state or {}, "meta": json.dumps(meta),
                "extra": extra or {}}
     _atomic_write(path, lambda f: torch.save(payload, f))
-    _atomic_write(path.with_suffix(".json"), lambda f: f.write(json.dumps(meta, indent=1).encode()))
+    _write_sidecar(path, meta)
+
+
+def _stat_of(path: Path) -> list[int]:
+    st = path.stat()
+    return [st.st_size, st.st_mtime_ns]
+
+
+def _write_sidecar(path: Path, meta: dict) -> None:
+    """``<ckpt>.json``: a readable copy of the checkpoint's own metadata, stamped with the size and
+    time of the checkpoint it was written for, so that a sidecar left from an earlier checkpoint
+    (a kill between the two renames) is recognised and rewritten (``read_meta``)."""
+    stamped = {**meta, "checkpoint_stat": _stat_of(path)}
+    _atomic_write(path.with_suffix(".json"), lambda f: f.write(json.dumps(stamped, indent=1).encode()))
+
+
+def read_meta(path: Path) -> dict | None:
+    """The metadata of checkpoint ``path`` (None without one). The checkpoint's embedded metadata is
+    the authority; its sidecar is used when it was written for this very file, and repaired when
+    it is missing or stale."""
+    path = Path(path)
+    sidecar = path.with_suffix(".json")
+    if not path.is_file():
+        return None
+    state = "stale" if sidecar.exists() else "missing"
+    if sidecar.is_file():
+        try:
+            meta = json.loads(sidecar.read_text())
+        except (json.JSONDecodeError, UnicodeDecodeError):
+            meta = None
+        if isinstance(meta, dict) and meta.get("checkpoint_stat", _stat_of(path)) == _stat_of(path):
+            return meta
+    _, _, meta = load_checkpoint(path)
+    _write_sidecar(path, meta)
+    from mlcap.progress import note
+
+    note(f"{sidecar}: rewritten from {path.name} (it was {state})")
+    return {**meta, "checkpoint_stat": _stat_of(path)}
+
+
+def remove_orphans(folder: Path) -> int:
+    """Delete the temporary files of writes killed before their rename (``.NAME.tmp-PID`` of a
+    process that no longer runs); the number removed."""
+    removed = 0
+    for tmp in Path(folder).glob(".*.tmp-*"):
+        pid = tmp.name.rsplit("-", 1)[-1]
+        if not pid.isdigit() or _alive(int(pid)):
+            continue
+        tmp.unlink(missing_ok=True)
+        removed += 1
+    return removed
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def load_extra(path: Path) -> dict:

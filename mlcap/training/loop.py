@@ -18,7 +18,7 @@ import time
 import torch
 
 from mlcap.data.loader import SkipLog
-from mlcap.errors import TrainingDiverged
+from mlcap.errors import MlcapError, TrainingDiverged
 from mlcap.progress import note, progress_bar
 from mlcap.training.checkpoint import save_checkpoint
 from mlcap.training.engine import evaluate, train_one_epoch
@@ -29,6 +29,14 @@ from mlcap.training.validate import higher_is_better, plot_history, write_histor
 
 
 def train_stage(name: str, opts) -> dict:
+    """Run stage ``name`` holding the run's lock (``mlcap.training.lock``)."""
+    from mlcap.training.lock import run_lock
+
+    with run_lock(opts.run):
+        return _train_stage(name, opts)
+
+
+def _train_stage(name: str, opts) -> dict:
     stage = prepare_stage(name, opts)
     if stage.already_complete is not None:
         meta = stage.already_complete
@@ -74,6 +82,7 @@ def _one_epoch(stage: Stage, epoch: int, skips: SkipLog, advance) -> dict:
             p.requires_grad_(trains_at(stage.recipe, group["name"], epoch))
     tic = time.time()
     epochs = stage.recipe.epochs
+    skipped_before = skips.events
     try:
         losses, seen = train_one_epoch(stage.model, stage.method, loader, stage.optimizer, stage.name, stage.spec,
                                        stage.device, stage.opts.amp, skips, advance,
@@ -81,6 +90,8 @@ def _one_epoch(stage: Stage, epoch: int, skips: SkipLog, advance) -> dict:
     except TrainingDiverged as e:
         kept = f"kept {stage.ckpt_path} (epoch {epoch})" if epoch > 0 else "no checkpoint was written"
         raise TrainingDiverged(f"{e} of epoch {epoch + 1}; stopped, {kept}; try a lower --lr") from None
+    _check_read(stage, epoch, seen, skips.events - skipped_before, skips)
+    _check_finite(stage, epoch)
     seconds = time.time() - tic
     row = {"epoch": epoch + 1, "lr": {g["name"]: g["lr"] for g in stage.optimizer.param_groups},
            **{f"train/{k}": v for k, v in losses.items()}, "seconds": round(seconds, 3),
@@ -103,6 +114,26 @@ def _one_epoch(stage: Stage, epoch: int, skips: SkipLog, advance) -> dict:
                             {**stage.base_meta(), "epoch": epoch + 1, "complete": False, "val": metrics})
     stage.history.append(row)
     return row
+
+
+def _check_read(stage: Stage, epoch: int, seen: int, skipped: int, skips: SkipLog) -> None:
+    """A stage that could read too few of its training images stops (exit 2), not complete."""
+    limit = stage.opts.max_skip_fraction
+    total = seen + skipped
+    if seen == 0 or skipped > limit * total:
+        first = f"; first: {skips.examples[0]}" if skips.examples else ""
+        raise MlcapError(f"{stage.name}: only {seen} of {total} training images could be read in epoch "
+                         f"{epoch + 1} (more than --max-skip-fraction {limit:g} unreadable{first}); "
+                         f"the stage is not complete")
+
+
+def _check_finite(stage: Stage, epoch: int) -> None:
+    """Weights or BatchNorm statistics that diverged to inf/NaN without a NaN loss are never saved."""
+    for name, tensor in stage.model.state_dict().items():
+        if tensor.is_floating_point() and not bool(torch.isfinite(tensor).all()):
+            kept = f"kept {stage.ckpt_path} (epoch {epoch})" if epoch > 0 else "no checkpoint was written"
+            raise TrainingDiverged(f"{stage.name}: {name} is not finite after epoch {epoch + 1}; stopped, {kept}; "
+                                   f"try a lower --lr")
 
 
 def _validation_due(stage: Stage, epoch: int) -> bool:

@@ -66,8 +66,9 @@ class RunDir:
         return info
 
     def stage_meta(self, stage: str) -> dict | None:
-        path = self.checkpoint_path(stage).with_suffix(".json")
-        return json.loads(path.read_text()) if path.is_file() else None
+        from mlcap.training.checkpoint import read_meta
+
+        return read_meta(self.checkpoint_path(stage))
 
     def latest_complete(self, stages: tuple[str, ...] | list[str]) -> str | None:
         done = [s for s in stages if (self.stage_meta(s) or {}).get("complete")]

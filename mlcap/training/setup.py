@@ -83,11 +83,18 @@ def spec_for_stage(run: RunDir, method, data: PreparedDataset, opts: TrainOption
     return spec
 
 
-def init_from(model: torch.nn.Module, path) -> None:
-    """Copy the weights of another checkpoint whose names and shapes match (e.g. a bce encoder)."""
+def init_from(model: torch.nn.Module, path, labels: list[str]) -> None:
+    """Copy the weights of another checkpoint whose names and shapes match (e.g. a bce encoder).
+    A checkpoint of another label vocabulary (or order) gives its backbone alone: every head's
+    rows stand for its own labels."""
     state, _, meta = load_checkpoint(path)
     own = model.state_dict()
     matching = {k: v for k, v in state.items() if k in own and own[k].shape == v.shape}
+    theirs = meta.get("labels")
+    if theirs is not None and list(theirs) != list(labels):
+        matching = {k: v for k, v in matching.items() if k.startswith("encoder.backbone.")}
+        note(f"{path}: its {len(theirs)} labels are not this run's {len(labels)} (or not in the same order): "
+             f"only its backbone is copied")
     if not matching:
         raise MlcapError(f"{path}: no weights of this {meta.get('method')!r} checkpoint fit the model")
     model.load_state_dict(matching, strict=False)
@@ -106,9 +113,11 @@ def initial_model(method, run: RunDir, stage: str, spec: ModelSpec, opts: TrainO
         model = method.build(replace(spec, weights=None))
         model.load_state_dict(state)
         return model, (optimizer_state, meta)
+    if opts.resume:
+        note(f"{stage}: --resume, but {ckpt_path} does not exist: the stage starts from its beginning")
     if opts.init_from is not None:
         model = method.build(replace(spec, weights=None))
-        init_from(model, opts.init_from)
+        init_from(model, opts.init_from, spec.labels)
         return model, None
     previous = run.latest_complete(earlier)
     model = method.build(replace(spec, weights=None) if previous else spec)

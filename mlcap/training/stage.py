@@ -19,7 +19,7 @@ from mlcap.models import backbone_input
 from mlcap.plugins import load_method
 from mlcap.progress import note
 from mlcap.protocol import ModelSpec, Recipe
-from mlcap.training.checkpoint import load_extra
+from mlcap.training.checkpoint import load_extra, remove_orphans
 from mlcap.training.recipe import LrSchedule, build_optimizer, check_groups, recipe_json, resolve_recipe
 from mlcap.training.run import RunDir
 from mlcap.training.setup import initial_model, pick_device, spec_for_stage
@@ -129,7 +129,12 @@ def prepare_stage(name: str, opts: TrainOptions) -> Stage:
     if name not in method.stages:
         raise MlcapError(f"method {method.name!r} has no stage {name!r} (its stages: {', '.join(method.stages)})")
     run = RunDir(opts.run)
+    removed = remove_orphans(run.root)
+    if removed:
+        note(f"{run.root}: removed {removed} temporary file(s) of interrupted writes")
     _check_order(method, opts.order)
+    if opts.features is None:
+        _check_image_paths(data)
     spec = spec_for_stage(run, method, data, opts)
     recipe = resolve_recipe(method, name, spec, data.name, opts.model_dump())
     check_select_by(recipe.select_by, spec.task)
@@ -154,6 +159,16 @@ def prepare_stage(name: str, opts: TrainOptions) -> Stage:
     if resume is not None:
         _resume(stage, *resume)
     return stage
+
+
+def _check_image_paths(data: PreparedDataset) -> None:
+    """A dataset prepared without images (NUS-WIDE from its label CSVs alone) cannot train on images."""
+    train = data.samples("train")
+    missing = sum(1 for s in train if not s.image)
+    if missing:
+        raise MlcapError(f"{data.root}: {missing} of {len(train)} train images have no image path (prepared "
+                         f"without images, e.g. `prepare nuswide` without --images): prepare it again with "
+                         f"--images DIR, or train from --features")
 
 
 def _resume(stage: Stage, optimizer_state: dict, meta: dict) -> None:

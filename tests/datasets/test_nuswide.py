@@ -28,6 +28,7 @@ def test_real_csvs_keep_every_labelled_image(shared_data, tmp_path, mlcap):
     summary = json.loads(res.out)
     assert summary["splits"]["train"]["images"] == 125_449
     assert summary["splits"]["test"]["images"] == 83_898
+    assert any("209347 images have no image path" in n and "--images" in n for n in summary["notes"])
     # the one corrupt cell (train row 74,383, column lake) is reported with its line and read as 0
     assert summary["problems"]["label value not 0/1"] == 1
     assert any("labels_train.csv:78374" in e and "lake='-1130179'" in e for e in summary["problem_examples"])

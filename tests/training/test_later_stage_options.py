@@ -35,6 +35,7 @@ CHANGES_WEIGHTS = {
 }
 RUNTIME = {   # by design these never change the weights (bit-identical); they are recorded
     "device": ["--device", "cpu"], "num_workers": ["--num-workers", "1"], "resume": ["--resume"],
+    "max_skip_fraction": ["--max-skip-fraction", "0.9"],
 }
 SELECTION = {"select_by": ["--select-by", "loss"], "val_every": ["--val-every", "2"], "patience": ["--patience", "1"]}
 NOT_STAGE_OPTIONS = {"method", "data", "run", "method_options"}
@@ -119,7 +120,7 @@ def test_runtime_options_are_recorded_and_bit_identical(base, field):
     assert res.code == 0, (field, res.err)
     assert not differs(weights(ref_run), weights(run)), field
     config = json.loads((run / "finetune.config.json").read_text())
-    assert config[field] == {"device": "cpu", "num_workers": 1, "resume": True}[field]
+    assert config[field] == {"device": "cpu", "num_workers": 1, "resume": True, "max_skip_fraction": 0.9}[field]
 
 
 @pytest.mark.parametrize("field", sorted(SELECTION))

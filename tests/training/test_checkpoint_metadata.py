@@ -1,0 +1,78 @@
+"""A checkpoint and its metadata are one unit: a sidecar left from an earlier checkpoint (a kill
+between the two renames) or a missing one is rewritten from the checkpoint, so --resume and
+predict agree; temporary files of killed writes are removed at the next stage."""
+
+from __future__ import annotations
+
+import json
+import os
+
+from conftest import TINY_TRAIN, run_cli
+
+
+def _trained(tiny_data, tmp_path):
+    run = tmp_path / "run"
+    assert run_cli("pretrain-cnn", "-m", "bce", "--data", tiny_data, "--run", run, *TINY_TRAIN).code == 0
+    return run
+
+
+def test_a_stale_sidecar_is_repaired_and_predict_agrees_with_resume(tiny_data, tmp_path):
+    run = _trained(tiny_data, tmp_path)
+    sidecar = run / "pretrain-cnn.json"
+    meta = json.loads(sidecar.read_text())
+    assert meta["complete"] and "checkpoint_stat" in meta
+    stale = {**meta, "complete": False, "epoch": 0, "checkpoint_stat": [1, 1]}   # the previous epoch's
+    sidecar.write_text(json.dumps(stale))
+    res = run_cli("predict", "--run", run, "--data", tiny_data)
+    assert res.code == 0, res.err
+    assert "rewritten from pretrain-cnn.pt (it was stale)" in res.err
+    assert json.loads(sidecar.read_text())["complete"] is True
+    res = run_cli("pretrain-cnn", "-m", "bce", "--data", tiny_data, "--run", run, *TINY_TRAIN, "--resume")
+    assert res.code == 0 and "already complete" in res.err
+
+
+def test_a_missing_sidecar_is_rewritten(tiny_data, tmp_path):
+    run = _trained(tiny_data, tmp_path)
+    (run / "pretrain-cnn.json").unlink()
+    res = run_cli("predict", "--run", run, "--data", tiny_data)
+    assert res.code == 0 and "(it was missing)" in res.err
+    assert json.loads((run / "pretrain-cnn.json").read_text())["complete"] is True
+
+
+def test_temporary_files_of_killed_writes_are_removed(tiny_data, tmp_path):
+    run = _trained(tiny_data, tmp_path)
+    dead = run / ".pretrain-cnn.pt.tmp-999999999"
+    live = run / f".pretrain-cnn.pt.tmp-{os.getpid()}"      # a writer that still runs: kept
+    dead.write_bytes(b"x" * 100)
+    live.write_bytes(b"x")
+    res = run_cli("pretrain-cnn", "-m", "bce", "--data", tiny_data, "--run", run, *TINY_TRAIN, "--resume")
+    assert res.code == 0 and "removed 1 temporary file(s)" in res.err
+    assert not dead.exists() and live.exists()
+
+
+def test_a_checkpoint_of_other_labels_is_refused_by_predict_and_gives_init_from_its_backbone(tiny_data, tmp_path):
+    import torch
+
+    from mlcap.training.checkpoint import load_checkpoint, save_checkpoint
+
+    run = _trained(tiny_data, tmp_path)
+    state, opt, meta = load_checkpoint(run / "pretrain-cnn.pt")
+    permuted = {**meta, "labels": list(reversed(meta["labels"]))}
+    save_checkpoint(run / "pretrain-cnn.pt", state, opt, permuted)
+    (run / "pretrain-cnn.best.pt").unlink()
+    res = run_cli("predict", "--run", run, "--data", tiny_data, "--checkpoint", "last")
+    assert res.code == 2 and "pretrain-cnn.pt: label vocabulary differs" in res.err and res.out == ""
+    other = tmp_path / "other"
+    res = run_cli("pretrain-cnn", "-m", "bce", "--data", tiny_data, "--run", other, *TINY_TRAIN,
+                  "--init-from", run / "pretrain-cnn.pt", "--epochs", "1", "--lr", "1e-12")
+    assert res.code == 0 and "only its backbone is copied" in res.err
+    mine, _, _ = load_checkpoint(other / "pretrain-cnn.pt")
+    head = "encoder.concept_head.weight"
+    assert not torch.allclose(mine[head], state[head])                      # the head is not copied
+    conv = next(k for k in state if k.startswith("encoder.backbone.") and k.endswith("weight"))
+    assert torch.allclose(mine[conv], state[conv], atol=1e-6)               # the backbone is
+
+
+def test_resume_without_a_checkpoint_says_so(tiny_data, tmp_path):
+    res = run_cli("pretrain-cnn", "-m", "bce", "--data", tiny_data, "--run", tmp_path / "r", *TINY_TRAIN, "--resume")
+    assert res.code == 0 and "--resume, but" in res.err and "starts from its beginning" in res.err
