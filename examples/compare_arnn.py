@@ -22,8 +22,8 @@ paper 512) and ``glimpses`` 10, K = 4 samples.
 Columns from ``mlcap evaluate --top-k K --metrics f1,map,nplus --json`` (the paper's protocol,
 top-3 on NUS-WIDE): P_L/R_L/F_L (per-label averages, mlcap's C-P/C-R/C-F1), P_I/R_I/F_I (overall,
 O-P/O-R/O-F1), mAP, N+ (labels with non-zero recall), in percent (N+ a count), mean +- sample
-std over the seeds. The header line after the table gives, per row, the labels emitted per image
-(before top-k) and, for the rows with REINFORCE, the mean training reward and the value
+std over the seeds. The line after the table gives, per row, the glimpses emitted and the distinct
+labels they name per image (before top-k; their difference is how often glimpses repeat a label) and, for the rows with REINFORCE, the mean training reward and the value
 network's squared error at the first and last epoch. ``--reuse`` keeps runs whose predictions
 exist under --out.
 """
@@ -54,6 +54,12 @@ COLUMNS = [("P_L", "C-P"), ("R_L", "C-R"), ("F_L", "C-F1"), ("P_I", "O-P"), ("R_
            ("mAP", "mAP"), ("N+", "N+")]
 
 
+def glimpses_per_image(preds: Path) -> float:
+    """Emitted glimpses per image: the distinct labels plus the repeats predict removed."""
+    rows = [json.loads(line) for line in preds.read_text().splitlines() if line.strip()]
+    return statistics.fmean(len(r["labels"]) + r["duplicates"] for r in rows) if rows else 0.0
+
+
 def history_trend(run: Path) -> dict:
     rows = [json.loads(line) for line in (run / "finetune.history.jsonl").read_text().splitlines() if line.strip()]
     if "train/reward" not in rows[0]:
@@ -81,6 +87,7 @@ def main() -> None:
     metrics: dict[str, list[dict]] = {}
     lengths: dict[str, list[float]] = {}
     trends: dict[str, list[dict]] = {}
+    glimpses: dict[str, list[float]] = {}
 
     def predict_and_evaluate(key: str, run: Path, preds: Path, *extra: str) -> None:
         if not (args.reuse and preds.is_file() and preds.stat().st_size):
@@ -90,6 +97,7 @@ def main() -> None:
             "evaluate", "--data", str(data), "--metrics", "f1,map,nplus", "--top-k", str(args.top_k), "--json",
             str(preds))))
         lengths.setdefault(key, []).append(labels_per_image(preds))
+        glimpses.setdefault(key, []).append(glimpses_per_image(preds))
 
     dim = ["-o", f"dim={args.dim}"] + [x for o in args.option for x in ("-o", o)]
     for seed in seeds:
@@ -152,8 +160,9 @@ def main() -> None:
         print(f"| {label} | " + " | ".join(cell(key, m) for _, m in COLUMNS) + " |")
     print("| CNN alone (pretrain-cnn, BCE) | " + " | ".join(cell(CNN, m) for _, m in COLUMNS) + " |")
     print()
-    print("Labels emitted per test image (before top-k): "
-          + ", ".join(f"{key} {statistics.fmean(lengths[key]):.2f}" for key, *_ in VARIANTS)
+    print("Per test image (before top-k), emitted glimpses / distinct labels: "
+          + ", ".join(f"{key} {statistics.fmean(glimpses[key]):.2f} / {statistics.fmean(lengths[key]):.2f}"
+                      for key, *_ in VARIANTS)
           + f" (ground truth {summary['splits']['test'].get('labels_per_image_mean', float('nan')):.2f}). "
           + "Training, first -> last epoch, mean over seeds: "
           + "; ".join(f"{key} {trend(key)}" for key, *_ in VARIANTS) + ".")
