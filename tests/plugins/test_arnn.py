@@ -233,3 +233,13 @@ def test_pretrain_cnn_trains_the_backbone_and_concept_head_only():
     groups = method.parameter_groups(model, "finetune", spec)
     assert {id(p) for p in groups["backbone"]} == {id(p) for p in model.encoder.backbone.parameters()}
     assert id(model.encoder.concept_head.weight) not in {id(p) for ps in groups.values() for p in ps}
+
+
+def test_highlight_init_ones_starts_the_later_glimpses_near_one():
+    _, model, _ = build(highlight_init="ones")
+    v = torch.rand(2, model.features.channels, 4, 4)
+    _, _, a = model.rhn(v, 3)
+    assert torch.equal(a[:, 0], torch.ones_like(a[:, 0]))
+    assert (a[:, 1:] - 1).abs().mean() < 0.2
+    _, default, _ = build()
+    assert default.rhn(v, 3)[2][:, 1:].mean() < 0.5

@@ -66,6 +66,7 @@ class ARNNOptions(BaseModel):
     context_width: int = structural(256, ge=1)
     dilation: int = structural(2, ge=1)
     glimpses: int = structural(10, ge=1)           # T
+    highlight_init: Literal["default", "ones"] = structural("default")   # the deconvolution's bias
     ce: bool = structural(True)
     ei: bool = structural(True)
     grre: Literal["gated", "rnn", "none"] = structural("gated")
@@ -100,7 +101,7 @@ class ARNNModel(nn.Module):
         self.encoder = encoder
         self.features = FeatureMap(spec.backbone, backbone.spatial_dim, grid, opts.channels)
         channels = self.features.channels
-        self.rhn = HighlightNetwork(channels, grid, opts.dim)
+        self.rhn = HighlightNetwork(channels, grid, opts.dim, opts.highlight_init)
         self.context = ContextExtractor(channels, opts.context_width, opts.dilation) if opts.ce else None
         self.emit = nn.Linear(opts.dim, 1)          # f_e (L132)
         self.value = nn.Linear(opts.dim, 1)         # baseline b_t

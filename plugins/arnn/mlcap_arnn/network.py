@@ -54,10 +54,12 @@ class HighlightNetwork(nn.Module):
     V_t = V_I * A_t (elementwise) and X_t = ReLU(FC(V_t)) with FC over the flattened V_t
     (the 7 x 7 x 512 -> 512 layer of L108), one set of weights for every glimpse."""
 
-    def __init__(self, channels: int, grid: int, dim: int = 512):
+    def __init__(self, channels: int, grid: int, dim: int = 512, init: str = "default"):
         super().__init__()
         self.deconv = nn.ConvTranspose2d(dim, channels, kernel_size=grid)     # F(.; theta_F), eq. 2
         self.fc = nn.Linear(channels * grid * grid, dim)
+        if init == "ones":      # A_t starts near 1, as strong as A_1; l_{t-1} makes the differences
+            nn.init.ones_(self.deconv.bias)
 
     def forward(self, v: torch.Tensor, glimpses: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """V_I (B, C, g, g) -> V (B, T, C, g, g), X (B, T, dim), A (B, T, C, g, g)."""
