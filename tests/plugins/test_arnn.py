@@ -243,3 +243,51 @@ def test_highlight_init_ones_starts_the_later_glimpses_near_one():
     assert (a[:, 1:] - 1).abs().mean() < 0.2
     _, default, _ = build()
     assert default.rhn(v, 3)[2][:, 1:].mean() < 0.5
+
+
+def test_eq2_glimpse_features_are_the_map_times_the_relu_of_the_deconvolution():
+    from mlcap_arnn.network import HighlightNetwork
+
+    rhn = HighlightNetwork(channels=1, grid=2, dim=2)
+    with torch.no_grad():
+        rhn.deconv.weight.copy_(torch.tensor([[[[1.0, -1.0], [0.0, 2.0]]], [[[0.0, 0.0], [0.0, 0.0]]]]))
+        rhn.deconv.bias.zero_()
+        rhn.fc.weight.copy_(torch.tensor([[1.0, 1.0, 1.0, 1.0], [0.0, 0.0, 0.0, 0.0]]))
+        rhn.fc.bias.zero_()
+    v = torch.tensor([[[[1.0, 2.0], [3.0, 4.0]]]])
+    vs, xs, maps = rhn(v, 2)
+    assert xs[0, 0].tolist() == [10.0, 0.0]                        # X_1 = ReLU(FC(V_I)), A_1 = 1
+    l1 = (1 - math.exp(-10.0)) / (1 + math.exp(-10.0))              # eq. 1 on X_1 = [10, 0]: l = [0, l1]
+    # the deconvolution's first input channel carries l[0] = 0, the second has zero kernels: A_2 = ReLU(0)
+    assert maps[0, 1].abs().sum() == 0 and vs[0, 1].abs().sum() == 0
+    with torch.no_grad():
+        rhn.deconv.weight[1] = torch.tensor([[[1.0, -1.0], [0.0, 2.0]]])
+    vs, xs, maps = rhn(v, 2)
+    expected_a = [l1, 0.0, 0.0, 2 * l1]                              # ReLU(l1 * kernel), eq. 2
+    assert maps[0, 1, 0].flatten().tolist() == pytest.approx(expected_a)
+    assert vs[0, 1, 0].flatten().tolist() == pytest.approx([l1, 0.0, 0.0, 8 * l1])   # V_2 = V_I (x) A_2
+    assert xs[0, 1].tolist() == pytest.approx([9 * l1, 0.0])
+
+
+def test_eqs9_10_prediction_and_loss_on_hand_values():
+    from mlcap_arnn.method import sequence_ce
+    from mlcap_arnn.network import LabelPredictor
+
+    head = LabelPredictor(dim=1, context_dim=1, relation=True, num_labels=2)
+    with torch.no_grad():
+        head.xp.weight.copy_(torch.tensor([[1.0], [0.0]]))
+        head.xp.bias.zero_()
+        head.cp.weight.copy_(torch.tensor([[0.0], [1.0]]))
+        head.op.weight.copy_(torch.tensor([[2.0], [0.0]]))
+    x, c, o = torch.tensor([[[1.0], [0.0]]]), torch.tensor([[[0.0], [3.0]]]), torch.tensor([[[0.5], [0.0]]])
+    with torch.no_grad():
+        logits = head(x, c, o)                                      # eq. 9 before the softmax
+    assert logits[0].tolist() == [[2.0, 0.0], [0.0, 3.0]]
+    log_p = torch.log_softmax(logits, -1)
+    emitted = torch.tensor([[True, True]])
+    # image labels {0, 1}: glimpse 0 -> label 0, glimpse 1 -> label 1 is the cheaper matching
+    expected = -(math.log(math.exp(2) / (math.exp(2) + 1)) + math.log(math.exp(3) / (math.exp(3) + 1))) / 2
+    assert float(sequence_ce(log_p, emitted, [[0, 1]])[0]) == pytest.approx(expected, rel=1e-6)   # eq. 10
+    # one label for two glimpses: both take it (no END); N_e = 2
+    expected = -(math.log(math.exp(2) / (math.exp(2) + 1)) + math.log(1 / (math.exp(3) + 1))) / 2
+    assert float(sequence_ce(log_p, emitted, [[0]])[0]) == pytest.approx(expected, rel=1e-6)
