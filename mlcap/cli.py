@@ -10,6 +10,7 @@ from typing import List, Optional
 import typer
 
 from mlcap.errors import MlcapError
+from mlcap.shell import removed_on_failure
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   help="CNN-RNN image annotation: prepare, train stage by stage, predict, evaluate.")
@@ -49,7 +50,7 @@ def prepare_synthetic(
     from mlcap.progress import progress_bar
 
     opts = resolve(PrepareSyntheticOptions, "prepare", {"out": out, "images": images, "seed": seed}, config)
-    with progress_bar("synthetic", total=opts.images) as advance:
+    with removed_on_failure(opts.out), progress_bar("synthetic", total=opts.images) as advance:
         meta = generate(opts.out, opts.images, opts.seed, progress=advance)
     ds = PreparedDataset(opts.out)
     print_summary(summarize(meta, {s: ds.samples(s) for s in ds.splits}), json_output)
@@ -78,7 +79,7 @@ def prepare_coco(
     from mlcap.datasets import coco
 
     _prepare(lambda report: coco.prepare(root, out, year, karpathy, labels, vocab_size, min_count, concepts,
-                                         drop_stop_words, check_images, report), strict, json_output)
+                                         drop_stop_words, check_images, report), out, strict, json_output)
 
 
 @prepare_app.command("pa100k")
@@ -93,7 +94,7 @@ def prepare_pa100k(
     """PA-100K pedestrian attributes from the official annotation.mat."""
     from mlcap.datasets import pa100k
 
-    _prepare(lambda report: pa100k.prepare(root, out, annotation, images, report), strict, json_output)
+    _prepare(lambda report: pa100k.prepare(root, out, annotation, images, report), out, strict, json_output)
 
 
 @prepare_app.command("voc")
@@ -108,7 +109,7 @@ def prepare_voc(
     """PASCAL VOC 2007/2012 (difficult = unknown, masked)."""
     from mlcap.datasets import voc
 
-    _prepare(lambda report: voc.prepare(root, out, train_split, test_split, report), strict, json_output)
+    _prepare(lambda report: voc.prepare(root, out, train_split, test_split, report), out, strict, json_output)
 
 
 @prepare_app.command("wider")
@@ -122,7 +123,7 @@ def prepare_wider(
     """WIDER Attribute: one sample per person box (0 = unknown, masked)."""
     from mlcap.datasets import wider
 
-    _prepare(lambda report: wider.prepare(root, out, check_images, report), strict, json_output)
+    _prepare(lambda report: wider.prepare(root, out, check_images, report), out, strict, json_output)
 
 
 @prepare_app.command("espgame")
@@ -136,7 +137,7 @@ def prepare_espgame(
     """ESP Game, TagProp-style release and split (268 words)."""
     from mlcap.datasets import espgame
 
-    _prepare(lambda report: espgame.prepare(root, out, check_images, report), strict, json_output)
+    _prepare(lambda report: espgame.prepare(root, out, check_images, report), out, strict, json_output)
 
 
 def _register_generic(kind: str) -> None:
@@ -152,7 +153,7 @@ def _register_generic(kind: str) -> None:
     ):
         from mlcap.datasets import generic
 
-        _prepare(lambda report: generic.prepare(out, train, test, val, images, name, report), strict, json_output)
+        _prepare(lambda report: generic.prepare(out, train, test, val, images, name, report), out, strict, json_output)
 
     command.__doc__ = ("Your own data: CSV rows 'path,label|label|...'." if kind == "csv" else
                        "Your own data: JSONL {path, labels, captions?, tags?}.")
@@ -163,12 +164,16 @@ for _kind in ("csv", "jsonl"):
     _register_generic(_kind)
 
 
-def _prepare(run, strict: bool, json_output: bool) -> None:
+def _prepare(run, out: Path, strict: bool, json_output: bool) -> None:
     from mlcap.datasets.report import PrepareReport
     from mlcap.datasets.summary import print_summary, summarize
 
     report = PrepareReport(strict)
-    meta, samples = run(report)
+    with removed_on_failure(out, report):
+        meta, samples = run(report)
+    for split, kept in samples.items():
+        if not kept:
+            report.note(f"split {split!r} is empty: there is nothing to evaluate or validate on it")
     print_summary(summarize(meta, samples, report), json_output)
 
 
@@ -194,7 +199,7 @@ def prepare_nuswide(
 
     _prepare(lambda report: nuswide.prepare(out, root, concepts, train_csv, test_csv, train_list, test_list,
                                             train_labels, test_labels, images, split, seed, report),
-             strict, json_output)
+             out, strict, json_output)
 
 
 # the training stages: `pretrain-cnn`, `pretrain-rnn`, `finetune`, `stage NAME` (mlcap/cli_train.py)
@@ -260,6 +265,7 @@ def extract_features(
     opts = resolve(ExtractOptions, "extract-features", dict(data=data, backbone=backbone, out=out, weights=weights,
                    image_size=image_size, splits=splits, batch_size=batch_size, device=device), config)
     dataset = PreparedDataset(opts.data)
+    dataset.check_image_root()
     names = [s.strip() for s in (opts.splits or ",".join(dataset.splits)).split(",") if s.strip()]
     unknown = [s for s in names if s not in dataset.splits]
     if unknown:
@@ -310,6 +316,8 @@ def evaluate(
     if label_names and caption_names and "-" in opts.predictions:
         raise MlcapError("predictions from - (stdin) are read once: ask for label or caption metrics, "
                          "or give the predictions as a file")
+    if opts.predictions.count("-") > 1:
+        raise MlcapError("- (stdin) is given twice: it can be read once")
     rows = []
     for p in opts.predictions:
         row = {}
@@ -369,15 +377,10 @@ def backbones():
 
 
 def main() -> None:
-    """Usage errors are click's (exit 2); ``MlcapError`` is one line on stderr with its exit code."""
-    try:
-        app()
-    except MlcapError as e:
-        sys.stderr.write(f"mlcap: error: {e}\n")
-        sys.exit(e.exit_code)
-    except KeyboardInterrupt:
-        sys.stderr.write("mlcap: interrupted\n")
-        sys.exit(130)
+    """The `mlcap` entry point: every error ends as one line on stderr (see mlcap/shell.py)."""
+    from mlcap.shell import run_command
+
+    run_command(app)
 
 
 if __name__ == "__main__":

@@ -18,7 +18,7 @@ STAGE_HELP = {
     "finetune": "Stage 3: train CNN and RNN jointly (the backbone fixed with --freeze-backbone).",
 }
 
-NOT_TRAIN_OPTIONS = {"option", "group_lr", "group_start", "config", "name"}
+NOT_TRAIN_OPTIONS = {"option", "group_lr", "group_start", "config", "name", "restart"}
 
 
 def _parse_options(pairs: list[str]) -> dict:
@@ -32,6 +32,8 @@ def _parse_options(pairs: list[str]) -> dict:
             out[key.strip()] = json.loads(value)
         except json.JSONDecodeError:
             out[key.strip()] = value
+        except RecursionError:
+            raise MlcapError(f"--option {key.strip()}: value nested too deeply") from None
     return out
 
 
@@ -67,7 +69,8 @@ def _train(
     features: Optional[Path] = typer.Option(None, help="Train from an HDF5 feature cache (backbone fixed)."),
     max_len: Optional[int] = typer.Option(None, help="Longest emitted label sequence."),
     num_workers: Optional[int] = typer.Option(None, help="Data-loading worker processes (default 0)."),
-    resume: Optional[bool] = typer.Option(None, "--resume/--restart", help="Continue from this stage's checkpoint."),
+    resume: Optional[bool] = typer.Option(None, "--resume/--overwrite", help="Continue this stage from its checkpoint, or train it again from its start; a stage that has a checkpoint needs one of the two."),
+    restart: Optional[bool] = typer.Option(None, "--restart", hidden=True, help="The same as --overwrite."),
     task: Optional[str] = typer.Option(None, help="multilabel (default) or caption; fixed by the first stage."),
     vocab_size: Optional[int] = typer.Option(None, help="Caption vocabulary: most frequent words (default 12000)."),
     min_count: Optional[int] = typer.Option(None, help="Caption vocabulary: every word seen this often."),
@@ -102,6 +105,8 @@ def _train(
 
 def _run_stage(stage: str, values: dict) -> None:
     cli = {k: v for k, v in values.items() if k not in NOT_TRAIN_OPTIONS}
+    if values.get("restart"):
+        cli["resume"] = False
     if values.get("option"):
         cli["method_options"] = _parse_options(values["option"])
     if values.get("group_lr"):

@@ -26,8 +26,8 @@ class Options(BaseModel):
 
 class PrepareSyntheticOptions(Options):
     out: Path
-    images: int = Field(2000, ge=10)
-    seed: int = 0
+    images: int = Field(2000, ge=10, le=10_000_000)
+    seed: int = Field(0, ge=0, le=2**32 - 1)
 
 
 class TrainOptions(Options):
@@ -41,10 +41,10 @@ class TrainOptions(Options):
     backbone: str | None = None          # fixed by the run's first stage; default smallcnn
     weights: str | None = None           # local backbone state dict, or "imagenet" (offline), first stage only
     init_from: Path | None = None        # start from another run's checkpoint (matching weights only)
-    image_size: int | None = Field(None, ge=16)   # default: the backbone's natural size
+    image_size: int | None = Field(None, ge=16, le=4096)   # default: the backbone's natural size
     use_tags: bool | None = None         # noisy-tag side information; fixed by the first stage
     batch_size: int = Field(32, ge=1)
-    seed: int = 0
+    seed: int = Field(0, ge=0, le=2**32 - 1)
     device: Device = "auto"
     amp: bool = False                    # bfloat16 autocast
     order: Order | None = None           # default: the method's default_order, else rare
@@ -53,13 +53,13 @@ class TrainOptions(Options):
     features: Path | None = None         # train from an HDF5 feature cache (implies freeze_backbone)
     max_len: int | None = Field(None, ge=1)  # longest emitted sequence; default: most labels in train + 2
     num_workers: int = Field(0, ge=0)
-    resume: bool = False
+    resume: bool | None = None           # True: continue the stage; False: train it again; None: refuse if it exists
     task: Literal["multilabel", "caption"] | None = None   # fixed by the first stage; default multilabel
     vocab_size: int | None = Field(None, ge=1)  # caption vocabulary: most frequent training words (12000)
     min_count: int | None = Field(None, ge=1)   # instead: every word seen this often
     method_options: dict = Field(default_factory=dict)
     # the recipe: None = the method's default for this stage (see `mlcap methods --recipes`)
-    epochs: int | None = Field(None, ge=1)
+    epochs: int | None = Field(None, ge=1, le=100_000)
     optimizer: Literal["adam", "adamw", "sgd", "rmsprop"] | None = None
     lr: float | None = Field(None, gt=0)
     momentum: float | None = Field(None, ge=0)
@@ -114,7 +114,7 @@ class PredictOptions(Options):
     features: Path | None = None         # predict from an HDF5 feature cache
     beam: int = Field(3, ge=1)           # captioning: beam width (1 = greedy)
     checkpoint: Literal["best", "last"] = "best"   # the stage's best (on validation) or last weights
-    threshold: float | None = None       # overrides the run's threshold (see the method's docs)
+    threshold: float | None = Field(None, ge=0, le=1)   # overrides the run's threshold (see the method's docs)
     coco_results: Path | None = None     # captioning: also write the COCO results format here
     attention: Path | None = None        # write each emitted label's attention map (PNG) here
     batch_size: int = Field(64, ge=1)
@@ -127,7 +127,7 @@ class ExtractOptions(Options):
     backbone: str
     out: Path
     weights: str | None = None
-    image_size: int | None = Field(None, ge=16)
+    image_size: int | None = Field(None, ge=16, le=4096)
     splits: str | None = None            # comma list; default: every split of the dataset
     batch_size: int = Field(64, ge=1)
     device: Device = "auto"

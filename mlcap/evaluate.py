@@ -21,6 +21,7 @@ from mlcap.metrics import (classification_metrics, duplicate_ratio, instance_met
                            top_k_mask)
 from mlcap.metrics.order import cooccurrence_difference, order_rigidness, save_heatmap
 from mlcap.progress import note
+from mlcap.textfile import decode_utf8, parse_json, read_json, read_text, require_regular_file
 
 # group -> the keys it reports; definitions and papers in mlcap/metrics/multilabel.py
 METRICS = {
@@ -70,9 +71,7 @@ def read_predictions(source: str, data: PreparedDataset, ids: list[str]) -> Pred
     has_scores = True
     duplicates, sequences, seen, unknown = [], [], set(), 0
     name = "stdin" if source == "-" else source
-    if source != "-" and not Path(source).is_file():
-        raise MlcapError(f"{source}: predictions file not found")
-    stream = getattr(sys.stdin, "buffer", None) or _encoded(sys.stdin) if source == "-" else open(source, "rb")
+    stream = _stdin_bytes() if source == "-" else open(require_regular_file(Path(source), "predictions file"), "rb")
     try:
         for lineno, line in enumerate(_lines(stream, name), 1):
             if not line.strip():
@@ -85,11 +84,15 @@ def read_predictions(source: str, data: PreparedDataset, ids: list[str]) -> Pred
             except RecursionError:
                 raise MlcapError(f"{where}: JSON nested too deeply") from None
             if isinstance(row, dict) and "labels" not in row and isinstance(row.get("concepts"), dict):
+                if not all(_is_number(p) for p in row["concepts"].values()):
+                    raise MlcapError(f"{where}: 'concepts' must map words to probabilities")
                 # a captioning prediction: its concepts at p >= 0.5 are its labels (concept F1)
                 row = {**row, "labels": [w for w, p in row["concepts"].items() if p >= 0.5],
                        "scores": row["concepts"]}
-            if not isinstance(row, dict) or "id" not in row or not isinstance(row.get("labels"), list):
-                raise MlcapError(f"{where}: expected {{\"id\": ..., \"labels\": [...]}}")
+            if (not isinstance(row, dict) or "id" not in row or not isinstance(row.get("labels"), list)
+                    or not all(isinstance(l, str) for l in row["labels"])
+                    or not isinstance(row["id"], (str, int)) or isinstance(row["id"], bool)):
+                raise MlcapError(f"{where}: expected {{\"id\": ..., \"labels\": [label, ...]}} (labels as strings)")
             image_id = str(row["id"])
             if image_id in seen:
                 raise MlcapError(f"{where}: second prediction for id {image_id!r}")
@@ -121,6 +124,16 @@ def read_predictions(source: str, data: PreparedDataset, ids: list[str]) -> Pred
                          + (f" ({unknown} for ids not in it)" if unknown else " (no prediction lines)"))
     missing = len(ids) - matched
     return Predictions(name, labels, scores if has_scores else None, duplicates, sequences, missing, unknown)
+
+
+def _is_number(value) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _stdin_bytes():
+    if sys.stdin is None:
+        raise MlcapError("stdin is closed: give the predictions as a file, or pipe them in")
+    return getattr(sys.stdin, "buffer", None) or _encoded(sys.stdin)
 
 
 def _encoded(text_stream):
@@ -158,15 +171,11 @@ def read_caption_predictions(source: str) -> dict[str, str]:
     """``{image id: caption}`` from JSONL ``{"id", "caption"}`` or a COCO results file
     ``[{"image_id", "caption"}]``."""
     name = "stdin" if source == "-" else source
-    if source != "-" and not Path(source).is_file():
-        raise MlcapError(f"{source}: predictions file not found")
-    text = sys.stdin.read() if source == "-" else Path(source).read_text(encoding="utf-8")
+    text = (decode_utf8(b"".join(_stdin_bytes()), name) if source == "-"
+            else read_text(Path(source), "predictions file"))
     out: dict[str, str] = {}
     if text.lstrip().startswith("["):
-        try:
-            rows = json.loads(text)
-        except json.JSONDecodeError as e:
-            raise MlcapError(f"{at(name, e.lineno)}: not JSON ({e.msg})") from None
+        rows = parse_json(text, name)
         for i, row in enumerate(rows):
             if not isinstance(row, dict) or "image_id" not in row or not isinstance(row.get("caption"), str):
                 raise MlcapError(f"{name}: entry {i} is not {{\"image_id\", \"caption\"}}")
@@ -175,10 +184,7 @@ def read_caption_predictions(source: str) -> dict[str, str]:
     for lineno, line in enumerate(text.splitlines(), 1):
         if not line.strip():
             continue
-        try:
-            row = json.loads(line)
-        except json.JSONDecodeError as e:
-            raise MlcapError(f"{at(name, lineno)}: not JSON ({e.msg})") from None
+        row = parse_json(line, name, lineno)
         if not isinstance(row, dict) or "id" not in row or not isinstance(row.get("caption"), str):
             raise MlcapError(f"{at(name, lineno)}: expected {{\"id\": ..., \"caption\": \"...\"}}")
         if str(row["id"]) in out:
@@ -189,16 +195,12 @@ def read_caption_predictions(source: str) -> dict[str, str]:
 
 def read_coco_captions(path: Path) -> dict[str, list[str]]:
     """References from a COCO-format captions file."""
+    doc = read_json(Path(path), "COCO captions file")
     try:
-        doc = json.loads(Path(path).read_text(encoding="utf-8"))
         refs: dict[str, list[str]] = {}
         for a in doc["annotations"]:
             refs.setdefault(str(a["image_id"]), []).append(a["caption"])
         return refs
-    except FileNotFoundError:
-        raise MlcapError(f"{path}: not found") from None
-    except json.JSONDecodeError as e:
-        raise MlcapError(f"{at(path, e.lineno)}: not JSON ({e.msg})") from None
     except (KeyError, TypeError):
         raise MlcapError(f"{path}: not a COCO captions file (annotations with image_id and caption)") from None
 
@@ -292,12 +294,7 @@ def write_cooccurrence(out_dir: Path, name: str, y_true: np.ndarray, y_pred: np.
 
 def read_groups(path: Path, labels: list[str]) -> dict[str, list[str]]:
     """A JSON object ``{group: [label, ...]}``."""
-    try:
-        groups = json.loads(Path(path).read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise MlcapError(f"{path}: groups file not found") from None
-    except json.JSONDecodeError as e:
-        raise MlcapError(f"{at(path, e.lineno)}: not JSON ({e.msg})") from None
+    groups = read_json(Path(path), "groups file")
     if not isinstance(groups, dict) or not all(isinstance(v, list) for v in groups.values()):
         raise MlcapError(f"{path}: expected {{\"group\": [label, ...]}}")
     for group, members in groups.items():

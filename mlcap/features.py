@@ -28,8 +28,24 @@ from mlcap.data.prepared import PreparedDataset
 from mlcap.errors import MlcapError
 from mlcap.models import backbone_input, create_backbone
 from mlcap.progress import note, progress_bar
+from mlcap.textfile import require_regular_file
 
 IN_MEMORY_BYTES = 4 << 30
+
+
+def open_h5(path: Path, mode: str):
+    """``h5py.File(path, mode)``; a file that is not HDF5 (or a directory, a FIFO, a missing one when
+    reading, one under a file) is a one-line error instead of h5py's OSError."""
+    import h5py
+
+    path = Path(path)
+    if path.exists() or mode == "r":
+        require_regular_file(path, "HDF5 feature file")
+    try:
+        return h5py.File(path, mode)
+    except OSError as e:
+        reason = str(e).split("(", 1)[-1].rstrip(")") if "(" in str(e) else str(e)
+        raise MlcapError(f"{path}: not a readable HDF5 feature file ({reason})") from None
 
 
 def extract(data: PreparedDataset, backbone: str, out: Path, splits: list[str], weights: str | None = None,
@@ -41,9 +57,11 @@ def extract(data: PreparedDataset, backbone: str, out: Path, splits: list[str], 
     torch.manual_seed(0)
     net = create_backbone(backbone, weights=weights).to(device).eval()
     out = Path(out)
+    if out.parent.exists() and not out.parent.is_dir():
+        raise MlcapError(f"{out}: {out.parent} is not a directory")
     out.parent.mkdir(parents=True, exist_ok=True)
     stats = {}
-    with h5py.File(out, "a") as f:
+    with open_h5(out, "a") as f:
         header = {"backbone": backbone, "weights": str(weights or ""), "image_size": size, "dataset": data.name,
                   "labels": json.dumps(data.labels)}
         if "backbone" in f.attrs:
@@ -56,7 +74,9 @@ def extract(data: PreparedDataset, backbone: str, out: Path, splits: list[str], 
             samples = data.samples(split)
             n = len(samples)
             group = f.require_group(split)
-            done = int(group.attrs.get("done", 0))
+            done = _done(group, out, split, n) if "ids" in group else 0
+            if "pooled" in group:
+                _check_split_group(group, out, split)
             if "pooled" not in group:
                 group.create_dataset("ids", data=np.array([s.id for s in samples], dtype=h5py.string_dtype()))
                 group.create_dataset("valid", shape=(n,), dtype=bool)
@@ -95,6 +115,10 @@ def extract(data: PreparedDataset, backbone: str, out: Path, splits: list[str], 
                     f.flush()
                     advance(len(positions))
             seconds = time.time() - start
+            if n and not group["valid"][:].any():
+                del f[split]                     # nothing to resume: a re-run starts the split again
+                raise MlcapError(f"extract-features: none of the {n} images of split {split!r} could be read "
+                                 f"(the first: {data.image_path(samples[0])}); nothing cached for it")
             stats[split] = {"images": n, "extracted": written, "skipped": skipped,
                             "images_per_s": round(written / seconds, 1) if seconds > 0 else None}
             if skipped:
@@ -122,28 +146,64 @@ class _KeepOrder:
 
 def check_cache_weights(path: Path, weights: str | None) -> None:
     """The cache must come from the run's own backbone weights, or predictions on images would differ."""
-    import h5py
-
-    with h5py.File(path, "r") as f:
+    with open_h5(path, "r") as f:
+        _require_cache_header(f, path)
         cached = f.attrs.get("weights", "")
     if str(cached) != str(weights or ""):
         raise MlcapError(f"{path}: features of backbone weights {cached or 'random init'!r}, the run uses "
                          f"{weights or 'random init'!r}")
 
 
+def _require_cache_header(f, path: Path) -> None:
+    if "backbone" not in f.attrs or "labels" not in f.attrs:
+        raise MlcapError(f"{path}: an HDF5 file, but not an mlcap feature cache (run `mlcap extract-features`)")
+
+
+def _attr_json(f, key: str, path: Path):
+    try:
+        return json.loads(f.attrs[key])
+    except (TypeError, ValueError, RecursionError):
+        raise MlcapError(f"{path}: attribute {key!r} is not JSON; not an mlcap feature cache") from None
+
+
+def _check_split_group(group, path: Path, split: str) -> int:
+    """The datasets of one split and their shapes agree (N ids, N valid flags, N pooled and spatial
+    float rows); their number N."""
+    missing = [k for k in ("ids", "valid", "pooled", "spatial") if k not in group]
+    if missing:
+        raise MlcapError(f"{path}: split {split!r} has no {missing[0]!r} dataset; not an mlcap feature cache")
+    n = group["ids"].shape[0] if group["ids"].ndim == 1 else -1
+    shapes = {k: group[k].shape for k in ("valid", "pooled", "spatial")}
+    if (n < 0 or shapes["valid"] != (n,) or len(shapes["pooled"]) != 2 or len(shapes["spatial"]) != 4
+            or shapes["pooled"][0] != n or shapes["spatial"][0] != n
+            or group["pooled"].dtype.kind != "f" or group["spatial"].dtype.kind != "f"):
+        raise MlcapError(f"{path}: split {split!r}: datasets of inconsistent shapes or types "
+                         f"(ids {group['ids'].shape}, {shapes}); not an mlcap feature cache")
+    return n
+
+
+def _done(group, path: Path, split: str, n: int) -> int:
+    done = group.attrs.get("done", 0)
+    if isinstance(done, np.generic):
+        done = done.item()
+    if not isinstance(done, int) or isinstance(done, bool) or not 0 <= done <= n:
+        raise MlcapError(f"{path}: split {split!r}: 'done' is {done!r}, not a row count in [0, {n}]")
+    return done
+
+
 class CachedFeatures(Dataset):
     def __init__(self, path: Path, data: PreparedDataset, split: str, backbone: str):
-        import h5py
-
         self.path, self.split = Path(path), split
-        if not self.path.is_file():
-            raise MlcapError(f"{path}: feature file not found (run `mlcap extract-features`)")
-        with h5py.File(self.path, "r") as f:
+        with open_h5(self.path, "r") as f:
+            _require_cache_header(f, path)
             if f.attrs.get("backbone") != backbone:
                 raise MlcapError(f"{path}: features of backbone {f.attrs.get('backbone')!r}, the run uses {backbone!r}")
-            if json.loads(f.attrs["labels"]) != data.labels:
+            if _attr_json(f, "labels", path) != data.labels:
                 raise MlcapError(f"{path}: features of another label vocabulary")
-            if split not in f or "pooled" not in f[split] or f[split].attrs.get("done", 0) < f[split]["ids"].shape[0]:
+            if split not in f or "pooled" not in f[split]:
+                raise MlcapError(f"{path}: split {split!r} is missing or unfinished (re-run extract-features)")
+            n = _check_split_group(f[split], path, split)
+            if _done(f[split], path, split, n) < n:
                 raise MlcapError(f"{path}: split {split!r} is missing or unfinished (re-run extract-features)")
             ids = [i.decode() if isinstance(i, bytes) else i for i in f[split]["ids"][:]]
             self.valid = f[split]["valid"][:]

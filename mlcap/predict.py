@@ -21,7 +21,7 @@ from mlcap.errors import MlcapError
 from mlcap.models import backbone_input
 from mlcap.plugins import load_method
 from mlcap.progress import note, progress_bar
-from mlcap.training.checkpoint import load_checkpoint
+from mlcap.training.checkpoint import load_checkpoint, load_weights
 from mlcap.features import make_feature_loader
 from mlcap.training.setup import pick_device
 from mlcap.training.run import RunDir, check_labels
@@ -60,8 +60,21 @@ def load_trained(run: RunDir, stage: str | None, labels: list[str], checkpoint: 
     if meta.get("method") != method.name:
         raise MlcapError(f"{path}: checkpoint of method {meta.get('method')!r}, "
                          f"but the run is {method.name!r}")
-    model.load_state_dict(state)
+    load_weights(model, state, path)
     return method, model, spec, stage
+
+
+def _check_features_fit(run: RunDir, method, stage: str, features) -> None:
+    """Cached features are those of the run's initial backbone: a stage that trained the backbone
+    makes them wrong for this model."""
+    from mlcap.features import check_cache_weights
+
+    check_cache_weights(features, run.spec().weights)
+    for earlier in method.stages[: method.stages.index(stage) + 1]:
+        meta = run.stage_meta(earlier)
+        if meta is not None and meta.get("backbone_frozen") is False:
+            raise MlcapError(f"--features {features}: stage {earlier} of {run.root} trained the backbone, so "
+                             "features of the initial backbone are not what this model sees; predict from images")
 
 
 def predict_rows(opts: PredictOptions) -> Iterator[dict]:
@@ -89,8 +102,10 @@ def predict_rows(opts: PredictOptions) -> Iterator[dict]:
     model.to(device).eval()
     mean, std, _ = backbone_input(spec.backbone)
     if opts.features is not None:
+        _check_features_fit(RunDir(opts.run), method, stage, opts.features)
         loader = make_feature_loader(opts.features, data, opts.split, spec.backbone, opts.batch_size)
     else:
+        data.check_image_root()
         loader = make_loader(data, opts.split, spec.image_size, mean, std, opts.batch_size,
                              num_workers=opts.num_workers)
     skips, n_dup_images, written = SkipLog(), 0, 0
@@ -105,6 +120,11 @@ def predict_rows(opts: PredictOptions) -> Iterator[dict]:
                     maps = method.attention_maps(model, batch, spec, decoded)
                     for image_id, raw, m in zip(batch.ids, decoded.sequences, maps):
                         attention.write(image_id, [data.labels[k] for k in raw], m)
+                if not bool(torch.isfinite(decoded.scores).all()):
+                    bad = batch.ids[int((~torch.isfinite(decoded.scores)).any(1).nonzero()[0])]
+                    source = f"the features in {opts.features}" if opts.features is not None else "the image"
+                    raise MlcapError(f"predict: image {bad!r} has NaN or infinite scores (from {source}); "
+                                     "nothing after it is written")
                 scores = decoded.scores.float().cpu().tolist()
                 if decoded.captions is not None:
                     for i, image_id in enumerate(batch.ids):

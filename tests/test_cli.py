@@ -48,7 +48,7 @@ def test_scnnrnn_all_stages_predict_evaluate(mlcap, tiny_data, tmp_path):
     assert "rnn" in losses["pretrain-rnn"] and "bce" not in losses["pretrain-rnn"]
     assert {"bce", "rnn"} <= set(losses["finetune"])
     assert "starting from the pretrain-rnn checkpoint" in mlcap(
-        "finetune", "-m", "scnnrnn", "--data", tiny_data, "--run", run, *TINY_TRAIN).err
+        "finetune", "-m", "scnnrnn", "--data", tiny_data, "--run", run, *TINY_TRAIN, "--overwrite").err
 
     res = mlcap("predict", "--run", run, "--data", tiny_data, "--split", "test")
     assert res.code == 0, res.err

@@ -17,6 +17,7 @@ from pathlib import Path
 
 from mlcap.errors import MlcapError, at
 from mlcap.orderings import fixed_orderings
+from mlcap.textfile import expect, expect_list_of, parse_json, read_json
 
 FORMAT_VERSION = 1
 
@@ -46,8 +47,11 @@ class Sample:
 
 def _write_text_atomic(path: Path, text: str) -> None:
     tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)
+    try:
+        tmp.write_text(text, encoding="utf-8")
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
 
 
 def write_prepared(root: Path, name: str, labels: list[str], splits: dict[str, list[Sample]],
@@ -57,6 +61,9 @@ def write_prepared(root: Path, name: str, labels: list[str], splits: dict[str, l
     root.mkdir(parents=True, exist_ok=True)
     if "train" not in splits:
         raise MlcapError("a prepared dataset needs a 'train' split")
+    if not splits["train"]:
+        raise MlcapError(f"{root}: no training sample was kept; nothing written")
+    (root / "dataset.json").unlink(missing_ok=True)    # not a dataset until every file is in place
     freq = Counter(l for s in splits["train"] for l in s.labels)
     frequencies = {l: freq.get(l, 0) for l in labels}
     meta = {
@@ -88,17 +95,10 @@ class PreparedDataset:
             raise MlcapError(f"{self.root}: no such dataset directory (run `mlcap prepare` first)")
         if not meta_path.is_file():
             raise MlcapError(f"{meta_path}: missing; {self.root} is not a prepared dataset")
-        self.meta = _read_json(meta_path)
-        version = self.meta.get("format_version")
-        if version != FORMAT_VERSION:
-            raise MlcapError(f"{meta_path}: format_version {version!r}, this mlcap reads {FORMAT_VERSION}")
-        for key in ("name", "labels", "label_frequencies", "splits"):
-            if key not in self.meta:
-                raise MlcapError(f"{meta_path}: missing key {key!r}")
+        self.meta = read_json(meta_path, "dataset.json")
+        _check_meta(self.meta, meta_path)
         self.name: str = self.meta["name"]
         self.labels: list[str] = list(self.meta["labels"])
-        if len(set(self.labels)) != len(self.labels):
-            raise MlcapError(f"{meta_path}: duplicate label names")
         self.label_index = {l: i for i, l in enumerate(self.labels)}
         self.frequencies: dict[str, int] = self.meta["label_frequencies"]
         self.tags: list[str] = list(self.meta.get("tags", []))
@@ -108,8 +108,8 @@ class PreparedDataset:
         self._samples: dict[str, list[Sample]] = {}
         orderings_path = self.root / "orderings.json"
         self.orderings: dict[str, list[str]] = (
-            _read_json(orderings_path) if orderings_path.is_file()
-            else fixed_orderings(self.labels, self.frequencies))
+            _check_orderings(read_json(orderings_path, "orderings.json"), self.labels, orderings_path)
+            if orderings_path.exists() else fixed_orderings(self.labels, self.frequencies))
 
     def samples(self, split: str) -> list[Sample]:
         """The split's samples, parsed once per dataset object (treat as read-only)."""
@@ -139,23 +139,33 @@ class PreparedDataset:
         return samples
 
     def _parse(self, line: str, path: Path, lineno: int) -> Sample:
-        try:
-            row = json.loads(line)
-        except json.JSONDecodeError as e:
-            raise MlcapError(f"{at(path, lineno)}: not JSON ({e.msg})") from None
+        row = parse_json(line, path, lineno)
         if not isinstance(row, dict) or "id" not in row or "image" not in row:
             raise MlcapError(f"{at(path, lineno)}: expected an object with 'id', 'image' and 'labels'")
-        labels = row.get("labels", [])
-        masked = row.get("unknown", [])
-        unknown = [l for l in list(labels) + list(masked) if l not in self.label_index]
+        where = at(path, lineno)
+        expect(row["id"], (str, int), where, "id")
+        expect(row["image"], str, where, "image")
+        labels, masked, tags, captions = (expect_list_of(row.get(key, []), str, where, key)
+                                          for key in ("labels", "unknown", "tags", "captions"))
+        box = row.get("box")
+        if box is not None and (not isinstance(box, list) or len(box) != 4
+                                or not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in box)):
+            raise MlcapError(f"{where}: 'box' must be [x, y, w, h] (numbers) or null")
+        unknown = [l for l in labels + masked if l not in self.label_index]
         if unknown:
-            raise MlcapError(f"{at(path, lineno)}: unknown label {unknown[0]!r}")
-        tags = row.get("tags", [])
+            raise MlcapError(f"{where}: unknown label {unknown[0]!r}")
         unknown = [t for t in tags if t not in self.tag_index]
         if unknown:
-            raise MlcapError(f"{at(path, lineno)}: tag {unknown[0]!r} is not in the dataset's tag vocabulary")
-        return Sample(id=str(row["id"]), image=str(row["image"]), labels=list(labels), tags=list(tags),
-                      captions=list(row.get("captions", [])), unknown=list(masked), box=row.get("box"))
+            raise MlcapError(f"{where}: tag {unknown[0]!r} is not in the dataset's tag vocabulary")
+        return Sample(id=str(row["id"]), image=row["image"], labels=list(labels), tags=list(tags),
+                      captions=list(captions), unknown=list(masked), box=box)
+
+    def check_image_root(self) -> None:
+        """The folder image paths are relative to must still exist (moved data: one line, not N skips)."""
+        if not self.image_root.is_dir():
+            where = "dataset.json's image_root" if self.image_root != self.root else "the dataset folder"
+            raise MlcapError(f"{self.image_root}: {where} no longer exists or is not a folder; move the images "
+                             f"back, or edit image_root in {self.root / 'dataset.json'}")
 
     def image_path(self, sample: Sample) -> Path:
         return self.image_root / sample.image
@@ -166,10 +176,47 @@ class PreparedDataset:
         return self.orderings[name]
 
 
-def _read_json(path: Path):
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as e:
-        raise MlcapError(f"{at(path, e.lineno)}: not valid JSON ({e.msg})") from None
-    except OSError as e:
-        raise MlcapError(f"{path}: cannot read ({e.strerror})") from None
+def _check_meta(meta, path: Path) -> None:
+    """dataset.json's keys and their JSON types, so that a hand-edited file is one line, not a traceback."""
+    where = str(path)
+    expect(meta, dict, where, "the top level")
+    version = meta.get("format_version")
+    if version != FORMAT_VERSION:
+        raise MlcapError(f"{path}: format_version {version!r}, this mlcap reads {FORMAT_VERSION}")
+    for key in ("name", "labels", "label_frequencies", "splits"):
+        if key not in meta:
+            raise MlcapError(f"{path}: missing key {key!r}")
+    expect(meta["name"], str, where, "name")
+    labels = expect_list_of(meta["labels"], str, where, "labels")
+    if not labels:
+        raise MlcapError(f"{path}: 'labels' is empty")
+    if len(set(labels)) != len(labels):
+        raise MlcapError(f"{path}: duplicate label names")
+    frequencies = expect(meta["label_frequencies"], dict, where, "label_frequencies")
+    for label, count in frequencies.items():
+        expect(count, int, where, f"label_frequencies[{label!r}]")
+    missing = [l for l in labels if l not in frequencies]
+    if missing:
+        raise MlcapError(f"{path}: label_frequencies has no count for label {missing[0]!r}")
+    splits = expect(meta["splits"], dict, where, "splits")
+    for split, size in splits.items():
+        expect(size, int, where, f"splits[{split!r}]")
+        if not split or "/" in split or split.startswith("."):
+            raise MlcapError(f"{path}: {split!r} is not a split name")
+    expect_list_of(meta.get("tags", []), str, where, "tags")
+    expect(meta.get("image_root"), (str, type(None)), where, "image_root")
+    expect(meta.get("has_captions", False), bool, where, "has_captions")
+
+
+def _check_orderings(orderings, labels: list[str], path: Path) -> dict[str, list[str]]:
+    """Each fixed order must be a permutation of the labels: a missing label could never be emitted."""
+    expect(orderings, dict, str(path), "the top level")
+    for name, order in orderings.items():
+        expect_list_of(order, str, str(path), name)
+        if sorted(order) != sorted(labels):
+            missing = sorted(set(labels) - set(order))
+            extra = sorted(set(order) - set(labels))
+            what = (f"misses label {missing[0]!r}" if missing else f"has label {extra[0]!r} not in dataset.json"
+                    if extra else "repeats a label")
+            raise MlcapError(f"{path}: order {name!r} {what}; each order lists every label once")
+    return orderings

@@ -23,18 +23,62 @@ from mlcap.data.prepared import Sample, write_prepared
 from mlcap.datasets import captions as text
 from mlcap.datasets.report import PrepareReport
 from mlcap.errors import MlcapError
+from mlcap.textfile import expect, read_json
+
+KARPATHY_SPLITS = ("train", "restval", "val", "test")
 
 
-def _load_coco(path: Path):
+def _load_coco(path: Path, report: PrepareReport, instances: bool):
+    """A pycocotools ``COCO`` index of ``path``, after checking the layout it assumes: ``images``
+    with unique ids, ``annotations`` that name a listed image, and (instances) ``categories``."""
     from pycocotools.coco import COCO
 
-    try:
-        with contextlib.redirect_stdout(io.StringIO()):   # pycocotools prints progress on stdout
-            return COCO(str(path))
-    except json.JSONDecodeError as e:
-        raise MlcapError(f"{path}:{e.lineno}: not valid JSON ({e.msg})") from None
-    except (KeyError, TypeError) as e:
-        raise MlcapError(f"{path}: not a COCO annotation file ({type(e).__name__}: {e})") from None
+    doc = read_json(path, "COCO annotation file")
+    where = str(path)
+    expect(doc, dict, where, "the top level")
+    required = ("images", "annotations", "categories") if instances else ("images", "annotations")
+    for key in required:
+        if key not in doc:
+            raise MlcapError(f"{path}: no {key!r}; not a COCO {'instances' if instances else 'captions'} file")
+        expect(doc[key], list, where, key)
+    images, seen = [], set()
+    for i, image in enumerate(doc["images"]):
+        if not isinstance(image, dict) or not _is_int(image.get("id")) or not isinstance(image.get("file_name"), str):
+            report.problem("bad image entry", path, None, f"images[{i}] needs an integer id and a file_name")
+            continue
+        if image["id"] in seen:
+            report.problem("duplicate image id", path, None, f"images[{i}]: id {image['id']} again")
+            continue
+        seen.add(image["id"])
+        images.append(image)
+    annotations = []
+    for i, a in enumerate(doc["annotations"]):
+        if not isinstance(a, dict) or not _is_int(a.get("image_id")) or not _is_int(a.get("id", 0)):
+            report.problem("bad annotation", path, None, f"annotations[{i}] needs an integer image_id", drop=False)
+        elif a["image_id"] not in seen:
+            report.problem("annotation for an unknown image", path, None,
+                           f"annotations[{i}]: image_id {a['image_id']}", drop=False)
+        elif instances and not _is_int(a.get("category_id")):
+            report.problem("bad annotation", path, None, f"annotations[{i}] needs an integer category_id", drop=False)
+        elif not instances and not isinstance(a.get("caption"), str):
+            report.problem("bad annotation", path, None, f"annotations[{i}] needs a caption string", drop=False)
+        else:
+            annotations.append(a)
+    categories = doc.get("categories", [])
+    for i, cat in enumerate(categories):
+        if not isinstance(cat, dict) or not _is_int(cat.get("id")) or not isinstance(cat.get("name"), str):
+            raise MlcapError(f"{path}: categories[{i}] needs an integer id and a name")
+    coco = COCO()
+    coco.dataset = {**doc, "images": images, "annotations": annotations}
+    if instances:
+        coco.dataset["categories"] = categories
+    with contextlib.redirect_stdout(io.StringIO()):   # pycocotools prints progress on stdout
+        coco.createIndex()
+    return coco
+
+
+def _is_int(value) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
 
 
 def prepare(root: Path, out: Path, year: str = "2017", karpathy: Path | None = None, labels: str = "categories",
@@ -48,11 +92,11 @@ def prepare(root: Path, out: Path, year: str = "2017", karpathy: Path | None = N
     categories: dict[int, str] = {}
     for split in ("train", "val"):
         inst_path, cap_path = ann / f"instances_{split}{year}.json", ann / f"captions_{split}{year}.json"
-        if not inst_path.is_file() and not cap_path.is_file():
+        if not inst_path.exists() and not cap_path.exists():
             raise MlcapError(f"{ann}: neither instances_{split}{year}.json nor captions_{split}{year}.json")
         records: dict[int, dict] = {}
-        if inst_path.is_file():
-            coco = _load_coco(inst_path)
+        if inst_path.exists():
+            coco = _load_coco(inst_path, report, instances=True)
             for cat in coco.loadCats(coco.getCatIds()):
                 if categories.setdefault(cat["id"], cat["name"]) != cat["name"]:
                     raise MlcapError(f"{inst_path}: category id {cat['id']} named differently across files")
@@ -63,25 +107,26 @@ def prepare(root: Path, out: Path, year: str = "2017", karpathy: Path | None = N
                     report.problem("unknown category id", inst_path, None, f"image {image_id}: {sorted(unknown)}")
                     continue
                 records[image_id] = {"file": f"{split}{year}/{image['file_name']}", "cats": cats, "captions": []}
-        if cap_path.is_file():
-            caps = _load_coco(cap_path)
+        if cap_path.exists():
+            caps = _load_coco(cap_path, report, instances=False)
             for image_id, image in caps.imgs.items():
                 rec = records.setdefault(image_id, {"file": f"{split}{year}/{image['file_name']}", "cats": set(),
-                                                    "captions": [], "no_instances": not inst_path.is_file()})
+                                                    "captions": [], "no_instances": not inst_path.exists()})
                 rec["captions"] = [a["caption"].strip() for a in caps.imgToAnns.get(image_id, [])]
         per_split[split] = records
 
     assignment = {"train": "train", "val": "test"}
     splits_of_id: dict[int, str] = {}
     if karpathy is not None:
-        try:
-            entries = json.loads(Path(karpathy).read_text())["images"]
-        except FileNotFoundError:
-            raise MlcapError(f"{karpathy}: not found") from None
-        except (json.JSONDecodeError, KeyError, TypeError):
-            raise MlcapError(f"{karpathy}: not a Karpathy split file (dataset_coco.json format)") from None
+        doc = read_json(Path(karpathy), "Karpathy split file")
+        entries = doc.get("images") if isinstance(doc, dict) else None
+        if not isinstance(entries, list) or not all(
+                isinstance(e, dict) and _is_int(e.get("cocoid")) and e.get("split") in KARPATHY_SPLITS
+                for e in entries):
+            raise MlcapError(f"{karpathy}: not a Karpathy split file (dataset_coco.json: images with "
+                             f"cocoid and split {'|'.join(KARPATHY_SPLITS)})")
         for e in entries:
-            splits_of_id[int(e["cocoid"])] = {"restval": "train"}.get(e["split"], e["split"])
+            splits_of_id[e["cocoid"]] = {"restval": "train"}.get(e["split"], e["split"])
 
     by_split: dict[str, list[tuple[int, dict]]] = {}
     for coco_split, records in per_split.items():

@@ -13,12 +13,13 @@ from pathlib import Path
 from mlcap.data.prepared import Sample, write_prepared
 from mlcap.datasets.report import PrepareReport
 from mlcap.errors import MlcapError
+from mlcap.textfile import read_text
 
 
 def _lines(path: Path) -> list[str]:
-    if not path.is_file():
+    if not path.exists():
         raise MlcapError(f"{path}: not found")
-    return path.read_text(encoding="utf-8").splitlines()
+    return read_text(path).splitlines()
 
 
 def prepare(root: Path, out: Path, check_images: bool = True,

@@ -15,16 +15,14 @@ from pathlib import Path
 from mlcap.data.prepared import Sample, write_prepared
 from mlcap.datasets.report import PrepareReport
 from mlcap.errors import MlcapError
+from mlcap.textfile import read_text
 
 
 def _rows(path: Path, report: PrepareReport):
     """(line, path, labels, captions, tags) per usable row."""
-    if not path.is_file():
+    if not path.exists():
         raise MlcapError(f"{path}: not found")
-    try:
-        text_of_file = path.read_text(encoding="utf-8-sig")          # a UTF-8 BOM is dropped
-    except UnicodeDecodeError as e:
-        raise MlcapError(f"{path}: not UTF-8 text ({e.reason} at byte {e.start})") from None
+    text_of_file = read_text(path, f"{path.suffix.lstrip('.').upper()} file".strip())   # a UTF-8 BOM is dropped
     if path.suffix == ".jsonl":
         for line, text in enumerate(text_of_file.splitlines(), 1):
             if not text.strip():
@@ -33,6 +31,9 @@ def _rows(path: Path, report: PrepareReport):
                 row = json.loads(text)
             except json.JSONDecodeError as e:
                 report.problem("bad row", path, line, f"not JSON ({e.msg})")
+                continue
+            except RecursionError:
+                report.problem("bad row", path, line, "JSON nested too deeply")
                 continue
             problem = _bad_jsonl_row(row)
             if problem:
@@ -111,8 +112,8 @@ def prepare(out: Path, train: Path, test: Path, val: Path | None = None, images:
                                captions=captions))
         samples[split] = kept
     if not samples["train"]:
-        raise MlcapError(f"{files['train']}: no usable training row (every row was empty, malformed, without a "
-                         f"label, or of a missing image; see the problems above)" if report.problems else
-                         f"{files['train']}: no training rows")
+        problems = sum(report.problems.values())
+        raise MlcapError(f"{files['train']}: no usable training row ({problems} problem(s); the first: "
+                         f"{report.examples[0]})" if report.examples else f"{files['train']}: no training rows")
     meta = write_prepared(out, name, labels, samples, tags=tags, extra={"image_root": str(images.resolve())})
     return meta, samples

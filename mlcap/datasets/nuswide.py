@@ -32,14 +32,15 @@ import numpy as np
 from mlcap.data.prepared import Sample, write_prepared
 from mlcap.datasets.report import PrepareReport
 from mlcap.errors import MlcapError
+from mlcap.textfile import decode_utf8, read_text, require_regular_file
 
 PAPER_TRAIN = 150_000
 
 
 def read_lines(path: Path) -> list[str]:
-    if not Path(path).is_file():
+    if not Path(path).exists():
         raise MlcapError(f"{path}: not found")
-    return [l.strip() for l in Path(path).read_text(encoding="utf-8", errors="replace").splitlines() if l.strip()]
+    return [l.strip() for l in read_text(Path(path)).splitlines() if l.strip()]
 
 
 def read_image_list(path: Path) -> list[str]:
@@ -48,16 +49,21 @@ def read_image_list(path: Path) -> list[str]:
 
 
 def _open_table(path: Path):
-    path = Path(path)
-    if not path.is_file():
-        raise MlcapError(f"{path}: not found")
-    if path.suffix == ".zip":
-        z = zipfile.ZipFile(path)
-        members = [n for n in z.namelist() if not n.endswith("/")]
-        if len(members) != 1:
-            raise MlcapError(f"{path}: expected one CSV inside, found {len(members)} files")
-        return io.TextIOWrapper(z.open(members[0]), encoding="utf-8", newline=""), f"{path}!{members[0]}"
-    return open(path, encoding="utf-8", newline=""), str(path)
+    """The table as a text stream (decoded whole, so that a bad byte is an error naming its line)
+    and the name errors use for it."""
+    path = require_regular_file(Path(path), "label table")
+    if path.suffix != ".zip":
+        return io.StringIO(decode_utf8(path.read_bytes(), path), newline=""), str(path)
+    try:
+        with zipfile.ZipFile(path) as z:
+            members = [n for n in z.namelist() if not n.endswith("/")]
+            if len(members) != 1:
+                raise MlcapError(f"{path}: expected one CSV inside, found {len(members)} files")
+            where = f"{path}!{members[0]}"
+            data = z.read(members[0])
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, EOFError, NotImplementedError) as e:
+        raise MlcapError(f"{path}: not a readable zip file ({e})") from None
+    return io.StringIO(decode_utf8(data, where), newline=""), where
 
 
 class _Split:
@@ -71,6 +77,15 @@ def read_csv_split(path: Path, concepts: list[str], split: str, image_list: list
                    report: PrepareReport) -> _Split:
     stream, where = _open_table(path)
     index = {c: i for i, c in enumerate(concepts)}
+    csv.field_size_limit(1 << 24)
+    try:
+        return _read_csv_rows(stream, where, concepts, index, split, image_list, report)
+    except csv.Error as e:
+        raise MlcapError(f"{where}: not a readable CSV ({e})") from None
+
+
+def _read_csv_rows(stream, where: str, concepts: list[str], index: dict[str, int], split: str,
+                   image_list: list[str] | None, report: PrepareReport) -> _Split:
     with stream:
         reader = csv.reader(stream)
         header = next(reader, None)
@@ -152,7 +167,7 @@ def read_official_split(root: Path, concepts: list[str], split: str, report: Pre
 
 def read_list_split(path: Path, concepts: list[str], report: PrepareReport) -> _Split:
     ids, images, rows = [], [], []
-    for line, text in enumerate(Path(path).read_text(encoding="utf-8").splitlines(), 1):
+    for line, text in enumerate(read_text(Path(path)).splitlines(), 1):
         if not text.strip():
             continue
         parts = text.split()
@@ -173,7 +188,7 @@ def read_tags(root: Path, names_by_split: dict[str, list[str]]) -> tuple[list[st
         return None
     tags = read_lines(taglist)
     row_of = {name: i for i, name in enumerate(read_image_list(imagelist))}
-    rows = alltags.read_text(encoding="utf-8").splitlines()
+    rows = read_text(alltags).splitlines()
     if len(rows) != len(row_of):
         raise MlcapError(f"{alltags}: {len(rows)} rows for {len(row_of)} images in {imagelist}")
     out = {}
@@ -215,6 +230,8 @@ def prepare(out: Path, root: Path | None = None, concepts_file: Path | None = No
     if concepts_file is None:
         raise MlcapError("nuswide: give --root (official layout) or --concepts with the CSV/list files")
     concepts = read_lines(concepts_file)
+    if not concepts:
+        raise MlcapError(f"{concepts_file}: empty; the concept list names one concept per line")
     if train_csv or test_csv:
         if not (train_csv and test_csv):
             raise MlcapError("nuswide: give both --train-csv and --test-csv")

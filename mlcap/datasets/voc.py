@@ -13,6 +13,7 @@ from pathlib import Path
 from mlcap.data.prepared import Sample, write_prepared
 from mlcap.datasets.report import PrepareReport
 from mlcap.errors import MlcapError
+from mlcap.textfile import read_text
 
 CLASSES = ["aeroplane", "bicycle", "bird", "boat", "bottle", "bus", "car", "cat", "chair", "cow",
            "diningtable", "dog", "horse", "motorbike", "person", "pottedplant", "sheep", "sofa", "train",
@@ -24,9 +25,13 @@ def read_split(root: Path, split: str, report: PrepareReport) -> dict[str, dict[
     main = root / "ImageSets" / "Main"
     for cls in CLASSES:
         path = main / f"{cls}_{split}.txt"
-        if not path.is_file():
+        if not path.exists():
             raise MlcapError(f"{path}: not found")
-        for line, text in enumerate(path.read_text().splitlines(), 1):
+        rows = read_text(path, "VOC class file").splitlines()
+        if not any(r.strip() for r in rows):
+            raise MlcapError(f"{path}: empty; a class file lists every image of the split with 1, -1 or 0")
+        present = 0
+        for line, text in enumerate(rows, 1):
             parts = text.split()
             if not parts:
                 continue
@@ -34,6 +39,10 @@ def read_split(root: Path, split: str, report: PrepareReport) -> dict[str, dict[
                 report.problem("bad row", path, line, f"expected '<id> 1|-1|0', got {text.strip()!r}", drop=False)
                 continue
             values.setdefault(parts[0], {})[cls] = int(parts[1])
+            present += parts[1] != "-1"
+        if not present:
+            report.problem("class with no positive image", path, None,
+                           f"every image is -1: {cls!r} could never be learnt or scored", drop=False)
     return values
 
 

@@ -8,21 +8,21 @@ losses and metrics). Images live under ``ROOT/Image/``.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 from mlcap.data.prepared import Sample, write_prepared
 from mlcap.datasets.report import PrepareReport
 from mlcap.errors import MlcapError
+from mlcap.textfile import read_json
 
 
 def _load(path: Path) -> dict:
-    try:
-        return json.loads(path.read_text())
-    except FileNotFoundError:
-        raise MlcapError(f"{path}: not found") from None
-    except json.JSONDecodeError as e:
-        raise MlcapError(f"{path}:{e.lineno}: not valid JSON ({e.msg})") from None
+    if not path.exists():
+        raise MlcapError(f"{path}: not found")
+    doc = read_json(path, "WIDER Attribute file")
+    if not isinstance(doc, dict):
+        raise MlcapError(f"{path}: expected an object with images and attribute_id_map")
+    return doc
 
 
 def prepare(root: Path, out: Path, check_images: bool = True,
@@ -53,7 +53,9 @@ def prepare(root: Path, out: Path, check_images: bool = True,
             for j, target in enumerate(image.get("targets", [])):
                 values, box = target.get("attribute"), target.get("bbox")
                 if (not isinstance(values, list) or len(values) != len(attributes)
-                        or not set(values) <= {1, -1, 0} or not isinstance(box, list) or len(box) != 4):
+                        or not all(type(v) is int and v in (1, -1, 0) for v in values)
+                        or not isinstance(box, list) or len(box) != 4
+                        or not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in box)):
                     report.problem("bad person box", path, None, f"images[{i}].targets[{j}]")
                     continue
                 kept.append(Sample(id=f"{Path(file_name).stem}#{j}", image=file_name,

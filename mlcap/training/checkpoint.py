@@ -26,6 +26,13 @@ def _atomic_write(path: Path, write) -> None:
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
+    except (OSError, RuntimeError) as e:    # torch.save may report a full disk as a RuntimeError
+        cause = e if isinstance(e, OSError) else e.__cause__ or e.__context__
+        if not isinstance(cause, OSError):
+            raise
+        reason = cause.strerror or str(cause).splitlines()[0][:120]
+        raise MlcapError(f"{path}: cannot write the checkpoint ({reason}); the previous one, if any, "
+                         "is kept") from None
     finally:
         if tmp.exists():
             tmp.unlink()
@@ -114,7 +121,23 @@ def load_checkpoint(path: Path) -> tuple[dict, dict, dict]:
     try:
         payload = torch.load(path, map_location="cpu", weights_only=True)
         meta = json.loads(payload["meta"])
-        return payload["model"], payload.get("optimizer") or {}, meta
+        model = payload["model"]
+        if not isinstance(meta, dict) or not isinstance(model, dict):
+            raise TypeError("metadata and model state must be dictionaries")
     except Exception as e:
         first = str(e).splitlines()[0][:200] if str(e) else ""
         raise MlcapError(f"{path}: not a readable mlcap checkpoint ({type(e).__name__}: {first})") from None
+    for name, tensor in model.items():
+        if isinstance(tensor, torch.Tensor) and tensor.is_floating_point() and not bool(torch.isfinite(tensor).all()):
+            raise MlcapError(f"{path}: {name} holds NaN or infinite values; mlcap never saves such weights, "
+                             "so this file was changed or written elsewhere")
+    return model, payload.get("optimizer") or {}, meta
+
+
+def load_weights(model: torch.nn.Module, state: dict, path: Path, strict: bool = True) -> None:
+    """``model.load_state_dict``; weights of another shape or naming are one line naming ``path``."""
+    try:
+        model.load_state_dict(state, strict=strict)
+    except RuntimeError as e:
+        detail = " ".join(str(e).split())[:200]
+        raise MlcapError(f"{path}: its weights do not fit this model ({detail})") from None

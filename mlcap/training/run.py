@@ -17,6 +17,7 @@ from pathlib import Path
 
 from mlcap.errors import MlcapError
 from mlcap.protocol import ModelSpec
+from mlcap.textfile import expect, expect_list_of, read_json
 
 
 class RunDir:
@@ -34,12 +35,11 @@ class RunDir:
         return self.root / f"{stage}.best.pt"
 
     def info(self) -> dict | None:
-        if not self.info_path.is_file():
+        if not self.info_path.exists():
             return None
-        try:
-            return json.loads(self.info_path.read_text())
-        except json.JSONDecodeError as e:
-            raise MlcapError(f"{self.info_path}:{e.lineno}: not valid JSON ({e.msg})") from None
+        info = read_json(self.info_path, "run.json")
+        _check_info(info, self.info_path)
+        return info
 
     def require_info(self) -> dict:
         info = self.info()
@@ -74,8 +74,42 @@ class RunDir:
         done = [s for s in stages if (self.stage_meta(s) or {}).get("complete")]
         return done[-1] if done else None
 
+    def stage_files(self, stage: str) -> list[Path]:
+        """Everything a stage writes: checkpoints, their metadata, its config and history."""
+        names = [f"{stage}{suffix}" for suffix in (".pt", ".json", ".best.pt", ".best.json", ".config.json",
+                                                   ".history.jsonl", ".history.png")]
+        return [self.root / n for n in names if (self.root / n).exists()]
+
     def save_config(self, stage: str, options: dict) -> None:
         _write_json(self.root / f"{stage}.config.json", options)
+
+
+_SPEC_TYPES = {"labels": list, "num_tags": int, "backbone": str, "image_size": int, "weights": (str, type(None)),
+               "max_len": int, "use_tags": bool, "freeze_cnn": bool, "options": dict, "task": str, "words": list,
+               "max_caption_len": int, "beam": int, "threshold": (int, float, list, type(None)),
+               "stage": (str, type(None))}
+
+
+def _check_info(info, path: Path) -> None:
+    """run.json's keys and JSON types (a hand-edited or foreign file is one line, not a traceback)."""
+    where = str(path)
+    expect(info, dict, where, "the top level")
+    for key in ("method", "spec"):
+        if key not in info:
+            raise MlcapError(f"{path}: missing key {key!r}; not an mlcap run.json")
+    expect(info["method"], str, where, "method")
+    expect(info.get("created_with", {}), dict, where, "created_with")
+    spec = expect(info["spec"], dict, where, "spec")
+    unknown = sorted(set(spec) - set(_SPEC_TYPES))
+    if unknown:
+        raise MlcapError(f"{path}: spec has unknown key {unknown[0]!r} (keys: {', '.join(_SPEC_TYPES)})")
+    if "labels" not in spec:
+        raise MlcapError(f"{path}: spec misses 'labels'")
+    for key, kind in _SPEC_TYPES.items():
+        if key in spec:
+            expect(spec[key], kind, where, f"spec.{key}")
+    expect_list_of(spec["labels"], str, where, "spec.labels")
+    expect_list_of(spec.get("words", []), str, where, "spec.words")
 
 
 def check_labels(run_labels: list[str], data_labels: list[str], where: str) -> None:
@@ -88,5 +122,8 @@ def check_labels(run_labels: list[str], data_labels: list[str], where: str) -> N
 
 def _write_json(path: Path, obj) -> None:
     tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(obj, indent=1, default=str))
-    os.replace(tmp, path)
+    try:
+        tmp.write_text(json.dumps(obj, indent=1, default=str))
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)

@@ -13,7 +13,7 @@ from mlcap.errors import MlcapError
 from mlcap.models import backbone_input
 from mlcap.progress import note
 from mlcap.protocol import UNK_WORD, ModelSpec
-from mlcap.training.checkpoint import load_checkpoint
+from mlcap.training.checkpoint import load_checkpoint, load_weights
 from mlcap.training.run import RunDir
 
 
@@ -111,7 +111,7 @@ def initial_model(method, run: RunDir, stage: str, spec: ModelSpec, opts: TrainO
         if meta["method"] != method.name:
             raise MlcapError(f"{ckpt_path}: checkpoint of method {meta['method']!r}, not {method.name!r}")
         model = method.build(replace(spec, weights=None))
-        model.load_state_dict(state)
+        load_weights(model, state, ckpt_path)
         return model, (optimizer_state, meta)
     if opts.resume:
         note(f"{stage}: --resume, but {ckpt_path} does not exist: the stage starts from its beginning")
@@ -124,7 +124,7 @@ def initial_model(method, run: RunDir, stage: str, spec: ModelSpec, opts: TrainO
     if previous:
         path = run.best_path(previous) if run.best_path(previous).is_file() else run.checkpoint_path(previous)
         state, _, _ = load_checkpoint(path)
-        model.load_state_dict(state)
+        load_weights(model, state, path)
         note(f"{stage}: starting from the {previous} checkpoint ({path.name})")
     elif earlier:
         note(f"{stage}: no earlier stage ({', '.join(earlier)}) in {run.root}; starting from scratch")

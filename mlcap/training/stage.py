@@ -136,6 +136,7 @@ def prepare_stage(name: str, opts: TrainOptions) -> Stage:
     if opts.features is None:
         _check_image_paths(data)
     spec = spec_for_stage(run, method, data, opts)
+    _check_existing_stage(run, method, name, opts.resume)
     recipe = resolve_recipe(method, name, spec, data.name, opts.model_dump())
     check_select_by(recipe.select_by, spec.task)
     from mlcap.training.thresholds_choice import check_threshold_option
@@ -161,8 +162,28 @@ def prepare_stage(name: str, opts: TrainOptions) -> Stage:
     return stage
 
 
+def _check_existing_stage(run: RunDir, method, name: str, resume: bool | None) -> None:
+    """A stage that already has a checkpoint is neither silently overwritten nor silently continued:
+    ``--resume`` continues it, ``--overwrite`` removes its files and trains it again."""
+    meta = run.stage_meta(name)
+    if meta is None:
+        return
+    if resume is None:
+        state = "complete" if meta.get("complete") else f"stopped after epoch {meta.get('epoch')}"
+        raise MlcapError(f"{run.root}: stage {name} already has a checkpoint ({state}): --resume continues it, "
+                         f"--overwrite trains it again from its start")
+    if resume:
+        return
+    for path in run.stage_files(name):
+        path.unlink(missing_ok=True)
+    later = [s for s in method.stages[method.stages.index(name) + 1:] if run.stage_meta(s) is not None]
+    note(f"{run.root}: --overwrite: {name}'s checkpoints and history removed; it trains from its start"
+         + (f" (the later {', '.join(later)} keep the weights they were trained from)" if later else ""))
+
+
 def _check_image_paths(data: PreparedDataset) -> None:
     """A dataset prepared without images (NUS-WIDE from its label CSVs alone) cannot train on images."""
+    data.check_image_root()
     train = data.samples("train")
     missing = sum(1 for s in train if not s.image)
     if missing:
@@ -176,6 +197,10 @@ def _resume(stage: Stage, optimizer_state: dict, meta: dict) -> None:
         stage.already_complete = meta
         return
     stage.start_epoch = int(meta["epoch"])
+    if stage.start_epoch > stage.recipe.epochs:
+        raise MlcapError(f"{stage.ckpt_path}: stopped after epoch {stage.start_epoch}, beyond --epochs "
+                         f"{stage.recipe.epochs}: nothing to resume; give --epochs {stage.start_epoch + 1} or more, "
+                         f"or --overwrite")
     if optimizer_state:
         stage.optimizer.load_state_dict(optimizer_state)
     extra = load_extra(stage.ckpt_path)

@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from mlcap.errors import MlcapError
+from mlcap.textfile import expect, expect_list_of, read_json
 
 #: Validation metrics per task; "loss" (the val loss, lower is better) is always there.
 LABEL_METRICS = ("O-F1", "C-F1", "O-P", "O-R", "C-P", "C-R", "mAP")
@@ -77,7 +78,10 @@ def validation_split(data, run_root: Path, fraction: float | None, seed: int) ->
 
 def _held_out_ids(path: Path, ids: list[str], fraction: float | None, seed: int) -> set[str]:
     if path.is_file():
-        recorded = json.loads(path.read_text())
+        recorded = read_json(path, "held-out id file")
+        expect(recorded, dict, str(path), "the top level")
+        expect(recorded.get("fraction"), (int, float), str(path), "fraction")
+        expect_list_of(recorded.get("ids"), str, str(path), "ids")
         if fraction is not None and fraction != recorded["fraction"]:
             raise MlcapError(f"--val-fraction {fraction}: the run holds out {recorded['fraction']} of train "
                              f"({path}), fixed by its first stage")

@@ -48,7 +48,7 @@ def test_finetune_is_deterministic_per_seed(trained):
     data, run, root = trained
     again = root / "again"
     shutil.copytree(run, again)
-    res = run_cli("finetune", "-m", "arnn", "--data", data, "--run", again, "--seed", "3", *TINY_TRAIN,
+    res = run_cli("finetune", "-m", "arnn", "--data", data, "--run", again, "--seed", "3", *TINY_TRAIN, "--overwrite",
                   "--epochs", "2")
     assert res.code == 0, res.err
     a, _, _ = load_checkpoint(run / "finetune.pt")

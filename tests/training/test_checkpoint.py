@@ -35,7 +35,7 @@ def test_a_crash_while_writing_keeps_the_previous_checkpoint(tmp_path, monkeypat
         raise OSError("disk full")
 
     monkeypatch.setattr(checkpoint.torch, "save", half_write)
-    with pytest.raises(OSError):
+    with pytest.raises(MlcapError, match="cannot write the checkpoint"):
         save_checkpoint(path, {"w": torch.zeros(3)}, None, {"epoch": 2})
     assert path.read_bytes() == before
     assert load_checkpoint(path)[2] == {"epoch": 1}
