@@ -213,7 +213,7 @@ def predict(
     split: Optional[str] = typer.Option(None, help="Split to predict (default test)."),
     stage: Optional[str] = typer.Option(None, help="Checkpoint to use (default: the latest complete stage)."),
     features: Optional[Path] = typer.Option(None, help="Predict from an HDF5 feature cache."),
-    beam: Optional[int] = typer.Option(None, help="Beam width of captions and of orderfree's label paths (default 3; 1 = greedy)."),
+    beam: Optional[int] = typer.Option(None, help="Beam width (1 = greedy; default: the method's, 3 for captions, cnnrnn and orderfree)."),
     checkpoint: Optional[str] = typer.Option(None, help="best (on validation, default) or last."),
     threshold: Optional[float] = typer.Option(None, help="Override the run's decision threshold (see `mlcap methods`)."),
     coco_results: Optional[Path] = typer.Option(None, help="Captioning: also write [{image_id, caption}] here."),

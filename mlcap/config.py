@@ -112,7 +112,7 @@ class PredictOptions(Options):
     split: str = "test"
     stage: str | None = None
     features: Path | None = None         # predict from an HDF5 feature cache
-    beam: int = Field(3, ge=1)           # captioning: beam width (1 = greedy)
+    beam: int | None = Field(None, ge=1)  # beam width (1 = greedy); default: the run's (the method's default_beam)
     checkpoint: Literal["best", "last"] = "best"   # the stage's best (on validation) or last weights
     threshold: float | None = Field(None, ge=0, le=1)   # overrides the run's threshold (see the method's docs)
     coco_results: Path | None = None     # captioning: also write the COCO results format here

@@ -228,3 +228,24 @@ def labels_at_or_above(scores: torch.Tensor, threshold) -> list[list[int]]:
     scores = scores.float().cpu()
     cut = torch.as_tensor(threshold, dtype=scores.dtype).expand(scores.shape[1])
     return [[int(i) for i in torch.argsort(row, descending=True) if row[i] >= cut[i]] for row in scores]
+
+
+# --- per-label scores of a label sequence model ------------------------------------------------
+
+def prediction_steps(logits: torch.Tensor, end: int) -> torch.Tensor:
+    """(B, T) True for the steps up to and including the first step whose argmax is ``end``."""
+    is_end = (logits.argmax(-1) == end).long()
+    return (is_end.cumsum(1) - is_end) == 0
+
+
+def decoder_scores(logits: torch.Tensor, end: int) -> torch.Tensor:
+    """(B, K): each label's highest softmax probability over the steps of the greedy prediction."""
+    probs = torch.softmax(logits.float(), dim=-1)[..., :end]
+    probs = probs * prediction_steps(logits, end)[..., None]
+    return probs.amax(1)
+
+
+def top_k_labels(scores: torch.Tensor, k: int) -> list[list[int]]:
+    """Per row of ``scores`` (B, K), the ``k`` highest-scoring labels, most confident first."""
+    k = min(k, scores.shape[1])
+    return scores.float().cpu().topk(k, dim=1).indices.tolist()

@@ -83,7 +83,8 @@ def predict_rows(opts: PredictOptions) -> Iterator[dict]:
     if n == 0:
         raise MlcapError(f"{data.root}: split {opts.split!r} has no images: nothing to predict")
     method, model, spec, stage = load_trained(RunDir(opts.run), opts.stage, data.labels, opts.checkpoint)
-    spec = replace(spec, beam=opts.beam)
+    if opts.beam is not None:
+        spec = replace(spec, beam=opts.beam)
     if opts.threshold is not None:
         if getattr(method, "threshold", None) is None:
             raise MlcapError(f"--threshold: method {method.name!r} has no decision threshold")

@@ -121,7 +121,9 @@ class ModelSpec:
     task: str = "multilabel"        # or "caption"
     words: list[str] = field(default_factory=list)   # caption vocabulary; words[0] is UNK_WORD
     max_caption_len: int = 20
-    beam: int = 3                   # captioning: beam width at prediction
+    beam: int = 3                   # beam width at prediction and validation (see default_beam)
+    label_counts: list[int] = field(default_factory=list)   # training positives per label (dataset.json)
+    train_size: int = 0             # training images, for positive ratios (label_counts / train_size)
     threshold: float | list[float] | None = None   # the method's decision threshold (see Method.threshold)
     stage: str | None = None        # at prediction and validation: the stage whose weights are used
 
@@ -152,6 +154,8 @@ class Method(Protocol):
                                     # a "stop" one over ``threshold_candidates`` (a sequence, default a
                                     # 0.05 grid) or, when the method has it, its exact
                                     # ``threshold_curve(model, loader, spec, device) -> {value: val O-F1}``
+    # optional: ``default_beam``, the beam width of its label decoding when ``predict --beam`` is not
+    # given (default 1, greedy; captions always default to 3)
     # optional: ``default_order``, the label order used when --order is not given (else "rare"), and
     # ``orders``, the --order values it accepts (else SEQUENCE_ORDERS; () for a method without
     # a label sequence, which then refuses --order)

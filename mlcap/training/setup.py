@@ -52,7 +52,15 @@ def _new_spec(method, data: PreparedDataset, opts: TrainOptions) -> ModelSpec:
         method_options(method.options_model, method.name, options)   # fail before the run exists
     return ModelSpec(labels=data.labels, num_tags=len(data.tags) if use_tags else 0, backbone=backbone,
                      image_size=size, weights=str(opts.weights) if opts.weights else None, max_len=max_len,
-                     use_tags=use_tags, options=options, task=task, words=words)
+                     use_tags=use_tags, options=options, task=task, words=words,
+                     beam=default_beam(method, task), label_counts=[int(data.frequencies[l]) for l in data.labels],
+                     train_size=len(data.samples("train")))
+
+
+def default_beam(method, task: str) -> int:
+    """The beam width a method decodes with when ``predict --beam`` is not given: 3 for captions
+    (S-CNN-RNN L139), else the method's ``default_beam`` (1, greedy, when it declares none)."""
+    return 3 if task == "caption" else int(getattr(method, "default_beam", 1))
 
 
 def spec_for_stage(run: RunDir, method, data: PreparedDataset, opts: TrainOptions) -> ModelSpec:

@@ -12,7 +12,8 @@ import torch.nn.functional as F
 from mlcap.losses import concept_bce
 from mlcap.plugins import load_method
 from mlcap.protocol import PAD, Batch, ModelSpec
-from mlcap_orderless.decoder import decoder_scores, fixed_order_loss, prediction_steps
+from mlcap.decoding import decoder_scores, prediction_steps
+from mlcap_orderless.decoder import fixed_order_loss
 
 END = 2                      # two labels (0, 1), END = 2
 A = math.log(math.e ** 2 + 2)  # -log softmax([2, 0, 0])[j] = A - 2 (j = 0) or A (j = 1, 2)

@@ -11,7 +11,8 @@ from mlcap.errors import MlcapError
 from mlcap.losses import concept_bce
 from mlcap.protocol import PAD, Batch, ModelSpec
 from mlcap_scnnrnn import ScnnrnnMethod
-from mlcap_scnnrnn.losses import concept_bce_sum, concept_loss, sequence_nll
+from mlcap.losses import sequence_nll
+from mlcap_scnnrnn.losses import concept_bce_sum, concept_loss
 
 LABELS = ["a", "b", "c", "d", "e"]
 LN3 = math.log(3.0)   # sigmoid(ln 3) = 3/4; softmax([ln 3, 0]) = (3/4, 1/4)

@@ -1,29 +1,56 @@
-"""``bce``: a CNN with one sigmoid per label, trained with binary cross-entropy.
+"""``bce``: a CNN with one output per label, trained with binary cross-entropy (or, with
+``--option loss=...``, the seeds' other CNN baselines: ``softmax``, ``warp``, ``weighted``;
+see ``mlcap_bce.losses``).
 
-Prediction emits every label whose probability reaches the threshold, most confident
-first. The threshold is chosen on validation at the end of training (``--threshold auto``:
-one for all labels, maximising the overall F1; ``auto-class``: one per label; or a number)
-and stored in the run; ``predict --threshold`` overrides it; ``--option threshold=`` is the
-fallback when there is no validation split.
+Prediction: with ``loss=bce|weighted`` every label whose probability reaches the threshold,
+most confident first. The threshold is chosen on validation at the end of training
+(``--threshold auto``: one for all labels, maximising the overall F1; ``auto-class``: one per
+label; or a number) and stored in the run; ``predict --threshold`` overrides it; ``--option
+threshold=`` is the fallback when there is no validation split. With ``loss=softmax|warp``
+the ``top_k`` highest-scoring labels (default 3, as the seed tables score them); ``top_k=0``
+uses the threshold instead. Scores: the sigmoid of each output (softmax: the softmax).
 """
 
 from __future__ import annotations
+
+from typing import Literal
 
 import torch
 from pydantic import BaseModel, ConfigDict, Field
 from torch import nn
 
-from mlcap.config import method_options
-from mlcap.decoding import labels_at_or_above
+from mlcap.config import method_options, structural
+from mlcap.decoding import labels_at_or_above, top_k_labels
+from mlcap.errors import MlcapError
 from mlcap.losses import concept_bce
 from mlcap.models import ConceptEncoder, create_backbone
 from mlcap.protocol import Batch, Decoded, ModelSpec, Recipe
+
+from mlcap_bce import losses
 
 
 class BCEOptions(BaseModel):
     model_config = ConfigDict(extra="forbid")
     threshold: float = Field(0.5, gt=0, lt=1)
     dropout: float = Field(0.0, ge=0, lt=1)
+    loss: Literal["bce", "softmax", "warp", "weighted"] = structural("bce")
+    top_k: int | None = Field(None, ge=0)   # labels predicted; default 3 for softmax and warp, else 0 (threshold)
+
+
+def _options(spec: ModelSpec) -> BCEOptions:
+    return method_options(BCEOptions, "bce", spec.options)
+
+
+def _top_k(opts: BCEOptions) -> int:
+    return opts.top_k if opts.top_k is not None else (3 if opts.loss in ("softmax", "warp") else 0)
+
+
+def positive_ratio(spec: ModelSpec) -> torch.Tensor:
+    """p_l = training positives of label l / training images (``loss=weighted``)."""
+    if len(spec.label_counts) != len(spec.labels) or spec.train_size <= 0:
+        raise MlcapError("bce loss=weighted: this run records no training label counts (made by an older mlcap); "
+                         "start a new run")
+    return torch.tensor(spec.label_counts, dtype=torch.float32) / spec.train_size
 
 
 class BCEModel(nn.Module):
@@ -57,12 +84,23 @@ class BCEMethod:
 
     def stage_loss(self, model: BCEModel, batch: Batch, stage: str, spec: ModelSpec) -> dict:
         logits = model.encoder.encode(batch).concept_logits
-        loss = concept_bce(logits, batch)
-        return {"loss": loss, "bce": loss}
+        kind = _options(spec).loss
+        if kind == "softmax":
+            loss = losses.softmax_cross_entropy(logits, batch)
+        elif kind == "warp":
+            loss = losses.warp(logits, batch)
+        elif kind == "weighted":
+            loss = losses.weighted_bce(logits, batch, positive_ratio(spec))
+        else:
+            loss = concept_bce(logits, batch)
+        return {"loss": loss, kind: loss}
 
     @torch.no_grad()
     def predict(self, model: BCEModel, batch: Batch, spec: ModelSpec) -> Decoded:
-        threshold = spec.threshold if spec.threshold is not None else \
-            method_options(BCEOptions, "bce", spec.options).threshold
-        probs = torch.sigmoid(model.encoder.encode(batch).concept_logits.float())
+        opts = _options(spec)
+        logits = model.encoder.encode(batch).concept_logits.float()
+        probs = torch.softmax(logits, dim=1) if opts.loss == "softmax" else torch.sigmoid(logits)
+        if _top_k(opts) > 0:
+            return Decoded(sequences=top_k_labels(probs, _top_k(opts)), scores=probs)
+        threshold = spec.threshold if spec.threshold is not None else opts.threshold
         return Decoded(sequences=labels_at_or_above(probs, threshold), scores=probs)

@@ -120,6 +120,7 @@ class OrderFreeMethod:
                               "the label vector (or a fixed --order), Adam 3e-4"}
     options_model = OrderFreeOptions
     threshold = "stop"      # the beam search's stop threshold, chosen on validation
+    default_beam = 3        # K paths (L201-L210)
     default_order = FREE_ORDER      # order-free: no target order; or a fixed order, the ablation
     orders = (FREE_ORDER, "frequent", "rare", "dictionary", "random")
 

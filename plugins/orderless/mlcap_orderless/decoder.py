@@ -32,14 +32,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from mlcap.decoding import decoder_scores, prediction_steps
 from mlcap.nn.attention import SoftAttention, annotation_vectors
 from mlcap.protocol import PAD, EncoderOutput, cut_at_end
-
-
-def prediction_steps(logits: torch.Tensor, end: int) -> torch.Tensor:
-    """(B, T) True for the steps up to and including the first step whose argmax is ``end``."""
-    is_end = (logits.argmax(-1) == end).long()
-    return (is_end.cumsum(1) - is_end) == 0
 
 
 def fixed_order_loss(logits: torch.Tensor, sequences: torch.Tensor, end: int) -> torch.Tensor:
@@ -54,13 +49,6 @@ def fixed_order_loss(logits: torch.Tensor, sequences: torch.Tensor, end: int) ->
     kept = prediction_steps(logits, end)
     logits = torch.where(kept[..., None], logits, torch.zeros_like(logits))
     return F.cross_entropy(logits.reshape(-1, logits.shape[-1]), sequences.reshape(-1), ignore_index=PAD)
-
-
-def decoder_scores(logits: torch.Tensor, end: int) -> torch.Tensor:
-    """(B, K): each label's highest softmax probability over the steps of the greedy prediction."""
-    probs = torch.softmax(logits.float(), dim=-1)[..., :end]
-    probs = probs * prediction_steps(logits, end)[..., None]
-    return probs.amax(1)
 
 
 class AttentionLSTMDecoder(nn.Module):

@@ -3,7 +3,8 @@
 * L_u = sum_i l_u(s_i, s^_i) with l_u the binary cross-entropy *summed* over the k
   concepts (eq. 5, written there without its minus sign);
 * L_r = sum_i l_r(pi_i, pi*_i | s^_i), "simply the sum of the negative log
-  likelihood over all time steps" (Sec. 3.3).
+  likelihood over all time steps" (Sec. 3.3): ``mlcap.losses.sequence_nll``, shared with
+  the other label-sequence methods.
 
 The paper's sum over images i becomes a mean over the images of a minibatch, so
 that the scale does not depend on the batch size. ``reduction="mean"`` gives the
@@ -17,7 +18,7 @@ import torch
 import torch.nn.functional as F
 
 from mlcap.losses import concept_bce
-from mlcap.protocol import PAD, Batch
+from mlcap.protocol import Batch
 
 REDUCTIONS = ("sum", "mean")
 
@@ -40,19 +41,3 @@ def concept_loss(logits: torch.Tensor, batch: Batch, reduction: str = "sum") -> 
     if reduction == "mean":
         return concept_bce(logits, batch)
     raise ValueError(f"reduction must be one of {REDUCTIONS}, not {reduction!r}")
-
-
-def sequence_nll(logits: torch.Tensor, targets: torch.Tensor, reduction: str = "sum",
-                 ignore_index: int = PAD) -> torch.Tensor:
-    """L_r: -log p of the target token at each step, step logits (B, T, V), targets (B, T).
-
-    ``"sum"``: summed over the steps of each sequence (``ignore_index`` steps excluded),
-    then averaged over the B sequences; ``"mean"``: averaged over all non-ignored steps.
-    """
-    flat = logits.float().reshape(-1, logits.shape[-1])
-    if reduction == "mean":
-        return F.cross_entropy(flat, targets.reshape(-1), ignore_index=ignore_index)
-    if reduction != "sum":
-        raise ValueError(f"reduction must be one of {REDUCTIONS}, not {reduction!r}")
-    nll = F.cross_entropy(flat, targets.reshape(-1), ignore_index=ignore_index, reduction="sum")
-    return nll / max(logits.shape[0], 1)

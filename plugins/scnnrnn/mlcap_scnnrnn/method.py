@@ -51,8 +51,9 @@ from mlcap.models import ConceptEncoder, create_backbone
 from mlcap.alignment import align_to_predictions, label_sets_of
 from mlcap.protocol import ALIGNED_ORDERS, Batch, Decoded, ModelSpec, Recipe
 
-from mlcap_scnnrnn.decoder import LabelLSTMDecoder
-from mlcap_scnnrnn.losses import concept_loss, sequence_nll
+from mlcap.losses import sequence_nll
+from mlcap.nn.label_lstm import LabelLSTMDecoder
+from mlcap_scnnrnn.losses import concept_loss
 
 
 class ScnnrnnOptions(BaseModel):

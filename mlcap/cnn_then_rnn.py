@@ -1,0 +1,98 @@
+"""What the seeds' CNN-RNN baselines share (``cnnrnn``, ``ria``): a CNN, then a label RNN conditioned
+on the CNN's pooled feature I_e, with S-CNN-RNN's modules and recipe (L163: "In all compared models,
+the same CNN and RNN modules are used").
+
+* ``pretrain-cnn``: the backbone and a concept head with BCE, exactly S-CNN-RNN's CNN stage (so
+  ``finetune --init-from`` a scnnrnn ``pretrain-cnn`` checkpoint gives the same start); skip it
+  with ``--weights``.
+* ``finetune``: CNN and decoder jointly, the sequence NLL of the label order alone (no concept
+  supervision, no semantic regularisation); the concept head is not used.
+
+A method built on it gives ``name``, ``summary``, ``stage_help``, ``options_model`` (a subclass
+of ``CnnThenRnnOptions``), ``default_order``, ``default_beam`` and ``make_decoder(spec, options,
+feature_dim)``; the decoder provides ``loss(image, sequences, reduction)``,
+``greedy_scores(image, max_len) -> (sequences, scores)`` and ``beam(image, width, max_len)``.
+Prediction is the greedy path with ``--beam 1``, else beam search; a label's score (mAP, top-k)
+is its highest probability over the greedy path's steps.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import torch
+from pydantic import BaseModel, ConfigDict, Field
+from torch import nn
+
+from mlcap.config import method_options, structural
+from mlcap.decoding import labels_at_or_above
+from mlcap.losses import concept_bce
+from mlcap.models import ConceptEncoder, create_backbone
+from mlcap.protocol import Batch, Decoded, ModelSpec, Recipe
+
+
+class CnnThenRnnOptions(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    embed_dim: int = structural(256, ge=1)    # S-CNN-RNN's label LSTM sizes
+    hidden: int = structural(512, ge=1)
+    cell: Literal["relu", "tanh"] = structural("relu")
+    dropout: float = Field(0.0, ge=0, lt=1)
+    loss_reduction: Literal["sum", "mean"] = "sum"
+
+
+class CnnThenRnnModel(nn.Module):
+    def __init__(self, encoder: ConceptEncoder, decoder: nn.Module):
+        super().__init__()
+        self.encoder, self.decoder = encoder, decoder
+
+
+class CnnThenRnnMethod:
+    stages = ("pretrain-cnn", "finetune")
+    options_model = CnnThenRnnOptions
+    threshold = None            # labels until END: no threshold
+
+    def options(self, spec: ModelSpec):
+        return method_options(self.options_model, self.name, spec.options)
+
+    def make_decoder(self, spec: ModelSpec, options, feature_dim: int) -> nn.Module:
+        raise NotImplementedError
+
+    def recipe(self, stage: str, spec: ModelSpec, dataset: str) -> Recipe:
+        """S-CNN-RNN's (L137-L155): the CNN with Adam, 1e-4 on NUS-WIDE, else 1e-3; the relational
+        model with RMSProp 1e-4 (TensorFlow's decay 0.9, no momentum); 10 epochs each."""
+        if stage == "pretrain-cnn":
+            return Recipe(optimizer="adam", lr=1e-4 if dataset.startswith("nuswide") else 1e-3, epochs=10,
+                          select_by="loss")
+        return Recipe(optimizer="rmsprop", lr=1e-4, alpha=0.9, momentum=0.0, epochs=10, select_by="O-F1")
+
+    def parameter_groups(self, model: CnnThenRnnModel, stage: str, spec: ModelSpec):
+        backbone = list(model.encoder.backbone.parameters())
+        if stage == "pretrain-cnn":
+            fixed = {id(p) for p in backbone}
+            return {"backbone": backbone, "heads": [p for p in model.encoder.parameters() if id(p) not in fixed]}
+        return {"backbone": backbone, "decoder": list(model.decoder.parameters())}
+
+    def build(self, spec: ModelSpec) -> CnnThenRnnModel:
+        opts = self.options(spec)
+        backbone = create_backbone(spec.backbone, weights=spec.weights)
+        encoder = ConceptEncoder(backbone, len(spec.labels), spec.num_tags, dropout=opts.dropout)
+        return CnnThenRnnModel(encoder, self.make_decoder(spec, opts, backbone.feature_dim))
+
+    def stage_loss(self, model: CnnThenRnnModel, batch: Batch, stage: str, spec: ModelSpec) -> dict:
+        enc = model.encoder.encode(batch)
+        if stage == "pretrain-cnn":
+            bce = concept_bce(enc.concept_logits, batch)
+            return {"loss": bce, "bce": bce}
+        rnn = model.decoder.loss(enc.pooled.float(), batch.sequences, self.options(spec).loss_reduction)
+        return {"loss": rnn, "rnn": rnn}
+
+    @torch.no_grad()
+    def predict(self, model: CnnThenRnnModel, batch: Batch, spec: ModelSpec) -> Decoded:
+        enc = model.encoder.encode(batch)
+        if spec.stage == "pretrain-cnn":                # the concept head alone
+            s = torch.sigmoid(enc.concept_logits.float())
+            return Decoded(sequences=labels_at_or_above(s, 0.5), scores=s)
+        image = enc.pooled.float()
+        greedy, scores = model.decoder.greedy_scores(image, spec.max_len)
+        sequences = greedy if spec.beam == 1 else model.decoder.beam(image, spec.beam, spec.max_len)
+        return Decoded(sequences=sequences, scores=scores)

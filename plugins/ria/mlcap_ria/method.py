@@ -1,0 +1,44 @@
+"""``ria``: the Recurrent Image Annotator (Jin & Nakayama, 2016), the seeds' state-init baseline.
+
+S-CNN-RNN describes it (L109, Fig. 1(b)): "Jin et al. use the image embedding to initialise the
+LSTM by setting hidden state h0 = W_i I_e + b_i, where W_i, b_i are image input weights and
+biases", with I_e a CNN feature layer of "weak and implicit semantics" -- the model S-CNN-RNN
+regularises by putting the concept probabilities s^ in I_e's place. So RIA here is the core
+label LSTM (``mlcap.nn.label_lstm``) conditioned on the pooled CNN feature:
+
+* ``--option init=state`` (default): h0 = W_i I_e + b_i, c0 = 0, as written;
+* ``--option init=input``: I_e fed at the first time step, (h0, c0) = LSTM(W I_e + b, 0, 0),
+  the reading of ARNN (L236: "feed it into LSTM at the first timestep").
+
+Stages, recipe and prediction: those the seeds' CNN-RNN baselines share (``mlcap.cnn_then_rnn``):
+``finetune`` trains CNN and LSTM jointly with the sequence NLL alone (no semantic regularisation).
+Rare-first order by default (RIA's finding); greedy decoding by default, as S-CNN-RNN's
+re-implementation with the same modules (L139, L163); ``predict --beam``.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from mlcap.cnn_then_rnn import CnnThenRnnMethod, CnnThenRnnOptions
+from mlcap.config import structural
+from mlcap.nn.label_lstm import LabelLSTMDecoder
+from mlcap.protocol import ModelSpec
+
+
+class RiaOptions(CnnThenRnnOptions):
+    init: Literal["state", "input"] = structural("state")   # h0 = W_i I_e + b_i, or I_e as the first input
+
+
+class RiaMethod(CnnThenRnnMethod):
+    name = "ria"
+    summary = "Recurrent Image Annotator (Jin & Nakayama 2016): CNN feature sets the LSTM state (baseline)"
+    stage_help = {"pretrain-cnn": "backbone + concept head with BCE (as scnnrnn's; skip it with --weights)",
+                  "finetune": "CNN + label LSTM from h0 = W_i I_e + b_i, sequence NLL (rare-first)"}
+    options_model = RiaOptions
+    default_order = "rare"      # RIA's finding
+    default_beam = 1            # greedy, as S-CNN-RNN's re-implementation (L139, L163)
+
+    def make_decoder(self, spec: ModelSpec, options: RiaOptions, feature_dim: int) -> LabelLSTMDecoder:
+        return LabelLSTMDecoder(len(spec.labels), options.embed_dim, options.hidden, num_inputs=feature_dim,
+                                cell=options.cell, state_init="h" if options.init == "state" else "input")
