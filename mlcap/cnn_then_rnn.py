@@ -26,6 +26,7 @@ from torch import nn
 
 from mlcap.config import method_options, structural
 from mlcap.decoding import labels_at_or_above
+from mlcap.errors import MlcapError
 from mlcap.losses import concept_bce
 from mlcap.models import ConceptEncoder, create_backbone
 from mlcap.protocol import Batch, Decoded, ModelSpec, Recipe
@@ -50,6 +51,7 @@ class CnnThenRnnMethod:
     stages = ("pretrain-cnn", "finetune")
     options_model = CnnThenRnnOptions
     threshold = None            # labels until END: no threshold
+    orders = ("rare", "frequent", "dictionary", "random")   # fixed orders: a predefined order (L163); no PLA/MLA
 
     def options(self, spec: ModelSpec):
         return method_options(self.options_model, self.name, spec.options)
@@ -73,6 +75,9 @@ class CnnThenRnnMethod:
         return {"backbone": backbone, "decoder": list(model.decoder.parameters())}
 
     def build(self, spec: ModelSpec) -> CnnThenRnnModel:
+        if spec.use_tags:
+            raise MlcapError(f"{self.name}: the baseline takes no noisy tags (--use-tags is scnnrnn's side "
+                             "information)")
         opts = self.options(spec)
         backbone = create_backbone(spec.backbone, weights=spec.weights)
         encoder = ConceptEncoder(backbone, len(spec.labels), spec.num_tags, dropout=opts.dropout)

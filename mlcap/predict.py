@@ -84,6 +84,8 @@ def predict_rows(opts: PredictOptions) -> Iterator[dict]:
         raise MlcapError(f"{data.root}: split {opts.split!r} has no images: nothing to predict")
     method, model, spec, stage = load_trained(RunDir(opts.run), opts.stage, data.labels, opts.checkpoint)
     if opts.beam is not None:
+        if spec.task != "caption" and getattr(method, "default_beam", None) is None:
+            raise MlcapError(f"--beam: method {method.name!r} decodes its labels without a beam search")
         spec = replace(spec, beam=opts.beam)
     if opts.threshold is not None:
         if getattr(method, "threshold", None) is None:

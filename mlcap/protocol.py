@@ -122,8 +122,9 @@ class ModelSpec:
     words: list[str] = field(default_factory=list)   # caption vocabulary; words[0] is UNK_WORD
     max_caption_len: int = 20
     beam: int = 3                   # beam width at prediction and validation (see default_beam)
-    label_counts: list[int] = field(default_factory=list)   # training positives per label (dataset.json)
-    train_size: int = 0             # training images, for positive ratios (label_counts / train_size)
+    label_counts: list[int] = field(default_factory=list)   # training images where each label is positive
+    label_known: list[int] = field(default_factory=list)    # training images where its value is known
+    train_size: int = 0             # unused; kept so that run.json files that have it still load
     threshold: float | list[float] | None = None   # the method's decision threshold (see Method.threshold)
     stage: str | None = None        # at prediction and validation: the stage whose weights are used
 

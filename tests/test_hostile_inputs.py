@@ -70,6 +70,7 @@ def check(world: Path, args, code: int, says: str, *, before: dict | None = None
         after = files_under(world)
         changed = {k for k in after if before.get(k) != after[k] and not k.endswith(".lock")}
         assert not changed, f"left behind: {sorted(changed)}"
+        assert not set(before) - set(after), f"removed: {sorted(set(before) - set(after))}"
     assert not list(world.rglob("*.tmp*")), "a temporary file was left"
     return err
 
@@ -200,9 +201,12 @@ def test_a_truncated_checkpoint_is_refused(world):
 def test_a_finished_stage_is_not_overwritten_by_a_plain_rerun(world):
     args = [*BCE, "--data", world / "data", "--run", world / "run", *TINY_TRAIN]
     check(world, args, 2, "--overwrite trains it again")
-    res = run_cli(*args, "--overwrite")
+    check(world, [*args, "--overwrite", "--select-by", "CIDEr"], 2, "CIDEr")   # refused: nothing removed
+    old_history = (world / "run" / "pretrain-cnn.history.jsonl").read_text()
+    res = run_cli(*args, "--overwrite", "--epochs", "2")
     assert res.code == 0 and "--overwrite:" in res.err, res.err
-    assert (world / "run" / "pretrain-cnn.pt").is_file()
+    history = [json.loads(l) for l in (world / "run" / "pretrain-cnn.history.jsonl").read_text().splitlines()]
+    assert [h["epoch"] for h in history] == [1, 2] and old_history.count("\n") == 1
 
 
 @pytest.mark.parametrize("run", ["", "file", "under-file"])
@@ -479,7 +483,7 @@ def test_resume_with_fewer_epochs_than_done(world):
     path = world / "r3" / "pretrain-cnn.pt"
     state, optimizer, meta = load_checkpoint(path)      # as if killed after epoch 3 of a longer stage
     save_checkpoint(path, state, optimizer, {**meta, "complete": False})
-    check(world, [*args, *TINY_TRAIN, "--epochs", "2", "--resume"], 2, "nothing to resume")
+    check(world, [*args, *TINY_TRAIN, "--epochs", "2", "--resume"], 2, "nothing to train")
 
 
 @pytest.fixture

@@ -74,7 +74,7 @@ def read_meta(path: Path) -> dict | None:
     if sidecar.is_file():
         try:
             meta = json.loads(sidecar.read_text())
-        except (json.JSONDecodeError, UnicodeDecodeError):
+        except (json.JSONDecodeError, UnicodeDecodeError, RecursionError):
             meta = None
         if isinstance(meta, dict) and meta.get("checkpoint_stat", _stat_of(path)) == _stat_of(path):
             return meta

@@ -87,7 +87,7 @@ class RunDir:
 _SPEC_TYPES = {"labels": list, "num_tags": int, "backbone": str, "image_size": int, "weights": (str, type(None)),
                "max_len": int, "use_tags": bool, "freeze_cnn": bool, "options": dict, "task": str, "words": list,
                "max_caption_len": int, "beam": int, "threshold": (int, float, list, type(None)),
-               "stage": (str, type(None)), "label_counts": list, "train_size": int}
+               "stage": (str, type(None)), "label_counts": list, "label_known": list, "train_size": int}
 
 
 def _check_info(info, path: Path) -> None:
@@ -110,6 +110,11 @@ def _check_info(info, path: Path) -> None:
             expect(spec[key], kind, where, f"spec.{key}")
     expect_list_of(spec["labels"], str, where, "spec.labels")
     expect_list_of(spec.get("words", []), str, where, "spec.words")
+    for key in ("label_counts", "label_known"):
+        expect_list_of(spec.get(key, []), int, where, f"spec.{key}")
+    if isinstance(spec.get("threshold"), list):
+        for value in spec["threshold"]:
+            expect(value, (int, float), where, "spec.threshold[...]")
 
 
 def check_labels(run_labels: list[str], data_labels: list[str], where: str) -> None:

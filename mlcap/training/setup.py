@@ -53,8 +53,20 @@ def _new_spec(method, data: PreparedDataset, opts: TrainOptions) -> ModelSpec:
     return ModelSpec(labels=data.labels, num_tags=len(data.tags) if use_tags else 0, backbone=backbone,
                      image_size=size, weights=str(opts.weights) if opts.weights else None, max_len=max_len,
                      use_tags=use_tags, options=options, task=task, words=words,
-                     beam=default_beam(method, task), label_counts=[int(data.frequencies[l]) for l in data.labels],
-                     train_size=len(data.samples("train")))
+                     beam=default_beam(method, task), **label_counts(data))
+
+
+def label_counts(data: PreparedDataset) -> dict[str, list[int]]:
+    """Per label, the training images where it is positive and where its value is known (for
+    positive ratios, e.g. bce's loss=weighted)."""
+    train = data.samples("train")
+    positive, unknown = [0] * len(data.labels), [0] * len(data.labels)
+    for sample in train:
+        for label in sample.labels:
+            positive[data.label_index[label]] += 1
+        for label in sample.unknown:
+            unknown[data.label_index[label]] += 1
+    return {"label_counts": positive, "label_known": [len(train) - u for u in unknown]}
 
 
 def default_beam(method, task: str) -> int:

@@ -136,7 +136,7 @@ def prepare_stage(name: str, opts: TrainOptions) -> Stage:
     if opts.features is None:
         _check_image_paths(data)
     spec = spec_for_stage(run, method, data, opts)
-    _check_existing_stage(run, method, name, opts.resume)
+    overwrite = _check_existing_stage(run, name, opts.resume)
     recipe = resolve_recipe(method, name, spec, data.name, opts.model_dump())
     check_select_by(recipe.select_by, spec.task)
     from mlcap.training.thresholds_choice import check_threshold_option
@@ -159,21 +159,26 @@ def prepare_stage(name: str, opts: TrainOptions) -> Stage:
                   backbone_frozen=frozen)
     if resume is not None:
         _resume(stage, *resume)
+    if overwrite:          # only now that every check has passed: a refused command removes nothing
+        _remove_stage(run, method, name)
     return stage
 
 
-def _check_existing_stage(run: RunDir, method, name: str, resume: bool | None) -> None:
+def _check_existing_stage(run: RunDir, name: str, resume: bool | None) -> bool:
     """A stage that already has a checkpoint is neither silently overwritten nor silently continued:
-    ``--resume`` continues it, ``--overwrite`` removes its files and trains it again."""
+    ``--resume`` continues it, ``--overwrite`` removes its files (``_remove_stage``) and trains it
+    again. True when its files are to be removed."""
     meta = run.stage_meta(name)
     if meta is None:
-        return
+        return False
     if resume is None:
         state = "complete" if meta.get("complete") else f"stopped after epoch {meta.get('epoch')}"
         raise MlcapError(f"{run.root}: stage {name} already has a checkpoint ({state}): --resume continues it, "
                          f"--overwrite trains it again from its start")
-    if resume:
-        return
+    return not resume
+
+
+def _remove_stage(run: RunDir, method, name: str) -> None:
     for path in run.stage_files(name):
         path.unlink(missing_ok=True)
     later = [s for s in method.stages[method.stages.index(name) + 1:] if run.stage_meta(s) is not None]
@@ -197,9 +202,9 @@ def _resume(stage: Stage, optimizer_state: dict, meta: dict) -> None:
         stage.already_complete = meta
         return
     stage.start_epoch = int(meta["epoch"])
-    if stage.start_epoch > stage.recipe.epochs:
-        raise MlcapError(f"{stage.ckpt_path}: stopped after epoch {stage.start_epoch}, beyond --epochs "
-                         f"{stage.recipe.epochs}: nothing to resume; give --epochs {stage.start_epoch + 1} or more, "
+    if stage.start_epoch >= stage.recipe.epochs:
+        raise MlcapError(f"{stage.ckpt_path}: stopped after epoch {stage.start_epoch}, not before --epochs "
+                         f"{stage.recipe.epochs}: nothing to train; give --epochs {stage.start_epoch + 1} or more, "
                          f"or --overwrite")
     if optimizer_state:
         stage.optimizer.load_state_dict(optimizer_state)

@@ -139,3 +139,25 @@ def test_ria_init_input_option_builds_the_first_step_input():
     spec = ModelSpec(labels=["a", "b"], options={"init": "input", "hidden": 4, "embed_dim": 3})
     model = RiaMethod().build(spec)
     assert hasattr(model.decoder, "init_input") and not hasattr(model.decoder, "init_h")
+
+
+def test_what_the_baselines_refuse(data):
+    """A predefined order only (no PLA/MLA), no noisy tags; --beam only where a method searches."""
+    base = ["--data", data / "data", "--run", data / "refused", *TINY_TRAIN]
+    res = run_cli("pretrain-cnn", "-m", "cnnrnn", *base, "--order", "pla")
+    assert res.code == 2 and "--order pla" in res.err
+    res = run_cli("pretrain-cnn", "-m", "ria", *base, "--use-tags")
+    assert res.code == 2 and "no noisy tags" in res.err
+    run = data / "bce-beam"
+    assert run_cli("pretrain-cnn", "-m", "bce", "--data", data / "data", "--run", run, *TINY_TRAIN).code == 0
+    res = run_cli("predict", "--run", run, "--data", data / "data", "--beam", "3")
+    assert res.code == 2 and "without a beam search" in res.err
+
+
+def test_weighted_positive_ratio_counts_known_values_only():
+    from mlcap_bce import positive_ratio
+
+    spec = ModelSpec(labels=["a", "b"], label_counts=[1, 3], label_known=[4, 6])
+    assert positive_ratio(spec).tolist() == [0.25, 0.5]
+    with pytest.raises(Exception, match="no training label counts"):
+        positive_ratio(ModelSpec(labels=["a", "b"]))

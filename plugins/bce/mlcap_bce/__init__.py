@@ -46,11 +46,12 @@ def _top_k(opts: BCEOptions) -> int:
 
 
 def positive_ratio(spec: ModelSpec) -> torch.Tensor:
-    """p_l = training positives of label l / training images (``loss=weighted``)."""
-    if len(spec.label_counts) != len(spec.labels) or spec.train_size <= 0:
+    """p_l = training images where label l is positive / those where its value is known (``loss=weighted``)."""
+    if len(spec.label_counts) != len(spec.labels) or len(spec.label_known) != len(spec.labels):
         raise MlcapError("bce loss=weighted: this run records no training label counts (made by an older mlcap); "
                          "start a new run")
-    return torch.tensor(spec.label_counts, dtype=torch.float32) / spec.train_size
+    known = torch.tensor(spec.label_known, dtype=torch.float32).clamp(min=1)
+    return torch.tensor(spec.label_counts, dtype=torch.float32) / known
 
 
 class BCEModel(nn.Module):
