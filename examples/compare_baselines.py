@@ -15,6 +15,10 @@ Rows, each with its method's paper recipe (``mlcap methods --recipes``) and only
   three methods), for ``--rnn-epochs + --epochs`` epochs: as many epochs of label-RNN training as
   scnnrnn's two RNN stages.
 
+``--equal-joint`` adds the row ``scnnrnn (equal joint epochs)``: the scnnrnn run's ``pretrain-cnn``
+and ``pretrain-rnn`` checkpoints, then ``finetune`` for ``--rnn-epochs + --epochs`` epochs, so its
+CNN gets as many joint updates as cnnrnn's and ria's.
+
 Metrics: ``mlcap evaluate --metrics f1,map --json`` on the test split, in percent, mean ± sample
 std over the seeds. The command and the budget are printed above the table.
 """
@@ -44,6 +48,7 @@ def main() -> None:
     ap.add_argument("--cnn-epochs", type=int, default=15)
     ap.add_argument("--rnn-epochs", type=int, default=10)
     ap.add_argument("--epochs", type=int, default=6)
+    ap.add_argument("--equal-joint", action="store_true", help="add scnnrnn with rnn-epochs + epochs joint epochs")
     add_common_arguments(ap)
     args = ap.parse_args()
     seeds, command, threads, mlcap, out, start = start_comparison(args, "examples/compare_baselines.py")
@@ -64,6 +69,20 @@ def main() -> None:
               stdout_path=preds, log_path=run / "log.txt")
         log(f"seed {seed}: {run.name} {time.time() - t0:.0f} s (total {time.time() - start:.0f} s)")
 
+    def equal_joint(root: Path, seed: int) -> None:
+        run = root / "scnnrnn-equal"
+        if args.reuse and (run / "test.jsonl").is_file() and (run / "test.jsonl").stat().st_size:
+            return
+        shutil.rmtree(run, ignore_errors=True)
+        run.mkdir(parents=True)
+        for path in (root / "scnnrnn").iterdir():
+            if path.name == "run.json" or path.name.startswith(("pretrain-cnn.", "pretrain-rnn.")):
+                shutil.copy2(path, run / path.name)
+        mlcap("finetune", "-m", "scnnrnn", "--run", str(run), "--data", str(data), "--seed", str(seed), "--device",
+              args.device, *inputs, "--epochs", str(args.rnn_epochs + args.epochs), log_path=run / "log.txt")
+        mlcap("predict", "--run", str(run), "--data", str(data), "--device", args.device, *predict_inputs,
+              stdout_path=run / "test.jsonl", log_path=run / "log.txt")
+
     def evaluate(key: str, run: Path) -> None:
         metrics.setdefault(key, []).append(json.loads(mlcap(
             "evaluate", "--data", str(data), "--metrics", "f1,map", "--json", str(run / "test.jsonl"))))
@@ -78,6 +97,9 @@ def main() -> None:
                                       ("pretrain-rnn", [*scnnrnn, "--epochs", str(args.rnn_epochs)]),
                                       ("finetune", [*scnnrnn, "--epochs", str(args.epochs)])], seed)
         evaluate("scnnrnn", root / "scnnrnn")
+        if args.equal_joint:
+            equal_joint(root, seed)
+            evaluate("scnnrnn-equal", root / "scnnrnn-equal")
         cnn = root / "scnnrnn" / "pretrain-cnn.best.pt"
         for key, _ in RNN_ROWS:
             run_stages(root / key, [("finetune", ["-m", key, "--init-from", str(cnn),
@@ -90,8 +112,11 @@ def main() -> None:
           f"from scnnrnn's CNN. Seeds {','.join(map(str, seeds))}: mean ± std, percent.\n")
     print("| method | " + " | ".join(COLUMNS) + " |")
     print("| --- |" + " --- |" * len(COLUMNS))
-    names = {k: n for k, n, _ in CNN_ROWS} | dict(RNN_ROWS) | {"scnnrnn": "scnnrnn (rare-first, greedy)"}
-    for key in [k for k, _, _ in CNN_ROWS] + ["scnnrnn"] + [k for k, _ in RNN_ROWS]:
+    names = {k: n for k, n, _ in CNN_ROWS} | dict(RNN_ROWS) | {
+        "scnnrnn": "scnnrnn (rare-first, greedy)",
+        "scnnrnn-equal": f"scnnrnn, {args.rnn_epochs + args.epochs} joint epochs (`--equal-joint`)"}
+    equal = ["scnnrnn-equal"] if args.equal_joint else []
+    for key in [k for k, _, _ in CNN_ROWS] + ["scnnrnn"] + equal + [k for k, _ in RNN_ROWS]:
         print(f"| {names[key]} | " + " | ".join(fmt([m.get(c) for m in metrics[key]]) for c in COLUMNS) + " |")
 
 
