@@ -14,6 +14,29 @@ from mlcap.shell import removed_on_failure
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   help="CNN-RNN image annotation: prepare, train stage by stage, predict, evaluate.")
+
+
+def _version(value: bool) -> None:
+    """``mlcap --version``: mlcap's, each installed method's, torch's and CUDA's (torch imported only here)."""
+    if not value:
+        return
+    import mlcap
+    from mlcap.plugins import describe_methods
+
+    lines = [f"mlcap {mlcap.__version__}"]
+    lines += [f"method {r['name']} {r['package']} {r['version']}" for r in describe_methods()]
+    import torch
+
+    lines.append(f"torch {torch.__version__}, CUDA {torch.version.cuda or 'none'}"
+                 f" ({'available' if torch.cuda.is_available() else 'not available'})")
+    sys.stdout.write("\n".join(lines) + "\n")
+    raise typer.Exit()
+
+
+@app.callback()
+def _main_options(version: bool = typer.Option(False, "--version", callback=_version, is_eager=True,
+                                               help="Versions of mlcap, its methods, torch and CUDA.")):
+    """CNN-RNN image annotation: prepare, train stage by stage, predict, evaluate."""
 prepare_app = typer.Typer(no_args_is_help=True, help="Write a dataset in mlcap's prepared format.")
 app.add_typer(prepare_app, name="prepare")
 
@@ -352,6 +375,9 @@ def methods(json_output: bool = typer.Option(False, "--json", help="Machine-read
     from mlcap.plugins import describe_methods, method_stages
 
     rows = describe_methods()
+    if not rows:
+        raise MlcapError("no method is installed (entry-point group mlcap.methods): install mlcap with its "
+                         "methods, e.g. `make venv` in a clone, or `pip install -e plugins/<method>`")
     for r in rows:
         r.update(method_stages(r["name"], recipes))
     if json_output:

@@ -202,6 +202,10 @@ def resolve(model: type[Options], command: str, cli: dict, config: Path | None) 
         err = e.errors()[0]
         where = ".".join(str(p) for p in err["loc"]) or "options"
         source = f" (config {config})" if config else ""
+        if err["type"] == "missing" and len(err["loc"]) == 1:
+            flag = "--" + str(err["loc"][0]).replace("_", "-")
+            raise MlcapError(f"missing option {flag} (on the command line, or `{err['loc'][0]} = ...` in a "
+                             f"--config file)") from None
         raise MlcapError(f"invalid option {where!r}{source}: {err['msg']}") from None
 
 
