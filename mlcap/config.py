@@ -215,16 +215,13 @@ COMMAND_TABLES = {"prepare", "pretrain-cnn", "pretrain-rnn", "finetune", "stage"
 
 
 def _read_toml(path: Path, command: str) -> dict:
+    from mlcap.textfile import read_text
+
     path = Path(path)
-    if not path.is_file():
-        raise MlcapError(f"{path}: config file not found" if not path.exists() else f"{path}: not a regular file")
     try:
-        with open(path, "rb") as f:
-            doc = tomllib.load(f)
+        doc = tomllib.loads(read_text(path, "config file"))
     except tomllib.TOMLDecodeError as e:
         raise MlcapError(f"{path}: {e}") from None
-    except UnicodeDecodeError as e:
-        raise MlcapError(f"{path}: not UTF-8 text ({e.reason} at byte {e.start})") from None
     _note_unknown_tables(path, doc, command)
     values = {k: v for k, v in doc.items() if not isinstance(v, dict)}
     table = doc.get(command, {})

@@ -6,7 +6,6 @@ reported; a prediction for an id not in the split is skipped and reported.
 
 from __future__ import annotations
 
-import json
 import math
 import sys
 from dataclasses import dataclass
@@ -77,12 +76,7 @@ def read_predictions(source: str, data: PreparedDataset, ids: list[str]) -> Pred
             if not line.strip():
                 continue
             where = at(name, lineno)
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError as e:
-                raise MlcapError(f"{where}: not JSON ({e.msg})") from None
-            except RecursionError:
-                raise MlcapError(f"{where}: JSON nested too deeply") from None
+            row = parse_json(line, name, lineno)
             if isinstance(row, dict) and "labels" not in row and isinstance(row.get("concepts"), dict):
                 if not all(_is_number(p) for p in row["concepts"].values()):
                     raise MlcapError(f"{where}: 'concepts' must map words to probabilities")
@@ -145,12 +139,7 @@ def _lines(stream, name: str):
     """The lines of a binary stream as text, a UTF-8 BOM at the start dropped; bytes that are not
     UTF-8 are a one-line error naming the line."""
     for lineno, raw in enumerate(stream, 1):
-        if lineno == 1:
-            raw = raw.removeprefix(b"\xef\xbb\xbf")
-        try:
-            yield raw.decode("utf-8")
-        except UnicodeDecodeError as e:
-            raise MlcapError(f"{at(name, lineno)}: not UTF-8 text ({e.reason} at byte {e.start})") from None
+        yield decode_utf8(raw, name, lineno)
 
 
 def _read_scores(row_scores: dict, data: PreparedDataset, out: np.ndarray, where: str) -> None:

@@ -124,7 +124,6 @@ class ModelSpec:
     beam: int = 3                   # beam width at prediction and validation (see default_beam)
     label_counts: list[int] = field(default_factory=list)   # training images where each label is positive
     label_known: list[int] = field(default_factory=list)    # training images where its value is known
-    train_size: int = 0             # unused; kept so that run.json files that have it still load
     threshold: float | list[float] | None = None   # the method's decision threshold (see Method.threshold)
     stage: str | None = None        # at prediction and validation: the stage whose weights are used
 

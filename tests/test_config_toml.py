@@ -30,7 +30,7 @@ def test_wrong_toml_types_are_errors(tiny_data, tmp_path, line, message):
 
 def test_a_config_that_is_a_directory_or_not_utf8_is_one_line(tiny_data, tmp_path):
     res = run_cli("pretrain-cnn", "-m", "bce", "--data", tiny_data, "--run", tmp_path / "r", "--config", tmp_path)
-    assert res.code == 2 and "not a regular file" in res.err
+    assert res.code == 2 and "is a directory, not a config file" in res.err
     cfg = tmp_path / "c.toml"
     cfg.write_bytes(b"epochs = 1\n# \xff\xfe\n")
     res = run_cli("pretrain-cnn", "-m", "bce", "--data", tiny_data, "--run", tmp_path / "r", "--config", cfg)

@@ -17,7 +17,7 @@ from pathlib import Path
 
 from mlcap.errors import MlcapError, at
 from mlcap.orderings import fixed_orderings
-from mlcap.textfile import expect, expect_list_of, parse_json, read_json
+from mlcap.textfile import decode_utf8, expect, expect_list_of, parse_json, read_json
 
 FORMAT_VERSION = 1
 
@@ -124,10 +124,7 @@ class PreparedDataset:
         samples, first_line = [], {}
         with open(path, "rb") as f:
             for lineno, raw in enumerate(f, 1):
-                try:
-                    line = (raw.removeprefix(b"\xef\xbb\xbf") if lineno == 1 else raw).decode("utf-8")
-                except UnicodeDecodeError as e:
-                    raise MlcapError(f"{at(path, lineno)}: not UTF-8 text ({e.reason} at byte {e.start})") from None
+                line = decode_utf8(raw, path, lineno)
                 if not line.strip():
                     continue
                 sample = self._parse(line, path, lineno)
