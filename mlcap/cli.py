@@ -376,8 +376,9 @@ def methods(json_output: bool = typer.Option(False, "--json", help="Machine-read
 
     rows = describe_methods()
     if not rows:
-        raise MlcapError("no method is installed (entry-point group mlcap.methods): install mlcap with its "
-                         "methods, e.g. `make venv` in a clone, or `pip install -e plugins/<method>`")
+        raise MlcapError("no method is installed (entry-point group mlcap.methods): install mlcap "
+                         "with its built-in methods (`pip install .` or `make venv` in a clone, or its wheel), or a "
+                         "method plugin's package")
     for r in rows:
         r.update(method_stages(r["name"], recipes))
     if json_output:

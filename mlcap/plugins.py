@@ -1,11 +1,15 @@
 """Method plugins, found through the ``mlcap.methods`` entry-point group.
 
-The built-in methods (``plugins/bce``, ``plugins/scnnrnn``) are separate
-distributions that register exactly like third-party ones, so the core never
-imports a method by name. Entry points are only *loaded* when a command needs
-the method, which keeps ``mlcap --help`` free of torch.
+The built-in methods (``plugins/<name>/mlcap_<name>``) ship inside the ``mlcap``
+distribution but register exactly like third-party ones, through entry points in
+``pyproject.toml``, so the core never imports a method by name. Entry points are
+only *loaded* when a command needs the method, which keeps ``mlcap --help`` free
+of torch; a method's summary is the first paragraph of its module's docstring,
+read from the source without importing it.
 """
 
+import ast
+import importlib.util
 from importlib.metadata import entry_points
 
 from mlcap.errors import MlcapError
@@ -21,6 +25,19 @@ def method_names() -> list[str]:
     return sorted(_entry_points())
 
 
+def _module_summary(module: str) -> str | None:
+    """The first paragraph of ``module``'s docstring, from its source file (nothing is imported)."""
+    try:
+        spec = importlib.util.find_spec(module)
+        if spec is None or not spec.origin or not spec.origin.endswith(".py"):
+            return None
+        with open(spec.origin, encoding="utf-8") as f:
+            doc = ast.get_docstring(ast.parse(f.read()))
+    except (ImportError, OSError, SyntaxError, UnicodeDecodeError, ValueError):
+        return None
+    return " ".join(doc.split("\n\n")[0].split()) if doc else None
+
+
 def describe_methods() -> list[dict]:
     """Name, distribution and summary of each installed method, without importing it."""
     rows = []
@@ -30,7 +47,7 @@ def describe_methods() -> list[dict]:
             "name": name,
             "package": dist.name if dist else "?",
             "version": dist.version if dist else "?",
-            "summary": (dist.metadata.get("Summary") or "") if dist else "",
+            "summary": _module_summary(ep.module) or ((dist.metadata.get("Summary") or "") if dist else ""),
             "target": ep.value,
         })
     return rows

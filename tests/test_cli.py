@@ -22,7 +22,7 @@ def test_methods_come_from_entry_points(mlcap):
     assert res.code == 0
     names = {row["name"]: row for row in res.json_lines()}
     assert {"bce", "scnnrnn"} <= set(names)
-    assert names["scnnrnn"]["package"] == "mlcap-scnnrnn"
+    assert names["scnnrnn"]["package"] == "mlcap"
 
 
 def test_prepare_synthetic(mlcap, tmp_path):

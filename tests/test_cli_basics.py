@@ -13,7 +13,7 @@ def test_version_names_mlcap_its_methods_torch_and_cuda(mlcap):
     res = mlcap("--version")
     lines = res.out.splitlines()
     assert res.code == 0 and lines[0] == f"mlcap {__version__}"
-    assert any(line.startswith("method bce mlcap-bce ") for line in lines)
+    assert any(line.startswith(f"method bce mlcap {__version__}") for line in lines)
     assert lines[-1].startswith(f"torch {torch.__version__}, CUDA ")
 
 

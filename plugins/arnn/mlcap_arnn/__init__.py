@@ -1,4 +1,4 @@
-"""``arnn``: the attentive recurrent neural network for multi-label classification (Li et al., ACM MM 2018)."""
+"""Attentive RNN (Li et al., ACM MM 2018): recurrent highlight network, REINFORCE emission indicator, gated recurrent relation extractor."""
 
 from mlcap_arnn.method import ARNNMethod
 

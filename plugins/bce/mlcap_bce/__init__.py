@@ -1,4 +1,6 @@
-"""``bce``: a CNN with one output per label, trained with binary cross-entropy (or, with
+"""The CNN alone with per-label sigmoid thresholds: the baseline every table needs.
+
+``bce``: a CNN with one output per label, trained with binary cross-entropy (or, with
 ``--option loss=...``, the seeds' other CNN baselines: ``softmax``, ``warp``, ``weighted``;
 see ``mlcap_bce.losses``).
 

@@ -1,4 +1,4 @@
-"""``orderfree``: Order-Free RNN with visual attention for multi-label classification (Chen et al., AAAI 2018)."""
+"""Order-Free RNN with visual attention (Chen et al., AAAI 2018): confidence-ranked LSTM, candidate pool, beam search."""
 
 from mlcap_orderfree.method import OrderFreeMethod
 

@@ -1,4 +1,4 @@
-"""``orderless``: Orderless recurrent models for multi-label classification (Yazici et al., CVPR 2020)."""
+"""Orderless recurrent models (Yazici et al., CVPR 2020): attention LSTM trained with PLA/MLA alignment."""
 
 from mlcap_orderless.method import OrderlessMethod
 

@@ -1,4 +1,4 @@
-"""RIA (Jin & Nakayama, 2016) as an mlcap method."""
+"""Recurrent Image Annotator (Jin & Nakayama, 2016): the image feature sets the label LSTM's state."""
 
 from mlcap_ria.method import RiaMethod
 

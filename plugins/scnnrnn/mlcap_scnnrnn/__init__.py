@@ -1,4 +1,4 @@
-"""``scnnrnn``: Semantic Regularisation for recurrent image annotation (Liu et al., CVPR 2017)."""
+"""Semantic Regularisation CNN-RNN (Liu et al., CVPR 2017): concept CNN, FC(s) initialises a label LSTM."""
 
 from mlcap_scnnrnn.method import ScnnrnnMethod
 
