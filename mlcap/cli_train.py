@@ -51,9 +51,9 @@ def _parse_groups(flag: str, pairs: list[str], kind) -> dict:
 
 
 def _train(
-    method: Optional[str] = typer.Option(None, "--method", "-m", help="Method plugin (see `mlcap methods`)."),
-    data: Optional[Path] = typer.Option(None, "--data", help="Prepared dataset directory."),
-    run: Optional[Path] = typer.Option(None, "--run", help="Run directory (checkpoints, configs)."),
+    method: Optional[str] = typer.Option(None, "--method", "-m", help="Method plugin (see `mlcap methods`). [required]"),
+    data: Optional[Path] = typer.Option(None, "--data", help="Prepared dataset directory. [required]"),
+    run: Optional[Path] = typer.Option(None, "--run", help="Run directory (checkpoints, configs). [required]"),
     backbone: Optional[str] = typer.Option(None, help="smallcnn, resnet18/34/50/101, vgg16, inception_v3, mobilenet_v3, efficientnet_lite0, timm/<name>."),
     weights: Optional[str] = typer.Option(None, help="Backbone weights: a local state dict (.pth/.safetensors), or imagenet (offline, efficientnet_lite0)."),
     init_from: Optional[Path] = typer.Option(None, help="Start from another run's checkpoint file (matching weights)."),

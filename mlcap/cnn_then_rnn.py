@@ -25,11 +25,11 @@ from pydantic import BaseModel, ConfigDict, Field
 from torch import nn
 
 from mlcap.config import method_options, structural
-from mlcap.decoding import labels_at_or_above
+from mlcap.decoding import decoder_scores, labels_at_or_above, padded_labels_at_or_above, padded_steps
 from mlcap.errors import MlcapError
 from mlcap.losses import concept_bce
 from mlcap.models import ConceptEncoder, create_backbone
-from mlcap.protocol import Batch, Decoded, ModelSpec, Recipe
+from mlcap.protocol import Batch, Decoded, ModelSpec, Recipe, images_only
 
 
 class CnnThenRnnOptions(BaseModel):
@@ -101,3 +101,16 @@ class CnnThenRnnMethod:
         greedy, scores = model.decoder.greedy_scores(image, spec.max_len)
         sequences = greedy if spec.beam == 1 else model.decoder.beam(image, spec.beam, spec.max_len)
         return Decoded(sequences=sequences, scores=scores)
+
+    def export_outputs(self, model: CnnThenRnnModel, images: torch.Tensor, spec: ModelSpec) -> dict:
+        """``predict`` with tensor operations only (``mlcap export``); with a beam wider than 1 the
+        sequence comes from a beam search and is not exported, the scores are."""
+        enc = model.encoder.encode(images_only(images))
+        if spec.stage == "pretrain-cnn":
+            s = torch.sigmoid(enc.concept_logits.float())
+            return {"scores": s, "sequence": padded_labels_at_or_above(s, 0.5)}
+        logits = model.decoder.free_run(enc.pooled.float(), spec.max_len)
+        out = {"scores": decoder_scores(logits, spec.end_token)}
+        if spec.beam == 1:
+            out["sequence"] = padded_steps(logits, spec.end_token)
+        return out

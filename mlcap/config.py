@@ -108,7 +108,7 @@ def merge_method_options(model: type[BaseModel], method: str, run_options: dict,
 
 class PredictOptions(Options):
     run: Path
-    data: Path
+    data: Path | None = None             # a prepared dataset; or image files (`predict --images`)
     split: str = "test"
     stage: str | None = None
     features: Path | None = None         # predict from an HDF5 feature cache
@@ -142,6 +142,7 @@ class EvaluateOptions(Options):
     json_output: bool = False
     cooccurrence: Path | None = None     # directory for co-occurrence difference arrays and heatmaps
     groups: Path | None = None           # JSON {group: [labels]} for per-group heatmaps
+    verbose: bool = False                # show the caption metrics' Java output (PTB tokenizer)
     predictions: list[str]
 
 
@@ -196,6 +197,11 @@ def resolve(model: type[Options], command: str, cli: dict, config: Path | None) 
         values = _read_toml(config, command)
         _check_toml_types(model, values, config)
     values.update({k: v for k, v in cli.items() if v is not None})
+    return validated(model, values, config)
+
+
+def validated(model: type[Options], values: dict, config: Path | None = None) -> Options:
+    """``model(**values)``, a validation error as one line naming the option."""
     try:
         return model(**values)
     except ValidationError as e:
@@ -207,6 +213,21 @@ def resolve(model: type[Options], command: str, cli: dict, config: Path | None) 
             raise MlcapError(f"missing option {flag} (on the command line, or `{err['loc'][0]} = ...` in a "
                              f"--config file)") from None
         raise MlcapError(f"invalid option {where!r}{source}: {err['msg']}") from None
+
+
+def read_toml_tables(path: Path, command: str) -> tuple[dict, dict]:
+    """``(top-level keys, the [command] table)`` of a TOML file, keys with ``-`` as ``_``."""
+    from mlcap.textfile import read_text
+
+    try:
+        doc = tomllib.loads(read_text(Path(path), "config file"))
+    except tomllib.TOMLDecodeError as e:
+        raise MlcapError(f"{path}: {e}") from None
+    table = doc.get(command, {})
+    if not isinstance(table, dict):
+        raise MlcapError(f"{path}: [{command}] must be a table, not {type(table).__name__}")
+    norm = lambda d: {k.replace("-", "_"): v for k, v in d.items()}   # noqa: E731
+    return norm({k: v for k, v in doc.items() if not isinstance(v, dict)}), norm(table)
 
 
 #: TOML tables mlcap reads: one per command (a stage's own name included), and the method's options.

@@ -245,6 +245,22 @@ def decoder_scores(logits: torch.Tensor, end: int) -> torch.Tensor:
     return probs.amax(1)
 
 
+# --- the same decodings as tensors, for tracing (``export_outputs``; -1 = no label) -------------
+
+def padded_labels_at_or_above(scores: torch.Tensor, threshold) -> torch.Tensor:
+    """(B, K): ``labels_at_or_above`` as label ids most confident first, -1 for those below."""
+    cut = torch.as_tensor(threshold, dtype=scores.dtype, device=scores.device).expand(scores.shape[1])
+    order = torch.argsort(scores, dim=1, descending=True)
+    keep = torch.gather(scores >= cut, 1, order)
+    return torch.where(keep, order, torch.full_like(order, -1))
+
+
+def padded_steps(logits: torch.Tensor, end: int) -> torch.Tensor:
+    """(B, T): each step's argmax up to the first END (``cut_at_end``), -1 from END on."""
+    ids = logits.argmax(-1)
+    return torch.where(prediction_steps(logits, end) & (ids != end), ids, torch.full_like(ids, -1))
+
+
 def top_k_labels(scores: torch.Tensor, k: int) -> list[list[int]]:
     """Per row of ``scores`` (B, K), the ``k`` highest-scoring labels, most confident first."""
     k = min(k, scores.shape[1])

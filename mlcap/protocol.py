@@ -68,6 +68,12 @@ class Batch:
                                   # re-orders the labels to its own predictions (mlcap.alignment)
 
 
+def images_only(images) -> Batch:
+    """A batch of normalised images and nothing else (what ``export_scores`` receives, traced)."""
+    empty = images.new_zeros(images.shape[0], 0)
+    return Batch(ids=[], images=images, targets=empty, sequences=empty.long())
+
+
 @dataclass
 class Decoded:
     sequences: list[list[int]]    # raw emitted label ids, in emitted order (duplicates kept)
@@ -156,6 +162,11 @@ class Method(Protocol):
                                     # ``threshold_curve(model, loader, spec, device) -> {value: val O-F1}``
     # optional: ``default_beam``, the beam width of its label decoding when ``predict --beam`` is not
     # given (default 1, greedy; captions always default to 3)
+    # optional: ``stage_needs_images(stage, spec) -> bool``, False for a stage whose ``stage_loss``
+    # never looks at ``Batch.images`` (e.g. an LSTM taught on the ground-truth concept vectors): the
+    # core then opens no image file for that stage's training batches (``Batch.images`` is None,
+    # and no image is augmented or skipped as unreadable); validation, which calls ``predict``,
+    # still reads its images (default: every stage needs them)
     # optional: ``default_order``, the label order used when --order is not given (else "rare"), and
     # ``orders``, the --order values it accepts (else SEQUENCE_ORDERS; () for a method without
     # a label sequence, which then refuses --order)
@@ -163,6 +174,14 @@ class Method(Protocol):
     # (L, h, w) over the feature grid for each of the L labels of ``decoded.sequences`` (repeats
     # included), written by ``predict --attention DIR``; ``attention_stages``, the stages whose
     # checkpoints have them (default all)
+    # optional: ``export_outputs(model, images, spec) -> dict | None``: what ``predict`` gives, as
+    # a function of the normalised images alone (``images_only(images)`` makes the batch), with
+    # tensor operations only (no Python branch on values, no loop of data-dependent length), so
+    # that ``mlcap export`` can trace it to TorchScript or ONNX: ``"scores"`` (B, K), as
+    # ``Decoded.scores`` (captioning: the concepts), and, where the decoding is traceable,
+    # ``"sequence"`` (B, T) label ids in emitted order, -1 where there is none (read left to right,
+    # skipping -1, it is ``Decoded.sequences``); None where this stage needs the decoder's search
+    # even for its scores. Without it, or with None, the export is the encoder (images -> pooled).
 
     def build(self, spec: ModelSpec) -> "nn.Module":
         """A fresh network (an ``nn.Module`` with ``encoder`` and optional ``decoder``)."""

@@ -84,6 +84,28 @@ def tiny_data(tiny_data_master, tmp_path) -> Path:
 TINY_TRAIN = ["--epochs", "1", "--batch-size", "16", "--device", "cpu"]
 
 
+def train_tiny(data: Path, run: Path, method: str, stages: tuple[str, ...] | list[str], *extra) -> Path:
+    """``run`` trained through ``stages`` of ``method`` for one tiny epoch each (in-process)."""
+    for stage in stages:
+        res = run_cli(stage, "--method", method, "--data", data, "--run", run, *TINY_TRAIN, *extra)
+        assert res.code == 0, f"{method} {stage}: {res.err}"
+    return run
+
+
+@pytest.fixture(scope="session")
+def tiny_runs(tmp_path_factory):
+    """``(data, {"bce": run, "scnnrnn": run, "caption": run})``: a 60-image synthetic set with a bce
+    run, an scnnrnn run through finetune (LSTM decoding) and an scnnrnn captioner; read-only."""
+    root = tmp_path_factory.mktemp("tiny_runs")
+    data = root / "data"
+    generate(data, images=60, seed=3)
+    runs = {"bce": train_tiny(data, root / "bce", "bce", ["pretrain-cnn"]),
+            "scnnrnn": train_tiny(data, root / "s", "scnnrnn", ["pretrain-cnn", "pretrain-rnn", "finetune"]),
+            "caption": train_tiny(data, root / "c", "scnnrnn", ["pretrain-cnn", "pretrain-rnn"], "--task",
+                                  "caption", "--vocab-size", 15)}
+    return data, runs
+
+
 @pytest.fixture
 def shared_data():
     """``shared_data("nuswide", "file")``: a path under ../shared/data, or a clean skip when absent."""

@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import warnings
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -66,11 +67,10 @@ def _to_rgb(im: Image.Image) -> Image.Image:
     return im.convert("RGB")
 
 
-def load_image(data: PreparedDataset, sample: Sample, size: int) -> Image.Image:
-    """The image as the model sees it before normalisation: RGB, cropped to ``sample.box``,
-    resized to size x size. Raises OSError (also for what is not a regular file, e.g. a FIFO,
-    which is never opened) and PIL's errors, a decompression bomb included, for an unreadable one."""
-    path = data.image_path(sample)
+def open_image(path) -> Image.Image:
+    """An image file as RGB. Raises OSError (also for what is not a regular file, e.g. a FIFO, which
+    is never opened) and PIL's errors, a decompression bomb included, for an unreadable one."""
+    path = Path(path)
     if not path.is_file():
         raise OSError("not a regular file" if path.exists() else "no such file")
     with warnings.catch_warnings():
@@ -78,22 +78,41 @@ def load_image(data: PreparedDataset, sample: Sample, size: int) -> Image.Image:
         Image.MAX_IMAGE_PIXELS = MAX_IMAGE_PIXELS
         try:
             with Image.open(path) as im:
-                im = _to_rgb(im)
+                return _to_rgb(im)
         except (Image.DecompressionBombWarning, Image.DecompressionBombError) as e:
             raise OSError(f"over the pixel limit {MAX_IMAGE_PIXELS} (raise MLCAP_MAX_IMAGE_PIXELS to open it): "
                           f"{e}") from None
-    if sample.box:
-        x, y, w, h = sample.box
+
+
+def fit_image(im: Image.Image, size: int, box: list[float] | None = None) -> Image.Image:
+    """Cropped to ``box`` ([x, y, w, h]) when given, then resized to size x size (bilinear)."""
+    if box:
+        x, y, w, h = box
         im = im.crop((int(x), int(y), int(x + w), int(y + h)))
     if im.size != (size, size):
         im = im.resize((size, size), Image.BILINEAR)
     return im
 
 
+def load_image(data: PreparedDataset, sample: Sample, size: int) -> Image.Image:
+    """The image as the model sees it before normalisation: RGB, cropped to ``sample.box``,
+    resized to size x size (errors: see ``open_image``)."""
+    return fit_image(open_image(data.image_path(sample)), size, sample.box)
+
+
+def to_tensor(im: Image.Image) -> torch.Tensor:
+    """(3, H, W) float in [0, 1]."""
+    return torch.from_numpy(np.asarray(im, dtype=np.float32).copy()).permute(2, 0, 1) / 255.0
+
+
 class ImageLabelDataset(Dataset):
+    """``images=False``: items without ``"image"``, no file opened (a stage whose loss never looks
+    at the images, see ``Method.stage_needs_images`` in mlcap/protocol.py); batches have ``images=None``."""
+
     def __init__(self, data: PreparedDataset, samples: list[Sample], image_size: int,
-                 mean: tuple, std: tuple, augment: bool = False):
+                 mean: tuple, std: tuple, augment: bool = False, images: bool = True):
         self.data, self.samples, self.image_size = data, samples, image_size
+        self.images = images
         self.augment = augmentation() if augment else None
         self.mean = torch.tensor(mean, dtype=torch.float32).view(3, 1, 1)
         self.std = torch.tensor(std, dtype=torch.float32).view(3, 1, 1)
@@ -104,19 +123,22 @@ class ImageLabelDataset(Dataset):
 
     def __getitem__(self, i: int):
         sample = self.samples[i]
+        if not self.images:
+            return self._labels_of(sample)
         path = self.data.image_path(sample)
         try:
             with load_image(self.data, sample, self.image_size) as im:
                 if self.augment is not None:
                     im = self.augment(im)
-                pixels = torch.from_numpy(np.asarray(im, dtype=np.float32).copy()).permute(2, 0, 1) / 255.0
+                pixels = to_tensor(im)
         except (OSError, UnidentifiedImageError, ValueError) as e:
             return {"skip": f"{path}: {type(e).__name__}: {str(e)[:120]}"}
-        labels = [self.data.label_index[l] for l in sample.labels]
-        unknown = [self.data.label_index[l] for l in sample.unknown]
-        tags = [self.data.tag_index[t] for t in sample.tags]
-        return {"id": sample.id, "image": (pixels - self.mean) / self.std, "labels": labels, "unknown": unknown,
-                "tags": tags, "captions": sample.captions}
+        return {**self._labels_of(sample), "image": (pixels - self.mean) / self.std}
+
+    def _labels_of(self, sample: Sample) -> dict:
+        return {"id": sample.id, "labels": [self.data.label_index[l] for l in sample.labels],
+                "unknown": [self.data.label_index[l] for l in sample.unknown],
+                "tags": [self.data.tag_index[t] for t in sample.tags], "captions": sample.captions}
 
 
 class Collate:
@@ -199,9 +221,10 @@ def make_collate(data: PreparedDataset, order: str | None = None, words: list[st
 def make_loader(data: PreparedDataset, split: str, image_size: int, mean, std, batch_size: int,
                 order: str | None = None, shuffle: bool = False, generator: torch.Generator | None = None,
                 num_workers: int = 0, words: list[str] | None = None, indices: list[int] | None = None,
-                augment: bool = False) -> DataLoader:
-    """``indices``: only these samples of the split (e.g. train without its held-out part)."""
-    dataset = ImageLabelDataset(data, data.samples(split), image_size, mean, std, augment=augment)
+                augment: bool = False, images: bool = True) -> DataLoader:
+    """``indices``: only these samples of the split (e.g. train without its held-out part);
+    ``images=False``: no image is opened, batches carry labels, tags and captions only."""
+    dataset = ImageLabelDataset(data, data.samples(split), image_size, mean, std, augment=augment, images=images)
     if indices is not None:
         dataset = Subset(dataset, indices)
     return DataLoader(dataset, batch_size=batch_size, shuffle=shuffle, generator=generator,

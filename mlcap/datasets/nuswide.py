@@ -25,11 +25,13 @@ import csv
 import io
 import random
 import zipfile
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
 
 from mlcap.data.prepared import Sample, write_prepared
+from mlcap.datasets import nuswide_root
 from mlcap.datasets.report import PrepareReport
 from mlcap.errors import MlcapError
 from mlcap.textfile import decode_utf8, read_text, require_regular_file
@@ -218,6 +220,62 @@ def _unique_ids(samples: list[Sample], split: str, report: PrepareReport) -> lis
     return samples
 
 
+@dataclass
+class LabelFiles:
+    """Where the labels come from: the flags of ``prepare nuswide``, completed from ``--root``."""
+
+    root: Path | None = None
+    concepts: Path | None = None
+    train_csv: Path | None = None
+    test_csv: Path | None = None
+    train_list: Path | None = None
+    test_list: Path | None = None
+    train_labels: Path | None = None
+    test_labels: Path | None = None
+
+
+def complete_from_root(files: LabelFiles, report: PrepareReport) -> LabelFiles:
+    """Fill what the flags leave open from ``--root``: its official layout, or the derived forms
+    of ``mlcap.datasets.nuswide_root`` (a flat Concepts81.txt, per-split label CSVs)."""
+    if files.root is None:
+        return files
+    found = nuswide_root.find_root_files(files.root)
+    given_tables = files.train_csv or files.test_csv or files.train_labels or files.test_labels
+    out = replace(files, concepts=files.concepts or found.concepts)
+    if out.concepts is None:
+        raise nuswide_root.missing_concepts(files.root)
+    if given_tables or found.official_labels:
+        return out
+    if not (found.train_csv and found.test_csv):
+        raise nuswide_root.missing_labels(files.root, found)
+    out = replace(out, train_csv=found.train_csv, test_csv=found.test_csv,
+                  train_list=files.train_list or found.train_list, test_list=files.test_list or found.test_list)
+    read = [p for p in (out.concepts, out.train_csv, out.test_csv, out.train_list, out.test_list) if p]
+    report.note(f"{files.root}: no official Groundtruth/; read the derived files {', '.join(str(p) for p in read)}")
+    for pickle_file in found.pickles:
+        report.note(f"{pickle_file}: not read (unpickling can run code); to name the rows, write its image names "
+                    "one per line and give --train-list/--test-list")
+    return out
+
+
+def read_splits(files: LabelFiles, concepts: list[str], report: PrepareReport) -> dict[str, _Split]:
+    if files.train_csv or files.test_csv:
+        if not (files.train_csv and files.test_csv):
+            raise MlcapError("nuswide: give both --train-csv and --test-csv")
+        lists = {"train": files.train_list, "test": files.test_list}
+        tables = {"train": files.train_csv, "test": files.test_csv}
+        return {s: read_csv_split(tables[s], concepts, s, read_image_list(lists[s]) if lists[s] else None, report)
+                for s in ("train", "test")}
+    if files.train_labels or files.test_labels:
+        if not (files.train_labels and files.test_labels):
+            raise MlcapError("nuswide: give both --train-labels and --test-labels")
+        return {"train": read_list_split(files.train_labels, concepts, report),
+                "test": read_list_split(files.test_labels, concepts, report)}
+    if files.root is not None:
+        return {s: read_official_split(files.root, concepts, s, report) for s in ("train", "test")}
+    raise MlcapError("nuswide: no label files given")
+
+
 def prepare(out: Path, root: Path | None = None, concepts_file: Path | None = None,
             train_csv: Path | None = None, test_csv: Path | None = None,
             train_list: Path | None = None, test_list: Path | None = None,
@@ -225,29 +283,14 @@ def prepare(out: Path, root: Path | None = None, concepts_file: Path | None = No
             images: Path | None = None, split: str = "official", seed: int = 0,
             report: PrepareReport | None = None) -> tuple[dict, dict]:
     report = report or PrepareReport()
-    if concepts_file is None and root is not None:
-        concepts_file = root / "ConceptsList" / "Concepts81.txt"
-    if concepts_file is None:
+    files = complete_from_root(LabelFiles(root, concepts_file, train_csv, test_csv, train_list, test_list,
+                                          train_labels, test_labels), report)
+    if files.concepts is None:
         raise MlcapError("nuswide: give --root (official layout) or --concepts with the CSV/list files")
-    concepts = read_lines(concepts_file)
+    concepts = read_lines(files.concepts)
     if not concepts:
-        raise MlcapError(f"{concepts_file}: empty; the concept list names one concept per line")
-    if train_csv or test_csv:
-        if not (train_csv and test_csv):
-            raise MlcapError("nuswide: give both --train-csv and --test-csv")
-        splits = {"train": read_csv_split(train_csv, concepts, "train",
-                                          read_image_list(train_list) if train_list else None, report),
-                  "test": read_csv_split(test_csv, concepts, "test",
-                                         read_image_list(test_list) if test_list else None, report)}
-    elif train_labels or test_labels:
-        if not (train_labels and test_labels):
-            raise MlcapError("nuswide: give both --train-labels and --test-labels")
-        splits = {"train": read_list_split(train_labels, concepts, report),
-                  "test": read_list_split(test_labels, concepts, report)}
-    elif root is not None:
-        splits = {s: read_official_split(root, concepts, s, report) for s in ("train", "test")}
-    else:
-        raise MlcapError("nuswide: no label files given")
+        raise MlcapError(f"{files.concepts}: empty; the concept list names one concept per line")
+    splits = read_splits(files, concepts, report)
 
     tag_info = read_tags(root, {s: v.images for s, v in splits.items()}) if root is not None else None
     samples: dict[str, list[Sample]] = {}

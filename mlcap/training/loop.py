@@ -40,8 +40,8 @@ def _train_stage(name: str, opts) -> dict:
     stage = prepare_stage(name, opts)
     if stage.already_complete is not None:
         meta = stage.already_complete
-        note(f"{name}: already complete ({meta['epoch']} epochs) in {stage.run.root}")
-        return {"stage": name, "epochs": meta["epoch"], "resumed": True, **meta.get("losses", {})}
+        note(f"{name}: already complete ({meta['epoch']} epochs) in {stage.run.root}; nothing trained")
+        return _summary(stage, 0.0, 0, meta.get("best_epoch"))
     stage.run.save_config(name, {**opts.model_dump(mode="json"), "recipe": recipe_json(stage.recipe),
                                  "validation": stage.val.record(), "backbone_frozen": stage.backbone_frozen})
     note(f"{name}: recipe {json.dumps(recipe_json(stage.recipe))}")
@@ -62,10 +62,15 @@ def _train_stage(name: str, opts) -> dict:
             _save_last(stage, epoch, row, complete=False)
     if skips.count:
         note(f"{name}: {skips.summary()}")
+    return _summary(stage, time.time() - started, skips.count, stage.selector.best_epoch)
+
+
+def _summary(stage: Stage, seconds: float, skipped: int, best_epoch: int | None) -> dict:
+    """What a stage prints: its last epoch's losses and validation metrics (from the history)."""
     last = stage.history[-1] if stage.history else {}
-    return {"stage": name, "method": stage.method.name, "run": str(stage.run.root), "epochs": last.get("epoch"),
-            "seconds": round(time.time() - started, 1), "skipped_images": skips.count,
-            "best_epoch": stage.selector.best_epoch or last.get("epoch"),
+    return {"stage": stage.name, "method": stage.method.name, "run": str(stage.run.root), "epochs": last.get("epoch"),
+            "seconds": round(seconds, 1), "skipped_images": skipped,
+            "best_epoch": best_epoch or last.get("epoch"),
             **{k[6:]: round(v, 5) for k, v in last.items() if k.startswith("train/") and math.isfinite(v)},
             **{k: round(v, 5) for k, v in last.items() if k.startswith("val/") and v is not None
                and math.isfinite(v)}}

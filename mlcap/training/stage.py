@@ -62,7 +62,8 @@ class Stage:
                 "versions": {"mlcap": mlcap.__version__, "torch": torch.__version__,
                              "python": platform.python_version()}}
 
-    def loader(self, split: str, indices, shuffle: bool = False, generator=None, augment: bool = False):
+    def loader(self, split: str, indices, shuffle: bool = False, generator=None, augment: bool = False,
+               images: bool = True):
         o, s = self.opts, self.spec
         if o.features is not None:
             return make_feature_loader(o.features, self.data, split, s.backbone, o.batch_size, order=self.order,
@@ -70,11 +71,19 @@ class Stage:
         mean, std, _ = backbone_input(s.backbone)
         return make_loader(self.data, split, s.image_size, mean, std, o.batch_size, order=self.order,
                            shuffle=shuffle, generator=generator, num_workers=o.num_workers, words=s.words,
-                           indices=indices, augment=augment)
+                           indices=indices, augment=augment, images=images)
+
+    @property
+    def loss_needs_images(self) -> bool:
+        """The method's ``stage_needs_images`` (mlcap/protocol.py); every stage needs them by default."""
+        declared = getattr(self.method, "stage_needs_images", None)
+        return True if declared is None else bool(declared(self.name, self.spec))
 
     def train_loader(self, generator):
+        """Shuffled training batches; without images when the stage's loss never looks at them."""
+        images = self.loss_needs_images
         return self.loader("train", self.val.train_indices, shuffle=True, generator=generator,
-                           augment=self.recipe.augment and self.opts.features is None)
+                           augment=images and self.recipe.augment and self.opts.features is None, images=images)
 
     def val_loader(self):
         return self.loader(self.val.split, self.val.indices)
@@ -200,6 +209,7 @@ def _check_image_paths(data: PreparedDataset) -> None:
 def _resume(stage: Stage, optimizer_state: dict, meta: dict) -> None:
     if meta.get("complete") and (meta.get("stopped_early") or meta["epoch"] >= stage.recipe.epochs):
         stage.already_complete = meta
+        stage.history = list(load_extra(stage.ckpt_path).get("history", []))   # for the same summary
         return
     stage.start_epoch = int(meta["epoch"])
     if stage.start_epoch >= stage.recipe.epochs:

@@ -9,7 +9,7 @@ import pytest
 
 from mlcap.data.prepared import PreparedDataset
 from mlcap.errors import MlcapError
-from mlcap.evaluate import METRICS, parse_metrics
+from mlcap.evaluation import METRICS, parse_metrics
 from mlcap.metrics import classification_metrics, instance_metrics, per_image_average_metrics
 
 

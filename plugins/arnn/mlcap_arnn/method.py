@@ -47,11 +47,11 @@ from torch import nn
 
 from mlcap.alignment import label_sets_of
 from mlcap.config import method_options, structural
-from mlcap.decoding import labels_at_or_above
+from mlcap.decoding import labels_at_or_above, padded_labels_at_or_above
 from mlcap.losses import concept_bce
 from mlcap.models import ConceptEncoder, create_backbone
 from mlcap.nn.reinforce import baseline_loss, bernoulli_log_prob, reinforce_loss, returns_to_go
-from mlcap.protocol import Batch, Decoded, ModelSpec, Recipe
+from mlcap.protocol import Batch, Decoded, ModelSpec, Recipe, images_only
 
 from mlcap_arnn.network import (ContextExtractor, FeatureMap, GatedRelationExtractor, HighlightNetwork,
                                 LabelPredictor, PlainRelationRNN)
@@ -231,6 +231,21 @@ class ARNNMethod:
         return Decoded(sequences=sequences, scores=scores)
 
     attention_stages = ("finetune",)
+
+    def export_outputs(self, model: ARNNModel, images: torch.Tensor, spec: ModelSpec) -> dict | None:
+        """``predict`` with tensor operations only (``mlcap export``); the sequence has one slot per
+        glimpse, -1 where the emission indicator emits nothing. ``-o emit=sample`` draws at random:
+        not exported."""
+        batch = images_only(images)
+        if spec.stage == "pretrain-cnn":
+            s = torch.sigmoid(model.encoder.encode(batch).concept_logits.float())
+            return {"scores": s, "sequence": padded_labels_at_or_above(s, 0.5)}
+        if options(spec).emit == "sample":
+            return None
+        probs, emitted, _ = self.emitted_glimpses(model, batch, spec)
+        labels = probs.argmax(-1)
+        return {"scores": (probs * emitted[..., None]).amax(1),
+                "sequence": torch.where(emitted, labels, torch.full_like(labels, -1))}
 
     @torch.no_grad()
     def attention_maps(self, model: ARNNModel, batch: Batch, spec: ModelSpec, decoded: Decoded) -> list:

@@ -22,11 +22,11 @@ from pydantic import BaseModel, ConfigDict, Field
 from torch import nn
 
 from mlcap.config import method_options, structural
-from mlcap.decoding import labels_at_or_above, top_k_labels
+from mlcap.decoding import labels_at_or_above, padded_labels_at_or_above, top_k_labels
 from mlcap.errors import MlcapError
 from mlcap.losses import concept_bce
 from mlcap.models import ConceptEncoder, create_backbone
-from mlcap.protocol import Batch, Decoded, ModelSpec, Recipe
+from mlcap.protocol import Batch, Decoded, ModelSpec, Recipe, images_only
 
 from mlcap_bce import losses
 
@@ -107,3 +107,13 @@ class BCEMethod:
             return Decoded(sequences=top_k_labels(probs, _top_k(opts)), scores=probs)
         threshold = spec.threshold if spec.threshold is not None else opts.threshold
         return Decoded(sequences=labels_at_or_above(probs, threshold), scores=probs)
+
+    def export_outputs(self, model: BCEModel, images: torch.Tensor, spec: ModelSpec) -> dict:
+        """``predict`` with tensor operations only (``mlcap export``)."""
+        opts = _options(spec)
+        logits = model.encoder.encode(images_only(images)).concept_logits.float()
+        probs = torch.softmax(logits, dim=1) if opts.loss == "softmax" else torch.sigmoid(logits)
+        if _top_k(opts) > 0:
+            return {"scores": probs, "sequence": probs.topk(min(_top_k(opts), probs.shape[1]), dim=1).indices}
+        threshold = spec.threshold if spec.threshold is not None else opts.threshold
+        return {"scores": probs, "sequence": padded_labels_at_or_above(probs, threshold)}

@@ -76,15 +76,19 @@ class OutputFusionDecoder(nn.Module):
                                    self.end, beam, max_len, batch_dim=0)
         return sequences
 
-    @torch.no_grad()
-    def greedy_scores(self, image: torch.Tensor, max_len: int) -> tuple[list[list[int]], torch.Tensor]:
-        """The greedy path and, per label, its highest probability over that path's steps (B, K)."""
+    def free_run(self, image: torch.Tensor, steps: int) -> torch.Tensor:
+        """Step log-probabilities (B, steps, K + 1), each step fed the previous step's argmax."""
         step, state = self._step(image), self._start_state(image)
         token = torch.full((image.shape[0],), self.start, dtype=torch.long, device=image.device)
         logits = []
-        for _ in range(max_len):
+        for _ in range(steps):
             log_probs, state = step(token, state)
             logits.append(log_probs)
             token = log_probs.argmax(-1)
-        logits = torch.stack(logits, 1)
+        return torch.stack(logits, 1)
+
+    @torch.no_grad()
+    def greedy_scores(self, image: torch.Tensor, max_len: int) -> tuple[list[list[int]], torch.Tensor]:
+        """The greedy path and, per label, its highest probability over that path's steps (B, K)."""
+        logits = self.free_run(image, max_len)
         return cut_at_end(logits.argmax(-1).tolist(), self.end), decoder_scores(logits, self.end)

@@ -77,7 +77,8 @@ from torch import nn
 from mlcap.config import method_options, structural
 from mlcap.losses import concept_bce
 from mlcap.models import ConceptEncoder, create_backbone
-from mlcap.protocol import FREE_ORDER, Batch, Decoded, ModelSpec, Recipe
+from mlcap.protocol import FREE_ORDER, Batch, Decoded, ModelSpec, Recipe, images_only
+from mlcap.decoding import padded_labels_at_or_above
 
 from mlcap_orderfree.decoder import OrderFreeDecoder, concept_search, path_scores
 
@@ -177,6 +178,14 @@ class OrderFreeMethod:
         found = self.search(model, enc, v_prob, spec, self.stop_threshold(spec))
         scores = v_prob if spec.stage == "pretrain-cnn" else path_scores(found, len(spec.labels))
         return Decoded(sequences=found.sequences, scores=scores)
+
+    def export_outputs(self, model: OrderFreeModel, images: torch.Tensor, spec: ModelSpec) -> dict | None:
+        """``mlcap export``: M_map's v_prob and its labels after pretrain-cnn; after finetune the
+        scores come from the beam search itself (eq. 11), which is not traceable: None."""
+        if spec.stage != "pretrain-cnn":
+            return None
+        _, v_prob = model.encode(images_only(images))
+        return {"scores": v_prob, "sequence": padded_labels_at_or_above(v_prob, self.stop_threshold(spec))}
 
     def threshold_curve(self, model: OrderFreeModel, loader, spec: ModelSpec, device) -> dict[float, float] | None:
         """``{threshold: validation O-F1}`` over every piece of constant predictions (the core's

@@ -41,11 +41,11 @@ from pydantic import BaseModel, ConfigDict, Field
 from torch import nn
 
 from mlcap.alignment import aligned_cross_entropy
-from mlcap.decoding import labels_at_or_above
+from mlcap.decoding import decoder_scores, labels_at_or_above, padded_labels_at_or_above, padded_steps
 from mlcap.losses import concept_bce
 from mlcap.config import method_options, structural
 from mlcap.models import ConceptEncoder, create_backbone
-from mlcap.protocol import ALIGNED_ORDERS, Batch, Decoded, ModelSpec, Recipe
+from mlcap.protocol import ALIGNED_ORDERS, Batch, Decoded, ModelSpec, Recipe, images_only
 
 from mlcap_orderless.decoder import AttentionLSTMDecoder
 
@@ -133,6 +133,16 @@ class OrderlessMethod:
         return Decoded(sequences=sequences, scores=scores)
 
     attention_stages = ("finetune",)
+
+    def export_outputs(self, model: OrderlessModel, images: torch.Tensor, spec: ModelSpec) -> dict:
+        """``predict`` with tensor operations only (``mlcap export``)."""
+        enc = model.encoder.encode(images_only(images))
+        concepts = torch.sigmoid(enc.concept_logits.float())
+        if spec.stage == "pretrain-cnn":
+            return {"scores": concepts, "sequence": padded_labels_at_or_above(concepts, 0.5)}
+        logits = model.decoder.run(enc, spec.max_len)
+        scores = concepts if _options(spec).scores == "concepts" else decoder_scores(logits, spec.end_token)
+        return {"scores": scores, "sequence": padded_steps(logits, spec.end_token)}
 
     @torch.no_grad()
     def attention_maps(self, model: OrderlessModel, batch: Batch, spec: ModelSpec, decoded: Decoded) -> list:

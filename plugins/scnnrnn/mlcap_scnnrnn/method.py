@@ -45,11 +45,11 @@ from pydantic import BaseModel, ConfigDict, Field
 from torch import nn
 
 from mlcap.config import method_options, structural
-from mlcap.decoding import labels_at_or_above
+from mlcap.decoding import labels_at_or_above, padded_labels_at_or_above, padded_steps
 from mlcap.errors import MlcapError
 from mlcap.models import ConceptEncoder, create_backbone
 from mlcap.alignment import align_to_predictions, label_sets_of
-from mlcap.protocol import ALIGNED_ORDERS, Batch, Decoded, ModelSpec, Recipe
+from mlcap.protocol import ALIGNED_ORDERS, Batch, Decoded, ModelSpec, Recipe, images_only
 
 from mlcap.losses import sequence_nll
 from mlcap.nn.label_lstm import LabelLSTMDecoder
@@ -106,6 +106,16 @@ class ScnnrnnMethod:
             return Recipe(optimizer="adam", lr=1e-4 if dataset.startswith("nuswide") else 1e-3, epochs=10,
                           select_by="loss")
         return Recipe(optimizer="rmsprop", lr=1e-4, alpha=0.9, momentum=0.0, epochs=10, select_by=decoded)
+
+    def stage_needs_images(self, stage: str, spec: ModelSpec) -> bool:
+        """pretrain-tags (tags -> labels) and pretrain-rnn (the LSTM on the ground-truth concepts)
+        never look at the images; the captioning ablations nic-f and nic-deeply do in pretrain-rnn
+        (the CNN's features start the LSTM)."""
+        if stage == "pretrain-tags":
+            return False
+        if stage == "pretrain-rnn":
+            return spec.task == "caption" and _options(spec).variant != "scnnrnn"
+        return True
 
     def parameter_groups(self, model: ScnnrnnModel, stage: str, spec: ModelSpec):
         if stage == "pretrain-tags":
@@ -209,3 +219,15 @@ class ScnnrnnMethod:
         captions = [" ".join(spec.words[t] for t in seq) for seq in sequences]
         scores = torch.zeros_like(s) if variant == "nic-f" else s   # nic-f predicts no concepts
         return Decoded(sequences=sequences, scores=scores, captions=captions)
+
+    def export_outputs(self, model: ScnnrnnModel, images: torch.Tensor, spec: ModelSpec) -> dict | None:
+        """``predict`` with tensor operations only (``mlcap export``); captions: the concepts alone
+        (the words come from a beam search); with tags as input there is no image-only model."""
+        if spec.use_tags or (spec.task == "caption" and _options(spec).variant == "nic-f"):
+            return None
+        s = torch.sigmoid(model.encoder.encode(images_only(images)).concept_logits.float())
+        if spec.stage in ("pretrain-tags", "pretrain-cnn"):
+            return {"scores": s, "sequence": padded_labels_at_or_above(s, 0.5)}
+        if spec.task == "caption":
+            return {"scores": s}
+        return {"scores": s, "sequence": padded_steps(model.decoder.free_run(s, spec.max_len), spec.end_token)}

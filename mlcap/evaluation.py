@@ -62,15 +62,33 @@ def parse_metrics(spec: str) -> list[str]:
     return names
 
 
-def read_predictions(source: str, data: PreparedDataset, ids: list[str]) -> Predictions:
+def source_name(source) -> str:
+    """How errors and tables name a predictions source: a file, ``-`` (stdin), or in-memory records."""
+    if isinstance(source, list):
+        return "predictions"
+    return "stdin" if source == "-" else str(source)
+
+
+def _record_lines(records: list) -> list[bytes]:
+    """In-memory records (the Python API) as the lines of a JSONL file, so they get its checks."""
+    import json
+
+    return [json.dumps(r).encode("utf-8") for r in records]
+
+
+def read_predictions(source, data: PreparedDataset, ids: list[str]) -> Predictions:
+    """``source``: a JSONL file's path, ``-`` (stdin), or a list of records."""
     index = {image_id: i for i, image_id in enumerate(ids)}
     K = len(data.labels)
     labels = np.zeros((len(ids), K), bool)
     scores = np.zeros((len(ids), K), float)
     has_scores = True
     duplicates, sequences, seen, unknown = [], [], set(), 0
-    name = "stdin" if source == "-" else source
-    stream = _stdin_bytes() if source == "-" else open(require_regular_file(Path(source), "predictions file"), "rb")
+    name = source_name(source)
+    if isinstance(source, list):
+        stream = _record_lines(source)
+    else:
+        stream = _stdin_bytes() if source == "-" else open(require_regular_file(Path(source), "predictions file"), "rb")
     try:
         for lineno, line in enumerate(_lines(stream, name), 1):
             if not line.strip():
@@ -110,7 +128,7 @@ def read_predictions(source: str, data: PreparedDataset, ids: list[str]) -> Pred
                 raise MlcapError(f"{where}: duplicates must be a count (an integer >= 0), not {n_dup!r}")
             duplicates.append(n_dup)
     finally:
-        if source != "-":
+        if not isinstance(source, list) and source != "-":
             stream.close()
     matched = len(seen & set(index))
     if not matched:
@@ -156,12 +174,15 @@ def _read_scores(row_scores: dict, data: PreparedDataset, out: np.ndarray, where
                          f"(give every label a score, or none)")
 
 
-def read_caption_predictions(source: str) -> dict[str, str]:
+def read_caption_predictions(source) -> dict[str, str]:
     """``{image id: caption}`` from JSONL ``{"id", "caption"}`` or a COCO results file
-    ``[{"image_id", "caption"}]``."""
-    name = "stdin" if source == "-" else source
-    text = (decode_utf8(b"".join(_stdin_bytes()), name) if source == "-"
-            else read_text(Path(source), "predictions file"))
+    ``[{"image_id", "caption"}]`` (or a list of records)."""
+    name = source_name(source)
+    if isinstance(source, list):
+        text = b"\n".join(_record_lines(source)).decode("utf-8")
+    else:
+        text = (decode_utf8(b"".join(_stdin_bytes()), name) if source == "-"
+                else read_text(Path(source), "predictions file"))
     out: dict[str, str] = {}
     if text.lstrip().startswith("["):
         rows = parse_json(text, name)
@@ -194,7 +215,9 @@ def read_coco_captions(path: Path) -> dict[str, list[str]]:
         raise MlcapError(f"{path}: not a COCO captions file (annotations with image_id and caption)") from None
 
 
-def evaluate_captions(source: str, references: dict[str, list[str]], metrics: list[str]) -> dict:
+def evaluate_captions(source: str, references: dict[str, list[str]], metrics: list[str], verbose: bool = False,
+                      name: str | None = None) -> dict:
+    """``verbose``: the Java programs' stderr lines are shown; ``name``: the row's name (default the source's)."""
     from mlcap.metrics.captions import caption_scores
 
     candidates = read_caption_predictions(source)
@@ -208,15 +231,17 @@ def evaluate_captions(source: str, references: dict[str, list[str]], metrics: li
              "that do")
     if not candidates:
         raise MlcapError(f"{source}: no caption matches an image with references")
-    scores, notes = caption_scores(references, candidates, [m for m in metrics if m in CAPTION_GROUPS])
+    scores, notes = caption_scores(references, candidates, [m for m in metrics if m in CAPTION_GROUPS], verbose)
     for n in notes:
         note(n)
-    return {"predictions": "stdin" if source == "-" else source, "images": len(candidates), **scores}
+    return {"predictions": name or source_name(source), "images": len(candidates), **scores}
 
 
 def evaluate_file(source: str, data: PreparedDataset, split: str, metrics: list[str],
                   top_k: int | None = None, cooccurrence_dir: Path | None = None,
-                  groups: dict[str, list[str]] | None = None) -> dict:
+                  groups: dict[str, list[str]] | None = None, name: str | None = None,
+                  stem: str | None = None) -> dict:
+    """``name``: the row's name (default the source's); ``stem``: the co-occurrence files' (``mlcap.names``)."""
     samples = data.samples(split)
     ids = [s.id for s in samples]
     y_true = np.zeros((len(ids), len(data.labels)), bool)
@@ -237,7 +262,7 @@ def evaluate_file(source: str, data: PreparedDataset, split: str, metrics: list[
     if needs_scores and preds.scores is None:
         raise MlcapError(f"{preds.name}: {'mAP' if 'map' in metrics else '--top-k'} needs per-label scores")
     y_pred = top_k_mask(preds.scores, top_k) & ~unknown if top_k else preds.labels
-    row: dict = {"predictions": preds.name, "images": len(ids)}
+    row: dict = {"predictions": name or preds.name, "images": len(ids)}
     if top_k:
         row["mode"] = f"top-{top_k}"
     for m in metrics:
@@ -260,25 +285,33 @@ def evaluate_file(source: str, data: PreparedDataset, split: str, metrics: list[
         elif m == "rigidness":
             row["rigid"] = order_rigidness(preds.sequences, len(data.labels))
     if cooccurrence_dir is not None:
-        write_cooccurrence(cooccurrence_dir, preds.name, y_true, y_pred, data.labels, groups)
+        write_cooccurrence(cooccurrence_dir, name or preds.name, y_true, y_pred, data.labels, groups, stem)
     return row
 
 
 def write_cooccurrence(out_dir: Path, name: str, y_true: np.ndarray, y_pred: np.ndarray, labels: list[str],
-                       groups: dict[str, list[str]] | None) -> None:
-    """``<stem>.cooc_diff.npy`` and ``.png``; with groups, one PNG per group's labels too."""
+                       groups: dict[str, list[str]] | None, stem: str | None = None) -> list[Path]:
+    """``<stem>.cooc_diff.npy`` and ``.png``; with groups, one PNG per group's labels too. ``stem``
+    (``mlcap.names.output_stems``) may hold folders; by default the file name of ``name``. Each file
+    written is reported; returns them."""
+    from mlcap.names import output_path
+
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    stem = "stdin" if name == "stdin" else Path(name).name.removesuffix(".jsonl")
+    stem = stem or ("stdin" if name == "stdin" else Path(name).name.removesuffix(".jsonl"))
     diff = cooccurrence_difference(y_true, y_pred)
-    np.save(out_dir / f"{stem}.cooc_diff.npy", diff)
-    save_heatmap(diff, labels, out_dir / f"{stem}.cooc_diff.png", f"{stem}: co-occurrence, predicted - true")
+    written = [output_path(out_dir, stem, ".cooc_diff.npy")]
+    np.save(written[0], diff)
+    written.append(output_path(out_dir, stem, ".cooc_diff.png"))
+    save_heatmap(diff, labels, written[-1], f"{stem}: co-occurrence, predicted - true")
     index = {l: i for i, l in enumerate(labels)}
     for group, members in (groups or {}).items():
         idx = [index[l] for l in members]
-        save_heatmap(diff[np.ix_(idx, idx)], members, out_dir / f"{stem}.cooc_diff.{group}.png",
-                     f"{stem} / {group}: co-occurrence, predicted - true")
-    note(f"{name}: co-occurrence difference written to {out_dir}/{stem}.cooc_diff.*")
+        written.append(output_path(out_dir, stem, f".cooc_diff.{group}.png"))
+        save_heatmap(diff[np.ix_(idx, idx)], members, written[-1], f"{stem} / {group}: co-occurrence, predicted - true")
+    for path in written:
+        note(f"{name}: wrote {path}")
+    return written
 
 
 def read_groups(path: Path, labels: list[str]) -> dict[str, list[str]]:

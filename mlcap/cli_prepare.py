@@ -1,0 +1,215 @@
+"""`mlcap prepare KIND`: a dataset from its official layout into the prepared format. Every preparer
+takes ``--config FILE.toml``: its ``[prepare]`` table (and the top-level keys that are options of
+this preparer) set defaults, which the command line overrides."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+import click
+import typer
+
+from mlcap.cli import app
+from mlcap.errors import MlcapError
+from mlcap.shell import removed_on_failure
+
+prepare_app = typer.Typer(no_args_is_help=True, rich_markup_mode=None,
+                          help="Write a dataset in mlcap's prepared format.")
+app.add_typer(prepare_app, name="prepare")
+
+
+def _config_defaults(ctx: click.Context, param: click.Parameter, value: Optional[Path]):
+    """``--config``: the file's ``[prepare]`` keys (each must be an option of this preparer) and its
+    top-level keys that are, as the defaults of this command's other options."""
+    if value is None:
+        return value
+    from mlcap.config import read_toml_tables
+
+    top, table = read_toml_tables(Path(value), "prepare")
+    names = {p.name for p in ctx.command.params if p.name not in ("config", "help")}
+    unknown = sorted(k for k in table if k not in names)
+    if unknown:
+        raise MlcapError(f"{value}: [prepare] key {unknown[0]!r} is not an option of `mlcap prepare "
+                         f"{ctx.info_name}` ({', '.join(sorted(names))})")
+    ctx.default_map = {**(ctx.default_map or {}), **{k: v for k, v in top.items() if k in names}, **table}
+    return value
+
+
+PREPARE_CONFIG = typer.Option(None, "--config", "-c", is_eager=True, callback=_config_defaults,
+                              help="TOML file: its [prepare] table sets these options (command-line values win).")
+STRICT = typer.Option(False, "--strict", help="Stop at the first malformed row instead of skipping it.")
+JSON_SUMMARY = typer.Option(False, "--json", help="Machine-readable summary.")
+
+
+@prepare_app.command("synthetic")
+def prepare_synthetic(
+    out: Path = typer.Option(..., "--out", help="Directory to write."),
+    images: int = typer.Option(2000, help="Number of images."),
+    seed: int = typer.Option(0, help="Random seed."),
+    json_output: bool = JSON_SUMMARY,
+    config: Optional[Path] = PREPARE_CONFIG,
+):
+    """The embedded synthetic dataset: real PNGs, scenes, look-alikes, noisy tags, captions."""
+    from mlcap.config import PrepareSyntheticOptions, validated
+    from mlcap.data.prepared import PreparedDataset
+    from mlcap.data.synthetic import generate
+    from mlcap.datasets.summary import print_summary, summarize
+    from mlcap.progress import progress_bar
+
+    opts = validated(PrepareSyntheticOptions, {"out": out, "images": images, "seed": seed}, config)
+    with removed_on_failure(opts.out), progress_bar("synthetic", total=opts.images) as advance:
+        meta = generate(opts.out, opts.images, opts.seed, progress=advance)
+    ds = PreparedDataset(opts.out)
+    print_summary(summarize(meta, {s: ds.samples(s) for s in ds.splits}), json_output)
+
+
+
+
+@prepare_app.command("coco")
+def prepare_coco(
+    out: Path = typer.Option(..., "--out", help="Directory to write."),
+    root: Path = typer.Option(..., help="COCO root: annotations/, train2017/, val2017/."),
+    year: str = typer.Option("2017", help="2014 or 2017."),
+    karpathy: Optional[Path] = typer.Option(None, help="Karpathy split file (dataset_coco.json)."),
+    labels: str = typer.Option("categories", help="categories (80) or concepts (frequent caption words)."),
+    vocab_size: int = typer.Option(12000, help="Caption word vocabulary size."),
+    min_count: Optional[int] = typer.Option(None, help="Instead: every word seen this often."),
+    concepts: int = typer.Option(1000, help="Size of the caption concept set."),
+    drop_stop_words: bool = typer.Option(False, "--drop-stop-words", help="Leave stop words out of the concepts."),
+    check_images: bool = typer.Option(True, "--check-images/--no-check-images", help="Check image files exist."),
+    strict: bool = STRICT,
+    json_output: bool = JSON_SUMMARY,
+    config: Optional[Path] = PREPARE_CONFIG,
+):
+    """MS-COCO from its official instances/captions JSON (pycocotools)."""
+    from mlcap.datasets import coco
+
+    _prepare(lambda report: coco.prepare(root, out, year, karpathy, labels, vocab_size, min_count, concepts,
+                                         drop_stop_words, check_images, report), out, strict, json_output)
+
+
+@prepare_app.command("pa100k")
+def prepare_pa100k(
+    out: Path = typer.Option(..., "--out", help="Directory to write."),
+    root: Path = typer.Option(..., help="PA-100K root: annotation.mat and data/."),
+    annotation: Optional[Path] = typer.Option(None, help="The .mat file (default ROOT/annotation.mat)."),
+    images: Optional[Path] = typer.Option(None, help="Image folder (default ROOT/data)."),
+    strict: bool = STRICT,
+    json_output: bool = JSON_SUMMARY,
+    config: Optional[Path] = PREPARE_CONFIG,
+):
+    """PA-100K pedestrian attributes from the official annotation.mat."""
+    from mlcap.datasets import pa100k
+
+    _prepare(lambda report: pa100k.prepare(root, out, annotation, images, report), out, strict, json_output)
+
+
+@prepare_app.command("voc")
+def prepare_voc(
+    out: Path = typer.Option(..., "--out", help="Directory to write."),
+    root: Path = typer.Option(..., help="VOC root: ImageSets/Main/, JPEGImages/ (e.g. VOCdevkit/VOC2007)."),
+    train_split: str = typer.Option("trainval", help="ImageSets split for training."),
+    test_split: str = typer.Option("test", help="ImageSets split for testing."),
+    strict: bool = STRICT,
+    json_output: bool = JSON_SUMMARY,
+    config: Optional[Path] = PREPARE_CONFIG,
+):
+    """PASCAL VOC 2007/2012 (difficult = unknown, masked)."""
+    from mlcap.datasets import voc
+
+    _prepare(lambda report: voc.prepare(root, out, train_split, test_split, report), out, strict, json_output)
+
+
+@prepare_app.command("wider")
+def prepare_wider(
+    out: Path = typer.Option(..., "--out", help="Directory to write."),
+    root: Path = typer.Option(..., help="Folder with wider_attribute_{trainval,test}.json and Image/."),
+    check_images: bool = typer.Option(True, "--check-images/--no-check-images", help="Check image files exist."),
+    strict: bool = STRICT,
+    json_output: bool = JSON_SUMMARY,
+    config: Optional[Path] = PREPARE_CONFIG,
+):
+    """WIDER Attribute: one sample per person box (0 = unknown, masked)."""
+    from mlcap.datasets import wider
+
+    _prepare(lambda report: wider.prepare(root, out, check_images, report), out, strict, json_output)
+
+
+@prepare_app.command("espgame")
+def prepare_espgame(
+    out: Path = typer.Option(..., "--out", help="Directory to write."),
+    root: Path = typer.Option(..., help="Folder with espgame_dictionary.txt, *_list.txt, *_annot.txt."),
+    check_images: bool = typer.Option(True, "--check-images/--no-check-images", help="Check image files exist."),
+    strict: bool = STRICT,
+    json_output: bool = JSON_SUMMARY,
+    config: Optional[Path] = PREPARE_CONFIG,
+):
+    """ESP Game, TagProp-style release and split (268 words)."""
+    from mlcap.datasets import espgame
+
+    _prepare(lambda report: espgame.prepare(root, out, check_images, report), out, strict, json_output)
+
+
+def _register_generic(kind: str) -> None:
+    def command(
+        out: Path = typer.Option(..., "--out", help="Directory to write."),
+        train: Path = typer.Option(..., help=f"Training {kind.upper()} file."),
+        test: Path = typer.Option(..., help=f"Test {kind.upper()} file."),
+        val: Optional[Path] = typer.Option(None, help=f"Validation {kind.upper()} file."),
+        images: Optional[Path] = typer.Option(None, help="Folder image paths are relative to (default: train's)."),
+        name: str = typer.Option("custom", help="Dataset name."),
+        strict: bool = STRICT,
+        json_output: bool = JSON_SUMMARY,
+        config: Optional[Path] = PREPARE_CONFIG,
+    ):
+        from mlcap.datasets import generic
+
+        _prepare(lambda report: generic.prepare(out, train, test, val, images, name, report), out, strict, json_output)
+
+    command.__doc__ = ("Your own data: CSV rows 'path,label|label|...'." if kind == "csv" else
+                       "Your own data: JSONL {path, labels, captions?, tags?}.")
+    prepare_app.command(kind)(command)
+
+
+for _kind in ("csv", "jsonl"):
+    _register_generic(_kind)
+
+
+def _prepare(run, out: Path, strict: bool, json_output: bool) -> None:
+    from mlcap.datasets.report import PrepareReport
+    from mlcap.datasets.summary import print_summary, summarize
+
+    report = PrepareReport(strict)
+    with removed_on_failure(out, report):
+        meta, samples = run(report)
+    for split, kept in samples.items():
+        if not kept:
+            report.note(f"split {split!r} is empty: there is nothing to evaluate or validate on it")
+    print_summary(summarize(meta, samples, report), json_output)
+
+
+@prepare_app.command("nuswide")
+def prepare_nuswide(
+    out: Path = typer.Option(..., "--out", help="Directory to write."),
+    root: Optional[Path] = typer.Option(None, help="NUS-WIDE root in the official layout."),
+    concepts: Optional[Path] = typer.Option(None, help="Concept list (default ROOT/ConceptsList/Concepts81.txt)."),
+    train_csv: Optional[Path] = typer.Option(None, help="CSV (or .zip) 'image_id,<concepts>' of the train split."),
+    test_csv: Optional[Path] = typer.Option(None, help="The same for the test split."),
+    train_list: Optional[Path] = typer.Option(None, help="Official TrainImagelist.txt naming the CSV rows."),
+    test_list: Optional[Path] = typer.Option(None, help="Official TestImagelist.txt naming the CSV rows."),
+    train_labels: Optional[Path] = typer.Option(None, help="'path v1 ... v81' list of the train split."),
+    test_labels: Optional[Path] = typer.Option(None, help="The same for the test split."),
+    images: Optional[Path] = typer.Option(None, help="Image directory (checked; image paths relative to it)."),
+    split: str = typer.Option("official", help="official (train/test lists) or paper (150,000 train, seeded)."),
+    seed: int = typer.Option(0, help="Seed of --split paper."),
+    strict: bool = STRICT,
+    json_output: bool = JSON_SUMMARY,
+    config: Optional[Path] = PREPARE_CONFIG,
+):
+    """NUS-WIDE from its official files, a per-split CSV, or 'path v1 ... v81' lists."""
+    from mlcap.datasets import nuswide
+
+    _prepare(lambda report: nuswide.prepare(out, root, concepts, train_csv, test_csv, train_list, test_list,
+                                            train_labels, test_labels, images, split, seed, report),
+             out, strict, json_output)

@@ -1,0 +1,145 @@
+"""A trained run ready to predict: what `mlcap predict` (on a prepared split or on image files)
+and the Python API (``mlcap.load_run``) share.
+
+A record is one JSON object per image:
+
+    {"id": ..., "labels": [emitted order, duplicates removed], "scores": {label: probability},
+     "duplicates": n}                                   (multi-label runs)
+    {"id": ..., "caption": "...", "concepts": {concept: probability}}   (captioning runs)
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+
+import torch
+
+from mlcap.errors import MlcapError
+from mlcap.models import backbone_input
+from mlcap.plugins import load_method
+from mlcap.training.checkpoint import load_checkpoint, load_weights
+from mlcap.training.run import RunDir, check_labels
+from mlcap.training.setup import pick_device
+
+
+def dedupe(sequence: list[int]) -> list[int]:
+    seen, out = set(), []
+    for label in sequence:
+        if label not in seen:
+            seen.add(label)
+            out.append(label)
+    return out
+
+
+def _pick_stage(run: RunDir, method, stage: str | None) -> str:
+    if stage is None:
+        stage = run.latest_complete(method.stages)
+        if stage is None:
+            raise MlcapError(f"{run.root}: no completed stage to predict with (stages: {', '.join(method.stages)})")
+    elif stage not in method.stages:
+        raise MlcapError(f"method {method.name!r} has no stage {stage!r}")
+    return stage
+
+
+def load_trained(run: RunDir, stage: str | None, labels: list[str] | None, checkpoint: str = "best"):
+    """``(method, model, spec, stage)`` from a run's latest complete stage (or ``stage``): its best
+    weights on validation (``checkpoint="last"``: its last), with the threshold stored with them.
+    ``labels``: a dataset's vocabulary, checked against the run's (None: the run's own)."""
+    info = run.require_info()
+    method = load_method(info["method"])
+    if labels is not None:
+        check_labels(info["spec"]["labels"], labels, str(run.root))
+    stage = _pick_stage(run, method, stage)
+    path = run.best_path(stage) if checkpoint == "best" else run.checkpoint_path(stage)
+    if checkpoint == "best" and not path.is_file():
+        path = run.checkpoint_path(stage)       # a run trained before best checkpoints existed
+    state, _, meta = load_checkpoint(path)
+    if meta.get("labels") is not None:
+        check_labels(meta["labels"], info["spec"]["labels"], str(path))
+    spec = replace(run.spec(), weights=None, options=meta.get("method_options", run.spec().options),
+                   threshold=meta.get("threshold"), stage=stage)
+    model = method.build(spec)
+    if meta.get("method") != method.name:
+        raise MlcapError(f"{path}: checkpoint of method {meta.get('method')!r}, "
+                         f"but the run is {method.name!r}")
+    load_weights(model, state, path)
+    return method, model, spec, stage
+
+
+class Predictor:
+    """A run's trained model on a device, with its labels and preprocessing; ``records`` turns a
+    batch into prediction records, ``predict`` takes image files, PIL images or tensors."""
+
+    def __init__(self, run, stage: str | None = None, checkpoint: str = "best", *, labels: list[str] | None = None,
+                 beam: int | None = None, threshold: float | None = None, device: str = "auto"):
+        if checkpoint not in ("best", "last"):
+            raise MlcapError(f"checkpoint must be best or last, not {checkpoint!r}")
+        self.run = RunDir(Path(run))
+        self.method, self.model, spec, self.stage = load_trained(self.run, stage, labels, checkpoint)
+        if beam is not None:
+            if spec.task != "caption" and getattr(self.method, "default_beam", None) is None:
+                raise MlcapError(f"--beam: method {self.method.name!r} decodes its labels without a beam search")
+            spec = replace(spec, beam=beam)
+        if threshold is not None:
+            if getattr(self.method, "threshold", None) is None:
+                raise MlcapError(f"--threshold: method {self.method.name!r} has no decision threshold")
+            spec = replace(spec, threshold=threshold)
+        self.spec, self.labels = spec, list(spec.labels)
+        self.device = pick_device(device)
+        self.model.to(self.device).eval()
+        self.mean, self.std, _ = backbone_input(spec.backbone)
+        self.images_with_duplicates = 0
+
+    def __repr__(self) -> str:
+        return f"Predictor({str(self.run.root)!r}, method={self.method.name!r}, stage={self.stage!r})"
+
+    @torch.no_grad()
+    def decode(self, batch, source: str = "the image"):
+        """The method's ``Decoded`` for a batch already on the device; non-finite scores are an error
+        (``source`` names the input)."""
+        decoded = self.method.predict(self.model, batch, self.spec)
+        if not bool(torch.isfinite(decoded.scores).all()):
+            bad = batch.ids[int((~torch.isfinite(decoded.scores)).any(1).nonzero()[0])]
+            raise MlcapError(f"predict: image {bad!r} has NaN or infinite scores (from {source}); "
+                             "nothing after it is written")
+        return decoded
+
+    def records(self, ids: list, decoded) -> list[dict]:
+        """Prediction records (see the module's docstring) of ``decoded`` for the images ``ids``."""
+        scores = decoded.scores.float().cpu().tolist()
+        rounded = [{name: round(p, 5) for name, p in zip(self.labels, row)} for row in scores]
+        if decoded.captions is not None:
+            return [{"id": image_id, "caption": caption, "concepts": concepts}
+                    for image_id, caption, concepts in zip(ids, decoded.captions, rounded)]
+        rows = []
+        for image_id, raw, row_scores in zip(ids, decoded.sequences, rounded):
+            labels = dedupe(raw)
+            self.images_with_duplicates += len(raw) > len(labels)
+            rows.append({"id": image_id, "labels": [self.labels[k] for k in labels], "scores": row_scores,
+                         "duplicates": len(raw) - len(labels)})
+        return rows
+
+    def image_loader(self, images: list, batch_size: int = 32, num_workers: int = 0):
+        """Batches of ``images`` (paths, PIL images or image tensors); see ``mlcap.data.image_files``."""
+        from mlcap.data.image_files import make_image_loader
+
+        if self.spec.use_tags:
+            raise MlcapError(f"{self.run.root}: this run takes noisy tags as input (--use-tags) and images alone "
+                             "have none: predict from a prepared dataset (--data)")
+        return make_image_loader(images, len(self.labels), self.spec.image_size, self.mean, self.std,
+                                 batch_size, num_workers)
+
+    def predict(self, images, batch_size: int = 32) -> list[dict]:
+        """Records for ``images`` (one path, PIL image or tensor, or a list of them), in their order;
+        an unreadable file raises (the CLI skips and counts it instead)."""
+        from mlcap.data.loader import batch_to_device
+
+        items = images if isinstance(images, (list, tuple)) else [images]
+        out = []
+        for batch, skipped in self.image_loader(list(items), batch_size):
+            if skipped:
+                raise MlcapError(f"predict: {skipped[0]}")
+            batch = batch_to_device(batch, self.device)
+            out.extend(self.records(batch.ids, self.decode(batch)))
+        return out
