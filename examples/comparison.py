@@ -1,4 +1,4 @@
-"""Helpers shared by the comparison scripts of examples/ (compare_orders.py, compare_orderfree.py):
+"""Helpers shared by the comparison scripts of examples/ (compare_orderfree.py, compare_arnn.py, compare_baselines.py):
 running mlcap, turning a method's recipe into flags, and formatting mean ± std cells."""
 
 from __future__ import annotations

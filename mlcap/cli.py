@@ -210,6 +210,7 @@ def backbones():
 
 
 from mlcap import cli_export  # noqa: E402,F401  (`mlcap export`)
+from mlcap import cli_compare  # noqa: E402,F401  (`mlcap compare`)
 
 
 def main() -> None:

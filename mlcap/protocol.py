@@ -174,6 +174,8 @@ class Method(Protocol):
     # (L, h, w) over the feature grid for each of the L labels of ``decoded.sequences`` (repeats
     # included), written by ``predict --attention DIR``; ``attention_stages``, the stages whose
     # checkpoints have them (default all)
+    # optional: ``default_stages(train_flags) -> tuple[str, ...]``, the stages a full training runs,
+    # in order, given the training flags of its first stage (``mlcap compare``; default: ``stages``)
     # optional: ``export_outputs(model, images, spec) -> dict | None``: what ``predict`` gives, as
     # a function of the normalised images alone (``images_only(images)`` makes the batch), with
     # tensor operations only (no Python branch on values, no loop of data-dependent length), so

@@ -98,6 +98,10 @@ class ScnnrnnMethod:
     options_model = ScnnrnnOptions
     threshold = None        # greedy labels to END, beam-searched captions: no threshold
 
+    def default_stages(self, train_flags: dict) -> tuple[str, ...]:
+        """A full training: pretrain-tags only when the run uses the noisy tags."""
+        return self.stages if train_flags.get("use_tags") else self.stages[1:]
+
     def recipe(self, stage: str, spec: ModelSpec, dataset: str) -> Recipe:
         decoded = "CIDEr" if spec.task == "caption" else "O-F1"
         if stage == "pretrain-tags":

@@ -1,0 +1,113 @@
+"""`mlcap compare` (mlcap/compare/): options from the command line and a TOML preset."""
+
+from __future__ import annotations
+
+import json
+import sys
+import tomllib
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from mlcap.cli import app
+from mlcap.errors import MlcapError
+
+PRESET_KEYS = {"data", "features", "backbone", "weights", "methods", "out", "metrics", "epochs_scale", "seeds",
+               "device", "top_k", "title", "variant"}
+
+
+def _read_preset(path: Path) -> dict:
+    from mlcap.textfile import read_text
+
+    try:
+        doc = tomllib.loads(read_text(Path(path), "compare preset"))
+    except tomllib.TOMLDecodeError as e:
+        raise MlcapError(f"{path}: {e}") from None
+    unknown = sorted(set(doc) - PRESET_KEYS)
+    if unknown:
+        raise MlcapError(f"{path}: unknown key {unknown[0]!r} (a preset holds {', '.join(sorted(PRESET_KEYS))})")
+    if "variant" in doc and not isinstance(doc["variant"], list):
+        raise MlcapError(f"{path}: variants are [[variant]] tables")
+    return doc
+
+
+def _seeds(value) -> list[int]:
+    items = value if isinstance(value, list) else str(value).split(",")
+    try:
+        seeds = [int(s) for s in items if str(s).strip()]
+    except ValueError:
+        raise MlcapError(f"--seeds {value!r}: a comma list of integers, e.g. 0,1,2") from None
+    if not seeds or any(s < 0 for s in seeds) or len(set(seeds)) < len(seeds):
+        raise MlcapError(f"--seeds {value!r}: distinct integers >= 0")
+    return seeds
+
+
+def _variants(methods: Optional[str], preset: dict, config: Optional[Path]):
+    from mlcap.compare import parse_methods, variant_from_table
+
+    if methods is not None:
+        return parse_methods(methods)
+    if preset.get("variant"):
+        return [variant_from_table(t, f"{config} [[variant]] {i + 1}") for i, t in enumerate(preset["variant"])]
+    if isinstance(preset.get("methods"), str):
+        return parse_methods(preset["methods"])
+    raise MlcapError("missing option --methods (a comma list of METHOD[:key=value...], or all; or [[variant]] "
+                     "tables in a --config preset)")
+
+
+def _path(value) -> Optional[Path]:
+    return None if value is None else Path(value)
+
+
+@app.command()
+def compare(
+    data: Optional[Path] = typer.Option(None, "--data", help="Prepared dataset directory. [required]"),
+    methods: Optional[str] = typer.Option(None, "--methods", help="Comma list of METHOD[:key=value...] (a key: a "
+                                          "stage flag, a predict flag or a method option), or all. [required "
+                                          "unless the preset lists variants]"),
+    out: Optional[Path] = typer.Option(None, "--out", help="Folder of the runs, compare.jsonl, compare.md and "
+                                       "plots/ (an interrupted compare resumes there). [required]"),
+    features: Optional[Path] = typer.Option(None, help="Train and predict from this HDF5 feature cache."),
+    backbone: Optional[str] = typer.Option(None, help="Backbone of every run (see `mlcap backbones`)."),
+    weights: Optional[str] = typer.Option(None, help="Backbone weights of every run (a state dict, or imagenet)."),
+    metrics: Optional[str] = typer.Option(None, help="Comma list (default f1,map; captioning runs add bleu,meteor,"
+                                          "rouge,cider)."),
+    epochs_scale: Optional[float] = typer.Option(None, help="Multiply every stage's default epochs (not a "
+                                                 "variant's own) by this (default 1)."),
+    seeds: Optional[str] = typer.Option(None, help="Comma list of seeds (default 0): mean ± std over them."),
+    top_k: Optional[int] = typer.Option(None, help="Score the k highest-scoring labels."),
+    device: Optional[str] = typer.Option(None, help="auto, cpu or cuda."),
+    json_output: bool = typer.Option(False, "--json", help="One JSON line per variant instead of the table."),
+    config: Optional[Path] = typer.Option(None, "--config", "-c", help="A TOML preset: these options and "
+                                          "[[variant]] tables (see examples/compare/)."),
+):
+    """Train, predict and evaluate a list of methods and variants on one dataset: one table."""
+    from mlcap.compare import compare as run_compare
+    from mlcap.compare.runner import Setup
+    from mlcap.evaluation import parse_metrics
+
+    preset = _read_preset(config) if config is not None else {}
+    pick = lambda cli, key, default=None: cli if cli is not None else preset.get(key, default)  # noqa: E731
+    data, out = _path(pick(data, "data")), _path(pick(out, "out"))
+    if data is None or out is None:
+        raise MlcapError(f"missing option {'--data' if data is None else '--out'}")
+    scale = float(pick(epochs_scale, "epochs_scale", 1.0))
+    if not 0 < scale <= 100:
+        raise MlcapError(f"--epochs-scale {scale}: a factor in (0, 100]")
+    device = pick(device, "device", "auto")
+    if device not in ("auto", "cpu", "cuda"):
+        raise MlcapError(f"--device {device!r}: auto, cpu or cuda")
+    metric_text = pick(metrics, "metrics")
+    names = parse_metrics(metric_text if isinstance(metric_text, str) else ",".join(metric_text)) \
+        if metric_text else None
+    setup = Setup(data=data, out=out, features=_path(pick(features, "features")), backbone=pick(backbone, "backbone"),
+                  weights=pick(weights, "weights"), epochs_scale=scale, device=device)
+    variants = _variants(methods, preset, config)
+    _, summary, table = run_compare(setup, variants, _seeds(pick(seeds, "seeds", "0")), names, pick(top_k, "top_k"))
+    if json_output:
+        for entry in summary:
+            sys.stdout.write(json.dumps({k: v for k, v in entry.items() if k != "values"}) + "\n")
+        return
+    title = preset.get("title")
+    sys.stdout.write((f"### {title}\n\n" if title else "") + table)
