@@ -13,6 +13,31 @@ import typer
 from mlcap.cli import app
 from mlcap.errors import MlcapError
 
+def _preset_types():
+    from typing import Literal
+
+    from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr
+
+    class PresetTypes(BaseModel):
+        """The JSON types of a preset's keys (its [[variant]] tables are checked by variants.py)."""
+
+        model_config = ConfigDict(extra="forbid", strict=True)
+        data: StrictStr | None = None
+        features: StrictStr | None = None
+        backbone: StrictStr | None = None
+        weights: StrictStr | None = None
+        methods: StrictStr | None = None
+        out: StrictStr | None = None
+        metrics: StrictStr | list[StrictStr] | None = None
+        epochs_scale: float | None = Field(None, gt=0, le=100)
+        seeds: list[StrictInt] | StrictStr | None = None
+        device: Literal["auto", "cpu", "cuda"] | None = None
+        top_k: StrictInt | None = Field(None, ge=1)
+        title: StrictStr | None = None
+
+    return PresetTypes
+
+
 PRESET_KEYS = {"data", "features", "backbone", "weights", "methods", "out", "metrics", "epochs_scale", "seeds",
                "device", "top_k", "title", "variant"}
 
@@ -24,11 +49,15 @@ def _read_preset(path: Path) -> dict:
         doc = tomllib.loads(read_text(Path(path), "compare preset"))
     except tomllib.TOMLDecodeError as e:
         raise MlcapError(f"{path}: {e}") from None
+    doc = {k.replace("-", "_"): v for k, v in doc.items()}
     unknown = sorted(set(doc) - PRESET_KEYS)
     if unknown:
         raise MlcapError(f"{path}: unknown key {unknown[0]!r} (a preset holds {', '.join(sorted(PRESET_KEYS))})")
     if "variant" in doc and not isinstance(doc["variant"], list):
         raise MlcapError(f"{path}: variants are [[variant]] tables")
+    from mlcap.config import validated
+
+    validated(_preset_types(), {k: v for k, v in doc.items() if k != "variant"}, path)
     return doc
 
 

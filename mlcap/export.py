@@ -106,6 +106,11 @@ def export_run(run: Path, fmt: str, out: Path, stage: str | None = None, checkpo
     out = Path(out)
     if out.is_dir():
         raise MlcapError(f"--out {out}: is a folder; give the model file's path")
+    if not out.parent.is_dir():
+        raise MlcapError(f"--out {out}: no folder {out.parent}")
+    if out.resolve().parent == Path(run).resolve():
+        raise MlcapError(f"--out {out}: inside the run folder {run}, where it could replace the run's own files; "
+                         "write the export elsewhere")
     predictor = Predictor(run, stage, checkpoint, device="cpu")
     size = predictor.spec.image_size
     example = torch.randn(2, 3, size, size, generator=torch.Generator().manual_seed(0))
@@ -113,6 +118,8 @@ def export_run(run: Path, fmt: str, out: Path, stage: str | None = None, checkpo
     module.eval()
     _save(module, example, names, fmt, out)
     meta = _sidecar(predictor, fmt, names, left)
-    Path(str(out) + ".json").write_text(json.dumps(meta, indent=1))
+    sidecar, tmp = Path(str(out) + ".json"), Path(str(out) + ".json.tmp")
+    tmp.write_text(json.dumps(meta, indent=1))
+    os.replace(tmp, sidecar)
     return {"export": str(out), "format": fmt, "method": meta["method"], "stage": meta["stage"],
             "outputs": meta["outputs"], "not_exported": meta["not_exported"], "labels": len(meta["labels"])}

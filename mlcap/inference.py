@@ -130,16 +130,22 @@ class Predictor:
         return make_image_loader(images, len(self.labels), self.spec.image_size, self.mean, self.std,
                                  batch_size, num_workers)
 
-    def predict(self, images, batch_size: int = 32) -> list[dict]:
+    def predict(self, images, batch_size: int = 32, ids: list | None = None) -> list[dict]:
         """Records for ``images`` (one path, PIL image or tensor, or a list of them), in their order;
-        an unreadable file raises (the CLI skips and counts it instead)."""
+        ``ids``: the records' ids (default: the paths as given, or the positions), e.g. a
+        dataset's sample ids for ``mlcap.evaluate``. An unreadable file raises (the CLI skips and
+        counts it instead)."""
         from mlcap.data.loader import batch_to_device
 
         items = images if isinstance(images, (list, tuple)) else [images]
+        if ids is not None and len(ids) != len(items):
+            raise MlcapError(f"predict: {len(ids)} ids for {len(items)} images")
         out = []
         for batch, skipped in self.image_loader(list(items), batch_size):
             if skipped:
                 raise MlcapError(f"predict: {skipped[0]}")
             batch = batch_to_device(batch, self.device)
             out.extend(self.records(batch.ids, self.decode(batch)))
+        if ids is not None:
+            out = [{**record, "id": image_id} for record, image_id in zip(out, ids)]
         return out

@@ -26,7 +26,8 @@ def method_names() -> list[str]:
 
 
 def _module_summary(module: str) -> str | None:
-    """The first paragraph of ``module``'s docstring, from its source file (nothing is imported)."""
+    """The first paragraph of ``module``'s docstring, from its source file (a top-level module is not
+    imported; for a dotted name, ``find_spec`` imports its parent package)."""
     try:
         spec = importlib.util.find_spec(module)
         if spec is None or not spec.origin or not spec.origin.endswith(".py"):

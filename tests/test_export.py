@@ -130,3 +130,13 @@ def test_bad_export_requests_are_one_line(tiny_runs, tmp_path, mlcap, args, mess
     res = mlcap("export", "--run", runs["bce"], *out, *args)
     assert res.code == 2 and message in res.err and res.err.count("\n") == 1
     assert not (tmp_path / "m.pt").exists()
+
+
+def test_export_refuses_a_path_in_the_run_folder_or_under_no_folder(tiny_runs, tmp_path, mlcap):
+    _, runs = tiny_runs
+    best = runs["bce"] / "pretrain-cnn.best.pt"
+    before = best.read_bytes()
+    res = mlcap("export", "--run", runs["bce"], "--out", best)
+    assert res.code == 2 and "inside the run folder" in res.err and best.read_bytes() == before
+    res = mlcap("export", "--run", runs["bce"], "--out", tmp_path / "nowhere" / "m.pt")
+    assert res.code == 2 and "no folder" in res.err

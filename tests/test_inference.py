@@ -132,3 +132,13 @@ def test_python_api_evaluate_matches_the_cli(trained, tmp_path):
     assert api.evaluate(tmp_path / "p.jsonl", data, metrics=["map"]) == pytest.approx({"mAP": expected["mAP"]})
     with pytest.raises(api.MlcapError, match="unknown label 'zebra'"):
         api.evaluate([{"id": split.json_lines()[0]["id"], "labels": ["zebra"]}], data)
+
+
+def test_absolute_glob_is_one_line_and_api_ids_name_the_records(trained, tmp_path, mlcap):
+    data, runs = trained
+    res = mlcap("predict", "--run", runs["bce"], "--images", data / "images", "--glob", "/abs/*.png")
+    assert res.code == 2 and "not a pattern relative to the folder" in res.err
+    paths = _test_images(data)
+    records = api.load_run(runs["bce"]).predict(list(paths), ids=list(paths.values()))
+    assert [r["id"] for r in records] == list(paths.values())
+    assert api.evaluate(records, data, metrics=["f1"])["O-F1"] >= 0

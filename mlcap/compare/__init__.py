@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-from mlcap.compare.runner import Setup, ensure_run
+from mlcap.compare.runner import Setup, check_variants, ensure_run
 from mlcap.compare.variants import Variant, check_unique, parse_methods, variant_from_table  # noqa: F401
 from mlcap.errors import MlcapError
 from mlcap.progress import note
@@ -94,6 +94,7 @@ def compare(setup: Setup, variants: list[Variant], seeds: list[int], metrics: li
         raise MlcapError("--seeds: give at least one seed")
     check_unique(variants)
     dataset = PreparedDataset(setup.data)
+    check_variants(variants, setup, dataset.name)
     setup.out.mkdir(parents=True, exist_ok=True)
     rows, first = [], {}
     for seed in seeds:                      # variants in order: init_from names an earlier one

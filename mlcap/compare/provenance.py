@@ -53,8 +53,12 @@ def _git(*args: str) -> str | None:
 
 
 def code_state() -> dict:
-    """mlcap's version and, in a git checkout, its commit, whether it is dirty, and the diff's hash."""
-    commit = _git("rev-parse", "HEAD")
+    """mlcap's version and, when mlcap runs from its own git checkout, its commit, whether it is
+    dirty, and the diff's hash (an installed mlcap inside some other repository records none)."""
+    top = _git("rev-parse", "--show-toplevel")
+    source = Path(mlcap.__file__).resolve().parents[1]
+    commit = _git("rev-parse", "HEAD") if top and Path(top.strip()).resolve() == source \
+        and (source / "pyproject.toml").is_file() else None
     if commit is None:
         return {"mlcap": mlcap.__version__, "git": None}
     status = _git("status", "--porcelain", "--untracked-files=no") or ""

@@ -56,6 +56,38 @@ def _stage_flags(method, variant: Variant, stage: str, setup: Setup, dataset_nam
     return flags
 
 
+def check_variants(variants: list[Variant], setup: Setup, dataset_name: str) -> None:
+    """Every variant's stage and predict options validated, and its ``init_from`` stage one its
+    source runs, before anything trains (a bad key is one line, not a traceback after hours)."""
+    from mlcap.config import PredictOptions, TrainOptions, validated
+    from mlcap.plugins import load_method
+
+    stages = {}
+    for variant in variants:
+        method = load_method(variant.method)
+        stages[variant.name] = stages_of(method, variant)
+        for stage in stages[variant.name]:
+            given = {"method": method.name, "data": setup.data, "run": setup.out, "seed": 0,
+                     "method_options": dict(variant.method_options),
+                     **_stage_flags(method, variant, stage, setup, dataset_name)}
+            try:
+                validated(TrainOptions, given)
+            except MlcapError as e:
+                raise MlcapError(f"variant {variant.name!r}, stage {stage}: {e}") from None
+        try:
+            validated(PredictOptions, {"run": setup.out, "data": setup.data, **variant.predict})
+        except MlcapError as e:
+            raise MlcapError(f"variant {variant.name!r}, predict: {e}") from None
+        if "beam" in variant.predict and getattr(method, "default_beam", None) is None \
+                and variant.train.get("task") != "caption":
+            raise MlcapError(f"variant {variant.name!r}: method {method.name} decodes without a beam search (beam)")
+        if variant.init_from:
+            source, _, stage = variant.init_from.rpartition(":")
+            if source in stages and stage not in stages[source]:
+                raise MlcapError(f"variant {variant.name!r}: init_from {variant.init_from!r}, but {source!r} runs "
+                                 f"{', '.join(stages[source])}")
+
+
 def _train(method, variant: Variant, seed: int, run: Path, setup: Setup, resume: bool, dataset_name: str) -> None:
     from mlcap.config import TrainOptions, resolve
     from mlcap.training.loop import train_stage
@@ -119,8 +151,10 @@ def ensure_run(variant: Variant, seed: int, setup: Setup, dataset_name: str) -> 
                "weights": setup.weights, "split": setup.split, "sources": _sources(variant, seed, setup)}
     expected = prov.provenance(request, setup.data, setup.features, setup.code or prov.code_state())
     preds = run / f"{setup.split}.jsonl"
-    if prov.matches(run, expected) and preds.is_file():
+    if prov.matches(run, expected):
         note(f"compare: {variant.name} seed {seed}: reusing {run}")
+        if not preds.is_file():
+            _predict(variant, run, setup)
         return preds, json.loads((run / "provenance.json").read_text())
     differs = prov.differences(run, expected) if run.exists() else []
     resume = differs == ["incomplete"]

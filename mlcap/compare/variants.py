@@ -37,8 +37,9 @@ class Variant:
 
     @property
     def slug(self) -> str:
-        """The run folder's name: the label with anything unusual replaced."""
-        return re.sub(r"[^A-Za-z0-9._=+-]+", "_", self.name).strip("_") or "variant"
+        """The run folder's name: the label with anything unusual replaced (never "." or "..")."""
+        slug = re.sub(r"[^A-Za-z0-9._=+-]+", "_", self.name).strip("_")
+        return slug if re.search(r"[A-Za-z0-9]", slug) else "variant"
 
     def request(self) -> dict:
         return asdict(self)

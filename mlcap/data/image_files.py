@@ -25,8 +25,11 @@ IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".ti
 
 
 def _folder_images(folder: Path, glob: str | None) -> list[Path]:
-    found = folder.rglob(glob) if glob else (p for p in folder.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES)
-    files = sorted(p for p in found if p.is_file())
+    try:
+        found = folder.rglob(glob) if glob else (p for p in folder.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES)
+        files = sorted(p for p in found if p.is_file())
+    except (NotImplementedError, ValueError) as e:
+        raise MlcapError(f"--glob {glob!r}: not a pattern relative to the folder ({e})") from None
     if not files:
         what = f"matching {glob!r}" if glob else f"with an image suffix ({', '.join(IMAGE_SUFFIXES)})"
         raise MlcapError(f"{folder}: no file {what} in the folder or below it (--glob sets the pattern)")
@@ -71,7 +74,7 @@ def _pil_from_tensor(t: torch.Tensor) -> Image.Image:
     t = t.detach().cpu()
     if t.dim() == 2:
         t = t.unsqueeze(0)
-    if t.dim() != 3 or t.shape[0] not in (1, 3):
+    if t.dim() != 3 or t.shape[0] not in (1, 3) or t.numel() == 0:
         raise ValueError(f"an image tensor is (3, H, W), (1, H, W) or (H, W), not {tuple(t.shape)}")
     if t.dtype != torch.uint8:
         t = t.float()

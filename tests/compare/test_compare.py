@@ -158,3 +158,24 @@ def test_a_metric_without_a_value_is_left_out_of_means_and_json():
     assert entry["mean"]["rigid"] == 0.8 and "rigid" not in entry["std"]
     assert entry["mean"]["O-F1"] == pytest.approx(0.6)
     assert "| a | 60.0 ± 14.1 | 80.0 (n=1) |" in markdown([entry], ["O-F1", "rigid"], [0, 1])
+
+
+@pytest.mark.parametrize("preset, message", [
+    ('epochs_scale = "abc"\nmethods = "bce"\n', "invalid option 'epochs_scale'"),
+    ('seeds = [0.5]\nmethods = "bce"\n', "invalid option 'seeds"),
+    ('methods = "bce:beam=2"\n', "decodes without a beam search"),
+    ('methods = "bce:epochs=1,bce:epochs=1:batch-size=0"\n', "stage pretrain-cnn: invalid option 'batch_size'"),
+    ('[[variant]]\nname = "a"\nmethod = "bce"\n[[variant]]\nname = "b"\nmethod = "cnnrnn"\nstages = ["finetune"]\n'
+     'init_from = "a:finetune"\n', "but 'a' runs pretrain-cnn"),
+])
+def test_bad_variants_are_refused_before_anything_trains(tiny_data, tmp_path, mlcap, preset, message):
+    (tmp_path / "p.toml").write_text(preset)
+    res = mlcap("compare", "--data", tiny_data, "--out", tmp_path / "o", "--config", tmp_path / "p.toml")
+    assert res.code == 2 and message in res.err and res.err.count("\n") == 1
+    assert not (tmp_path / "o" / "runs").exists()
+
+
+def test_a_name_of_dots_does_not_leave_the_runs_folder():
+    from mlcap.compare.variants import Variant
+
+    assert Variant("..", "bce").slug == "variant" and Variant("a/../b", "bce").slug == "a_.._b"
