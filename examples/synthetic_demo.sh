@@ -26,7 +26,9 @@ mlcap evaluate --data "$OUT/data" --split test --metrics f1,map,nplus,duplicates
 
 # captioning: the same concept CNN, a word LSTM on top (beam 3)
 CAP=(--config "$CFG" --method scnnrnn --task caption --data "$OUT/data" --run "$OUT/captions")
-mlcap pretrain-rnn "${CAP[@]}" --init-from "$CNN" --epochs 5
-mlcap finetune "${CAP[@]}" --epochs 2
+mlcap pretrain-rnn "${CAP[@]}" --init-from "$CNN" --epochs 5 --val-every 1
+mlcap finetune "${CAP[@]}" --epochs 1
 mlcap predict --run "$OUT/captions" --data "$OUT/data" --split test --beam 3 > "$OUT/captions.jsonl"
 mlcap evaluate --data "$OUT/data" --split test --metrics f1,bleu,cider "$OUT/captions.jsonl"
+
+echo "demo: $((SECONDS / 60)) min $((SECONDS % 60)) s (after set-up)" >&2

@@ -47,12 +47,14 @@ class TrainOptions(Options):
     seed: int = Field(0, ge=0, le=2**32 - 1)
     device: Device = "auto"
     amp: bool = False                    # bfloat16 autocast
+    channels_last: bool = False          # NHWC memory format for the convolutions and image batches
     order: Order | None = None           # default: the method's default_order, else rare
     freeze_cnn: bool = False             # the same as freeze_backbone (kept for older command lines)
     freeze_backbone: bool = False        # the backbone stays fixed in this stage (the papers' "Fix")
     features: Path | None = None         # train from an HDF5 feature cache (implies freeze_backbone)
     max_len: int | None = Field(None, ge=1)  # longest emitted sequence; default: most labels in train + 2
     num_workers: int = Field(0, ge=0)
+    image_cache_mb: int = Field(1024, ge=0)   # decoded images kept in memory between epochs (num_workers 0)
     resume: bool | None = None           # True: continue the stage; False: train it again; None: refuse if it exists
     task: Literal["multilabel", "caption"] | None = None   # fixed by the first stage; default multilabel
     vocab_size: int | None = Field(None, ge=1)  # caption vocabulary: most frequent training words (12000)

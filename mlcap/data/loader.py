@@ -110,9 +110,9 @@ class ImageLabelDataset(Dataset):
     at the images, see ``Method.stage_needs_images`` in mlcap/protocol.py); batches have ``images=None``."""
 
     def __init__(self, data: PreparedDataset, samples: list[Sample], image_size: int,
-                 mean: tuple, std: tuple, augment: bool = False, images: bool = True):
+                 mean: tuple, std: tuple, augment: bool = False, images: bool = True, cache=None):
         self.data, self.samples, self.image_size = data, samples, image_size
-        self.images = images
+        self.images, self.cache = images, cache     # cache: a DecodedImages (mlcap/data/image_cache.py)
         self.augment = augmentation() if augment else None
         self.mean = torch.tensor(mean, dtype=torch.float32).view(3, 1, 1)
         self.std = torch.tensor(std, dtype=torch.float32).view(3, 1, 1)
@@ -127,13 +127,25 @@ class ImageLabelDataset(Dataset):
             return self._labels_of(sample)
         path = self.data.image_path(sample)
         try:
-            with load_image(self.data, sample, self.image_size) as im:
-                if self.augment is not None:
-                    im = self.augment(im)
-                pixels = to_tensor(im)
+            rgb = self._decoded(sample)
         except (OSError, UnidentifiedImageError, ValueError) as e:
             return {"skip": f"{path}: {type(e).__name__}: {str(e)[:120]}"}
+        if self.augment is not None:
+            pixels = to_tensor(self.augment(Image.fromarray(rgb)))
+        else:
+            pixels = torch.from_numpy(rgb).permute(2, 0, 1).to(torch.float32) / 255.0   # = to_tensor
         return {**self._labels_of(sample), "image": (pixels - self.mean) / self.std}
+
+    def _decoded(self, sample: Sample) -> np.ndarray:
+        """The image as ``load_image`` gives it, (H, W, 3) uint8, from the cache when it holds it."""
+        key = (sample.image, self.image_size, tuple(sample.box) if sample.box else None)
+        rgb = self.cache.get(key) if self.cache is not None else None
+        if rgb is None:
+            with load_image(self.data, sample, self.image_size) as im:
+                rgb = np.array(im, dtype=np.uint8)
+            if self.cache is not None:
+                self.cache.put(key, rgb)
+        return rgb
 
     def _labels_of(self, sample: Sample) -> dict:
         return {"id": sample.id, "labels": [self.data.label_index[l] for l in sample.labels],
@@ -145,8 +157,9 @@ class Collate:
     """Stacks items into a ``Batch``; label sequences follow ``rank`` (or a random order)."""
 
     def __init__(self, num_labels: int, num_tags: int, rank: list[int] | None, order: str = "rare",
-                 words: list[str] | None = None, max_caption_len: int = 20):
+                 words: list[str] | None = None, max_caption_len: int = 20, channels_last: bool = False):
         self.num_labels, self.num_tags = num_labels, num_tags
+        self.channels_last = channels_last
         self.rank, self.order = rank, order
         self.word_index = {w: i for i, w in enumerate(words)} if words else None
         self.max_caption_len = max_caption_len
@@ -198,6 +211,8 @@ class Collate:
             for b, it in enumerate(items):
                 tags[b, it["tags"]] = 1.0
         images = torch.stack([it["image"] for it in items]) if "image" in items[0] else None
+        if images is not None and self.channels_last:
+            images = images.contiguous(memory_format=torch.channels_last)
         features = None
         if "features" in items[0]:
             features = (torch.stack([it["features"][0] for it in items]),
@@ -208,27 +223,33 @@ class Collate:
         return batch, skipped
 
 
-def make_collate(data: PreparedDataset, order: str | None = None, words: list[str] | None = None) -> Collate:
+def make_collate(data: PreparedDataset, order: str | None = None, words: list[str] | None = None,
+                 channels_last: bool = False) -> Collate:
     rank = None
     if order and order != "random":
         # aligned orders (pla, mla) re-order in the decoder; the batch carries dictionary order
         position = {name: i for i, name in enumerate(data.ordering(order if order in data.orderings
                                                                    else "dictionary"))}
         rank = [position[l] for l in data.labels]
-    return Collate(len(data.labels), len(data.tags), rank, order=order or "rare", words=words)
+    return Collate(len(data.labels), len(data.tags), rank, order=order or "rare", words=words,
+                   channels_last=channels_last)
 
 
 def make_loader(data: PreparedDataset, split: str, image_size: int, mean, std, batch_size: int,
                 order: str | None = None, shuffle: bool = False, generator: torch.Generator | None = None,
                 num_workers: int = 0, words: list[str] | None = None, indices: list[int] | None = None,
-                augment: bool = False, images: bool = True) -> DataLoader:
+                augment: bool = False, images: bool = True, channels_last: bool = False,
+                cache=None) -> DataLoader:
     """``indices``: only these samples of the split (e.g. train without its held-out part);
-    ``images=False``: no image is opened, batches carry labels, tags and captions only."""
-    dataset = ImageLabelDataset(data, data.samples(split), image_size, mean, std, augment=augment, images=images)
+    ``images=False``: no image is opened, batches carry labels, tags and captions only;
+    ``channels_last``: image batches in NHWC memory order (``--channels-last``); ``cache``: a
+    ``DecodedImages`` the decoded images are kept in between loaders (with ``num_workers=0``)."""
+    dataset = ImageLabelDataset(data, data.samples(split), image_size, mean, std, augment=augment, images=images,
+                                cache=cache if num_workers == 0 else None)
     if indices is not None:
         dataset = Subset(dataset, indices)
     return DataLoader(dataset, batch_size=batch_size, shuffle=shuffle, generator=generator,
-                      collate_fn=make_collate(data, order, words), num_workers=num_workers)
+                      collate_fn=make_collate(data, order, words, channels_last), num_workers=num_workers)
 
 
 def batch_to_device(batch: Batch, device: torch.device) -> Batch:

@@ -11,6 +11,7 @@ import torch
 
 import mlcap
 from mlcap.config import TrainOptions
+from mlcap.data.image_cache import DecodedImages
 from mlcap.data.loader import batch_to_device, make_loader
 from mlcap.data.prepared import PreparedDataset
 from mlcap.errors import MlcapError
@@ -49,6 +50,7 @@ class Stage:
     history: list[dict] = field(default_factory=list)
     backbone_frozen: bool = False
     already_complete: dict | None = None   # the metadata of a stage --resume finds finished
+    image_cache: DecodedImages | None = None   # decoded images kept between epochs (--image-cache-mb)
 
     @property
     def ckpt_path(self):
@@ -71,7 +73,8 @@ class Stage:
         mean, std, _ = backbone_input(s.backbone)
         return make_loader(self.data, split, s.image_size, mean, std, o.batch_size, order=self.order,
                            shuffle=shuffle, generator=generator, num_workers=o.num_workers, words=s.words,
-                           indices=indices, augment=augment, images=images)
+                           indices=indices, augment=augment, images=images, channels_last=o.channels_last,
+                           cache=self.image_cache)
 
     @property
     def loss_needs_images(self) -> bool:
@@ -161,11 +164,13 @@ def prepare_stage(name: str, opts: TrainOptions) -> Stage:
     groups, frozen = _groups(method, model, name, spec, opts, recipe)
     device = pick_device(opts.device)
     model.to(device)
+    if opts.channels_last:      # convolution weights in NHWC, as the loader's image batches
+        model.to(memory_format=torch.channels_last)
     stage = Stage(name, opts, data, method, run, spec, recipe, model, groups, build_optimizer(recipe, groups),
                   LrSchedule(recipe), Selector(recipe.select_by, opts.patience), val, device,
                   opts.order or getattr(method, "default_order", "rare"),
                   averager=WeightAverager(recipe.swa_cycle) if recipe.schedule == "swa" else None,
-                  backbone_frozen=frozen)
+                  backbone_frozen=frozen, image_cache=DecodedImages(opts.image_cache_mb * 2**20))
     if resume is not None:
         _resume(stage, *resume)
     if overwrite:          # only now that every check has passed: a refused command removes nothing

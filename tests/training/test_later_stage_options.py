@@ -31,11 +31,11 @@ CHANGES_WEIGHTS = {
     "lr": ["--lr", "1e-3"], "momentum": ["--momentum", "0.5"], "alpha": ["--alpha", "0.5"],
     "weight_decay": ["--weight-decay", "0.1"], "group_lr": ["--group-lr", "decoder=0.01"],
     "group_start": ["--group-start", "decoder=1"], "schedule": ["--schedule", "cosine"], "swa": ["--swa"],
-    "augment": ["--augment"],
+    "augment": ["--augment"], "channels_last": ["--channels-last"],
 }
 RUNTIME = {   # by design these never change the weights (bit-identical); they are recorded
     "device": ["--device", "cpu"], "num_workers": ["--num-workers", "1"], "resume": ["--resume"],
-    "max_skip_fraction": ["--max-skip-fraction", "0.9"],
+    "max_skip_fraction": ["--max-skip-fraction", "0.9"], "image_cache_mb": ["--image-cache-mb", "0"],
 }
 SELECTION = {"select_by": ["--select-by", "loss"], "val_every": ["--val-every", "2"], "patience": ["--patience", "1"]}
 NOT_STAGE_OPTIONS = {"method", "data", "run", "method_options"}
@@ -120,7 +120,8 @@ def test_runtime_options_are_recorded_and_bit_identical(base, field):
     assert res.code == 0, (field, res.err)
     assert not differs(weights(ref_run), weights(run)), field
     config = json.loads((run / "finetune.config.json").read_text())
-    assert config[field] == {"device": "cpu", "num_workers": 1, "resume": True, "max_skip_fraction": 0.9}[field]
+    assert config[field] == {"device": "cpu", "num_workers": 1, "resume": True, "max_skip_fraction": 0.9,
+                             "image_cache_mb": 0}[field]
 
 
 @pytest.mark.parametrize("field", sorted(SELECTION))
