@@ -50,6 +50,10 @@ def _finite(value):
 
 
 def _emit(obj: dict) -> None:
+    from mlcap.training.distributed import is_main
+
+    if not is_main():           # under torchrun rank 0 alone prints results
+        return
     sys.stdout.write(json.dumps(_finite(obj)) + "\n")
     sys.stdout.flush()
 

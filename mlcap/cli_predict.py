@@ -26,6 +26,8 @@ def predict(
     split: Optional[str] = typer.Option(None, help="Split to predict (default test)."),
     stage: Optional[str] = typer.Option(None, help="Checkpoint to use (default: the latest complete stage)."),
     features: Optional[Path] = typer.Option(None, help="Predict from an HDF5 feature cache."),
+    features_memory: Optional[float] = typer.Option(None, help="Feature-cache rows held in memory, in GB (2^30 bytes; default: half of MemAvailable in /proc/meminfo); the rest are read from the file per batch."),
+    features_dtype: Optional[str] = typer.Option(None, help="float32 (default) or float16: the cached features held (and streamed) at this precision; float16 halves their memory, batches stay float32."),
     beam: Optional[int] = typer.Option(None, help="Beam width (1 = greedy; default: the method's, 3 for captions, cnnrnn and orderfree)."),
     checkpoint: Optional[str] = typer.Option(None, help="best (on validation, default) or last."),
     threshold: Optional[float] = typer.Option(None, help="Override the run's decision threshold (see `mlcap methods`)."),
@@ -42,10 +44,16 @@ def predict(
     from mlcap.predict import image_rows, predict_rows
 
     opts = resolve(PredictOptions, "predict", dict(run=run, data=data, split=split, stage=stage, features=features,
+                                                     features_memory=features_memory, features_dtype=features_dtype,
                                                      beam=beam, coco_results=coco_results, attention=attention,
                                                      checkpoint=checkpoint, threshold=threshold,
                                                      batch_size=batch_size, device=device,
                                                      num_workers=num_workers), config)
+    from mlcap.training import distributed
+
+    if distributed.world_size() > 1 and (images or opts.attention is not None):
+        raise MlcapError("under torchrun, predict takes a prepared split (--data) without --attention; "
+                         "--images and --attention run in one process")
     if images:
         rows = image_rows(opts, _image_paths(opts, paths or [], glob))
     else:
@@ -55,8 +63,12 @@ def predict(
             raise MlcapError("--glob selects files of --images folders: give --images too")
         if opts.data is None:
             raise MlcapError("missing option --data (a prepared dataset), or give --images PATH...")
+        distributed.join(opts.device)
         rows = predict_rows(opts)
-    _write_predictions(rows, opts.coco_results)
+    try:
+        _write_predictions(rows, opts.coco_results)
+    finally:
+        distributed.leave()
 
 
 def _image_paths(opts, paths: list[str], glob: str | None) -> list:
@@ -76,7 +88,9 @@ def _write_predictions(rows, coco_results: Optional[Path]) -> None:
         if coco_results is not None and "caption" in row:
             image_id = int(row["id"]) if str(row["id"]).isdigit() else row["id"]
             results.append({"image_id": image_id, "caption": row["caption"]})
-    if coco_results is not None:
+    from mlcap.training.distributed import is_main
+
+    if coco_results is not None and is_main():
         if not results:
             raise MlcapError("--coco-results: this run predicts labels, not captions")
         coco_results.write_text(json.dumps(results))

@@ -18,7 +18,7 @@ STAGE_HELP = {
     "finetune": "Stage 3: train CNN and RNN jointly (the backbone fixed with --freeze-backbone).",
 }
 
-NOT_TRAIN_OPTIONS = {"option", "group_lr", "group_start", "config", "name", "restart"}
+NOT_TRAIN_OPTIONS = {"option", "group_lr", "group_start", "config", "name", "restart", "nproc"}
 
 
 def _parse_options(pairs: list[str]) -> dict:
@@ -62,14 +62,19 @@ def _train(
     batch_size: Optional[int] = typer.Option(None, help="Batch size (default 32)."),
     seed: Optional[int] = typer.Option(None, help="Seed of shuffling, initialisation and the held-out val part (default 0)."),
     device: Optional[str] = typer.Option(None, help="auto, cpu or cuda (default auto)."),
-    amp: Optional[bool] = typer.Option(None, "--amp/--no-amp", help="bfloat16 mixed precision."),
+    amp: Optional[bool] = typer.Option(None, "--amp/--no-amp", help="Mixed precision (autocast; bfloat16 unless --amp-dtype float16)."),
+    amp_dtype: Optional[str] = typer.Option(None, help="bfloat16 (default) or float16 (with a GradScaler; for GPUs without bf16)."),
     channels_last: Optional[bool] = typer.Option(None, "--channels-last/--no-channels-last", help="NHWC memory format for convolutions (faster with --amp on CPUs with bf16 units and on GPUs)."),
     order: Optional[str] = typer.Option(None, help="Label order: rare, frequent, dictionary, random, pla, mla, free (no order: orderfree)."),
     freeze_backbone: Optional[bool] = typer.Option(None, "--freeze-backbone", help="Keep the ImageNet backbone fixed (the papers' \"Fix\")."),
     freeze_cnn: Optional[bool] = typer.Option(None, "--freeze-cnn", help="The same as --freeze-backbone."),
     features: Optional[Path] = typer.Option(None, help="Train from an HDF5 feature cache (backbone fixed)."),
+    features_memory: Optional[float] = typer.Option(None, help="Feature-cache rows held in memory, in GB (2^30 bytes; default: half of MemAvailable in /proc/meminfo); the rest are read from the file per batch."),
+    features_dtype: Optional[str] = typer.Option(None, help="float32 (default) or float16: the cached features held (and streamed) at this precision; float16 halves their memory, batches stay float32."),
     max_len: Optional[int] = typer.Option(None, help="Longest emitted label sequence."),
     num_workers: Optional[int] = typer.Option(None, help="Data-loading worker processes (default 0)."),
+    sync_bn: Optional[bool] = typer.Option(None, "--sync-bn/--no-sync-bn", help="Under torchrun: BatchNorm statistics over the global batch of all processes (default: per process)."),
+    step_losses: Optional[bool] = typer.Option(None, "--step-losses", help="Record each step's mean loss (over all processes) in the history."),
     image_cache_mb: Optional[int] = typer.Option(None, help="Decoded images kept in memory from one epoch to the next, in MB (default 1024; 0: none; with --num-workers 0)."),
     resume: Optional[bool] = typer.Option(None, "--resume/--overwrite", help="Continue this stage from its checkpoint, or train it again from its start; a stage that has a checkpoint needs one of the two."),
     restart: Optional[bool] = typer.Option(None, "--restart", hidden=True, help="The same as --overwrite."),
@@ -100,12 +105,19 @@ def _train(
     patience: Optional[int] = typer.Option(None, help="Stop after N validations without improvement."),
     threshold: Optional[str] = typer.Option(None, help="auto (chosen on val, default), auto-class (per class), or a number."),
     max_skip_fraction: Optional[float] = typer.Option(None, help="Stop (exit 2) when more than this share of the training images cannot be read (default 0.5)."),
+    nproc: Optional[int] = typer.Option(None, min=1, help="Train in N processes on this machine (DDP over torchrun's launcher; gloo on CPU, NCCL on GPUs); --batch-size stays the global batch."),
     config: Optional[Path] = CONFIG,
 ):
     return {k: v for k, v in locals().items()}
 
 
 def _run_stage(stage: str, values: dict) -> None:
+    if (values.get("nproc") or 1) > 1:
+        import sys
+
+        from mlcap.training.launch import launch, without_nproc
+
+        raise SystemExit(launch(values["nproc"], without_nproc(sys.argv[1:])))
     cli = {k: v for k, v in values.items() if k not in NOT_TRAIN_OPTIONS}
     if values.get("restart"):
         cli["resume"] = False

@@ -46,12 +46,17 @@ class TrainOptions(Options):
     batch_size: int = Field(32, ge=1)
     seed: int = Field(0, ge=0, le=2**32 - 1)
     device: Device = "auto"
-    amp: bool = False                    # bfloat16 autocast
+    amp: bool = False                    # autocast (bfloat16 unless amp_dtype says float16)
+    amp_dtype: Literal["bfloat16", "float16"] = "bfloat16"   # float16: with a GradScaler
     channels_last: bool = False          # NHWC memory format for the convolutions and image batches
+    sync_bn: bool = False                # under torchrun: BatchNorm statistics of the global batch
+    step_losses: bool = False            # record each step's loss in the history (``step_losses``)
     order: Order | None = None           # default: the method's default_order, else rare
     freeze_cnn: bool = False             # the same as freeze_backbone (kept for older command lines)
     freeze_backbone: bool = False        # the backbone stays fixed in this stage (the papers' "Fix")
     features: Path | None = None         # train from an HDF5 feature cache (implies freeze_backbone)
+    features_memory: float | None = Field(None, gt=0, allow_inf_nan=False)   # GB (2**30 B) held; None: MemAvailable/2
+    features_dtype: Literal["float32", "float16"] = "float32"   # held (and streamed) rows rounded to this
     max_len: int | None = Field(None, ge=1)  # longest emitted sequence; default: most labels in train + 2
     num_workers: int = Field(0, ge=0)
     image_cache_mb: int = Field(1024, ge=0)   # decoded images kept in memory between epochs (num_workers 0)
@@ -114,6 +119,8 @@ class PredictOptions(Options):
     split: str = "test"
     stage: str | None = None
     features: Path | None = None         # predict from an HDF5 feature cache
+    features_memory: float | None = Field(None, gt=0, allow_inf_nan=False)   # as TrainOptions.features_memory
+    features_dtype: Literal["float32", "float16"] = "float32"
     beam: int | None = Field(None, ge=1)  # beam width (1 = greedy); default: the run's (the method's default_beam)
     checkpoint: Literal["best", "last"] = "best"   # the stage's best (on validation) or last weights
     threshold: float | None = Field(None, ge=0, le=1)   # overrides the run's threshold (see the method's docs)

@@ -10,7 +10,8 @@ Layout of FILE.h5 (h5py, chunked per image, lzf-compressed):
     /<split>  attrs["done"]: rows written so far -- an interrupted run continues there
 
 Methods whose backbone is frozen train from it with ``--features FILE.h5``: the
-backbone is not run, everything after it trains exactly as on the fly.
+backbone is not run, everything after it trains exactly as on the fly. Rows are read within
+``--features-memory`` (held if they fit, else streamed per batch; ``mlcap.feature_store``).
 """
 
 from __future__ import annotations
@@ -26,11 +27,10 @@ from torch.utils.data import DataLoader, Dataset, Subset
 from mlcap.data.loader import ImageLabelDataset, make_collate
 from mlcap.data.prepared import PreparedDataset
 from mlcap.errors import MlcapError
+from mlcap.feature_store import split_store
 from mlcap.models import backbone_input, create_backbone
 from mlcap.progress import note, progress_bar
 from mlcap.textfile import require_regular_file
-
-IN_MEMORY_BYTES = 4 << 30
 
 
 def open_h5(path: Path, mode: str):
@@ -192,7 +192,12 @@ def _done(group, path: Path, split: str, n: int) -> int:
 
 
 class CachedFeatures(Dataset):
-    def __init__(self, path: Path, data: PreparedDataset, split: str, backbone: str):
+    """A split of a feature cache as a dataset of feature items. ``memory``, ``dtype``: how rows are
+    held or streamed (``mlcap.feature_store``); ``spatial=False``: the spatial maps are never read
+    (items carry ``None``), for a method that declares it needs none (``Method.stage_needs_spatial``)."""
+
+    def __init__(self, path: Path, data: PreparedDataset, split: str, backbone: str, memory: float | None = None,
+                 dtype: str = "float32", spatial: bool = True, batch_size: int = 32):
         self.path, self.split = Path(path), split
         with open_h5(self.path, "r") as f:
             _require_cache_header(f, path)
@@ -207,33 +212,32 @@ class CachedFeatures(Dataset):
                 raise MlcapError(f"{path}: split {split!r} is missing or unfinished (re-run extract-features)")
             ids = [i.decode() if isinstance(i, bytes) else i for i in f[split]["ids"][:]]
             self.valid = f[split]["valid"][:]
-            g = f[split]
-            size = g["spatial"].size * 4
-            # small caches are read once into memory; large ones row by row
-            self.memory = (g["pooled"][:], g["spatial"][:]) if size <= IN_MEMORY_BYTES else None
         self.samples = data.samples(split)
         if ids != [s.id for s in self.samples]:
             raise MlcapError(f"{path}: split {split!r} ids differ from the dataset's manifest")
         self.data = data
-        self._file = None
+        self.store = split_store(self.path, split, self.valid, dtype, spatial, memory, batch_size)
 
     def __len__(self) -> int:
         return len(self.samples)
 
     def __getitem__(self, i: int):
-        import h5py
+        return self.__getitems__([i])[0]
 
+    def __getitems__(self, indices: list[int]) -> list[dict]:
+        """The items of one batch: its streamed rows are read from the file together."""
+        indices = [int(i) for i in indices]
+        rows = [i for i in indices if self.valid[i]]
+        got = self.store.read(rows)
+        at = {i: k for k, i in enumerate(rows)}
+        return [self._item(i, got, at.get(i)) for i in indices]
+
+    def _item(self, i: int, got: dict, k: int | None) -> dict:
         s = self.samples[i]
-        if not self.valid[i]:
+        if k is None:
             return {"skip": f"{self.data.image_path(s)}: unreadable when features were extracted"}
-        if self.memory is not None:
-            pooled, spatial = self.memory[0][i], self.memory[1][i]
-        else:
-            if self._file is None:
-                self._file = h5py.File(self.path, "r")
-            g = self._file[self.split]
-            pooled, spatial = g["pooled"][i], g["spatial"][i]
-        return {"id": s.id, "features": (torch.from_numpy(pooled), torch.from_numpy(spatial)),
+        spatial = torch.from_numpy(got["spatial"][k]) if "spatial" in got else None
+        return {"id": s.id, "features": (torch.from_numpy(got["pooled"][k]), spatial),
                 "labels": [self.data.label_index[l] for l in s.labels],
                 "unknown": [self.data.label_index[l] for l in s.unknown],
                 "tags": [self.data.tag_index[t] for t in s.tags], "captions": s.captions}
@@ -242,10 +246,16 @@ class CachedFeatures(Dataset):
 def make_feature_loader(path: Path, data: PreparedDataset, split: str, backbone: str, batch_size: int,
                         order: str | None = None, shuffle: bool = False,
                         generator: torch.Generator | None = None, words: list[str] | None = None,
-                        indices: list[int] | None = None) -> DataLoader:
-    """Like ``make_loader`` but batches carry cached ``features`` instead of images."""
-    dataset = CachedFeatures(path, data, split, backbone)
+                        indices: list[int] | None = None, batches=None, memory: float | None = None,
+                        dtype: str = "float32", spatial: bool = True) -> DataLoader:
+    """Like ``make_loader`` but batches carry cached ``features`` instead of images (``spatial=False``:
+    ``(pooled, None)``); ``memory`` (GB) and ``dtype``: see ``mlcap.feature_store``."""
+    dataset = CachedFeatures(path, data, split, backbone, memory=memory, dtype=dtype, spatial=spatial,
+                             batch_size=batch_size)
     if indices is not None:
         dataset = Subset(dataset, indices)
+    if batches is not None:
+        return DataLoader(dataset, batch_sampler=batches, generator=generator,
+                          collate_fn=make_collate(data, order, words))
     return DataLoader(dataset, batch_size=batch_size, shuffle=shuffle,
                       generator=generator, collate_fn=make_collate(data, order, words))

@@ -17,7 +17,10 @@ from mlcap.data.prepared import PreparedDataset
 from mlcap.errors import MlcapError
 from mlcap.inference import Predictor, dedupe  # noqa: F401  (dedupe: part of this module's interface)
 from mlcap.progress import note, progress_bar
+from mlcap.feature_store import check_feature_options
 from mlcap.features import make_feature_loader
+from mlcap.protocol import needs_spatial
+from mlcap.training import distributed
 from mlcap.training.run import RunDir
 
 
@@ -35,6 +38,7 @@ def _check_features_fit(run: RunDir, method, stage: str, features) -> None:
 
 
 def _predictor(opts: PredictOptions, labels: list[str] | None) -> Predictor:
+    check_feature_options(opts.features, opts.features_memory, opts.features_dtype)
     return Predictor(opts.run, opts.stage, opts.checkpoint, labels=labels, beam=opts.beam, threshold=opts.threshold,
                      device=opts.device)
 
@@ -95,16 +99,33 @@ def predict_rows(opts: PredictOptions) -> Iterator[dict]:
     if opts.attention is not None:
         attention = _attention_writer(predictor, data, opts.split, opts.attention)
     spec = predictor.spec
+    share = distributed.shard(list(range(n))) if distributed.active() else None   # this rank's images
     if opts.features is not None:
         _check_features_fit(RunDir(opts.run), predictor.method, predictor.stage, opts.features)
-        loader = make_feature_loader(opts.features, data, opts.split, spec.backbone, opts.batch_size)
+        spatial = attention is not None or needs_spatial(predictor.method, predictor.stage, spec)
+        loader = make_feature_loader(opts.features, data, opts.split, spec.backbone, opts.batch_size, indices=share,
+                                     memory=opts.features_memory, dtype=opts.features_dtype, spatial=spatial)
         source = f"the features in {opts.features}"
     else:
         data.check_image_root()
         loader = make_loader(data, opts.split, spec.image_size, predictor.mean, predictor.std, opts.batch_size,
-                             num_workers=opts.num_workers)
+                             num_workers=opts.num_workers, indices=share)
         source = "the image"
-    yield from _predicted(predictor, loader, n, f"split {opts.split!r}", source, attention)
+    rows = _predicted(predictor, loader, n if share is None else len(share), f"split {opts.split!r}", source,
+                      attention)
+    if share is None:
+        yield from rows
+    else:
+        yield from _gathered(rows, [s.id for s in data.samples(opts.split)])
+
+
+def _gathered(rows: Iterator[dict], split_ids: list[str]) -> Iterator[dict]:
+    """Under torchrun: every rank's records, on rank 0, in the split's order (none on the others)."""
+    parts = distributed.gather_objects(list(rows))
+    if not distributed.is_main():
+        return
+    position = {image_id: k for k, image_id in enumerate(split_ids)}
+    yield from sorted((r for part in parts for r in part), key=lambda r: position[r["id"]])
 
 
 def image_rows(opts: PredictOptions, paths: list) -> Iterator[dict]:

@@ -146,6 +146,12 @@ def cut_at_end(emitted: list[list[int]], end: int) -> list[list[int]]:
     return [row[: row.index(end)] if end in row else row for row in emitted]
 
 
+def needs_spatial(method, stage: str, spec: ModelSpec) -> bool:
+    """The method's ``stage_needs_spatial`` (see ``Method``); True when it does not have one."""
+    declared = getattr(method, "stage_needs_spatial", None)
+    return True if declared is None else bool(declared(stage, spec))
+
+
 @runtime_checkable
 class Method(Protocol):
     name: str
@@ -167,6 +173,11 @@ class Method(Protocol):
     # core then opens no image file for that stage's training batches (``Batch.images`` is None,
     # and no image is augmented or skipped as unreadable); validation, which calls ``predict``,
     # still reads its images (default: every stage needs them)
+    # optional: ``stage_needs_spatial(stage, spec) -> bool``, False for a stage whose ``stage_loss`` and
+    # ``predict`` never read ``EncoderOutput.spatial`` (``Batch.features[1]``; a method without
+    # attention): with ``--features`` the core then reads no spatial map from the cache for it (the
+    # batch's ``features`` are ``(pooled, None)``, the encoder's ``spatial`` None); images still give
+    # the backbone's spatial map (default: every stage needs them; see ``needs_spatial``)
     # optional: ``default_order``, the label order used when --order is not given (else "rare"), and
     # ``orders``, the --order values it accepts (else SEQUENCE_ORDERS; () for a method without
     # a label sequence, which then refuses --order)

@@ -101,8 +101,23 @@ def load_image(data: PreparedDataset, sample: Sample, size: int) -> Image.Image:
 
 
 def to_tensor(im: Image.Image) -> torch.Tensor:
-    """(3, H, W) float in [0, 1]."""
-    return torch.from_numpy(np.asarray(im, dtype=np.float32).copy()).permute(2, 0, 1) / 255.0
+    """(3, H, W) float in [0, 1], contiguous (see ``pixels_of``)."""
+    return torch.from_numpy(pixels_of(np.asarray(im, dtype=np.uint8)))
+
+
+def pixels_of(rgb: np.ndarray, mean: np.ndarray | None = None, std: np.ndarray | None = None) -> np.ndarray:
+    """(H, W, 3) uint8 to (3, H, W) float32 in [0, 1], then ``(x - mean) / std`` when given
+    ((3, 1, 1) float32): the same IEEE operations as torch's, bit for bit. In numpy, and made
+    contiguous before any arithmetic, because (benchmarks/throughput.py) a permuted float tensor
+    runs every op and the batch's ``torch.stack`` with an inner loop of 3, and torch spreads each
+    op of a 224-px image over its threads, which costs a scheduler time slice per op when another
+    process holds the cores (35 images/s instead of about 1,000 on 2 busy cores)."""
+    x = np.ascontiguousarray(rgb.transpose(2, 0, 1), dtype=np.float32)
+    x /= np.float32(255.0)
+    if mean is not None:
+        x -= mean
+        x /= std
+    return x
 
 
 class ImageLabelDataset(Dataset):
@@ -116,6 +131,7 @@ class ImageLabelDataset(Dataset):
         self.augment = augmentation() if augment else None
         self.mean = torch.tensor(mean, dtype=torch.float32).view(3, 1, 1)
         self.std = torch.tensor(std, dtype=torch.float32).view(3, 1, 1)
+        self._mean, self._std = self.mean.numpy(), self.std.numpy()     # for pixels_of
         self.num_labels, self.num_tags = len(data.labels), len(data.tags)
 
     def __len__(self) -> int:
@@ -131,10 +147,8 @@ class ImageLabelDataset(Dataset):
         except (OSError, UnidentifiedImageError, ValueError) as e:
             return {"skip": f"{path}: {type(e).__name__}: {str(e)[:120]}"}
         if self.augment is not None:
-            pixels = to_tensor(self.augment(Image.fromarray(rgb)))
-        else:
-            pixels = torch.from_numpy(rgb).permute(2, 0, 1).to(torch.float32) / 255.0   # = to_tensor
-        return {**self._labels_of(sample), "image": (pixels - self.mean) / self.std}
+            rgb = np.asarray(self.augment(Image.fromarray(rgb)), dtype=np.uint8)
+        return {**self._labels_of(sample), "image": torch.from_numpy(pixels_of(rgb, self._mean, self._std))}
 
     def _decoded(self, sample: Sample) -> np.ndarray:
         """The image as ``load_image`` gives it, (H, W, 3) uint8, from the cache when it holds it."""
@@ -210,17 +224,26 @@ class Collate:
             tags = torch.zeros(B, self.num_tags)
             for b, it in enumerate(items):
                 tags[b, it["tags"]] = 1.0
-        images = torch.stack([it["image"] for it in items]) if "image" in items[0] else None
-        if images is not None and self.channels_last:
-            images = images.contiguous(memory_format=torch.channels_last)
+        images = stack_images([it["image"] for it in items], self.channels_last) if "image" in items[0] else None
         features = None
         if "features" in items[0]:
+            spatial = [it["features"][1] for it in items]       # None: not read (Method.stage_needs_spatial)
             features = (torch.stack([it["features"][0] for it in items]),
-                        torch.stack([it["features"][1] for it in items]))
+                        None if spatial[0] is None else torch.stack(spatial))
         captions = self.caption_tokens(items) if self.word_index is not None else None
         batch = Batch(ids=[it["id"] for it in items], images=images, targets=targets, sequences=sequences,
                       tags=tags, order=self.order, mask=mask, features=features, captions=captions)
         return batch, skipped
+
+
+def stack_images(images: list[torch.Tensor], channels_last: bool = False) -> torch.Tensor:
+    """``torch.stack(images)`` (in NHWC memory order with ``channels_last``), copied by numpy:
+    torch spreads the copy of a 224-px batch over its threads, and on cores another process
+    holds that took 0.23 s a batch instead of 0.01 (see ``pixels_of``)."""
+    batch = np.stack([im.numpy() for im in images])
+    if not channels_last:
+        return torch.from_numpy(batch)
+    return torch.from_numpy(np.ascontiguousarray(batch.transpose(0, 2, 3, 1))).permute(0, 3, 1, 2)
 
 
 def make_collate(data: PreparedDataset, order: str | None = None, words: list[str] | None = None,
@@ -239,17 +262,22 @@ def make_loader(data: PreparedDataset, split: str, image_size: int, mean, std, b
                 order: str | None = None, shuffle: bool = False, generator: torch.Generator | None = None,
                 num_workers: int = 0, words: list[str] | None = None, indices: list[int] | None = None,
                 augment: bool = False, images: bool = True, channels_last: bool = False,
-                cache=None) -> DataLoader:
+                cache=None, batches=None) -> DataLoader:
     """``indices``: only these samples of the split (e.g. train without its held-out part);
     ``images=False``: no image is opened, batches carry labels, tags and captions only;
     ``channels_last``: image batches in NHWC memory order (``--channels-last``); ``cache``: a
-    ``DecodedImages`` the decoded images are kept in between loaders (with ``num_workers=0``)."""
+    ``DecodedImages`` the decoded images are kept in between loaders (with ``num_workers=0``);
+    ``batches``: a batch sampler (one rank's share under torchrun) instead of ``batch_size`` and ``shuffle``."""
     dataset = ImageLabelDataset(data, data.samples(split), image_size, mean, std, augment=augment, images=images,
                                 cache=cache if num_workers == 0 else None)
     if indices is not None:
         dataset = Subset(dataset, indices)
-    return DataLoader(dataset, batch_size=batch_size, shuffle=shuffle, generator=generator,
-                      collate_fn=make_collate(data, order, words, channels_last), num_workers=num_workers)
+    collate = make_collate(data, order, words, channels_last)
+    if batches is not None:
+        return DataLoader(dataset, batch_sampler=batches, generator=generator, collate_fn=collate,
+                          num_workers=num_workers)
+    return DataLoader(dataset, batch_size=batch_size, shuffle=shuffle, generator=generator, collate_fn=collate,
+                      num_workers=num_workers)
 
 
 def batch_to_device(batch: Batch, device: torch.device) -> Batch:
@@ -260,5 +288,5 @@ def batch_to_device(batch: Batch, device: torch.device) -> Batch:
         if value is not None:
             setattr(batch, name, value.to(device, non_blocking=True))
     if batch.features is not None:
-        batch.features = tuple(t.to(device, non_blocking=True) for t in batch.features)
+        batch.features = tuple(None if t is None else t.to(device, non_blocking=True) for t in batch.features)
     return batch

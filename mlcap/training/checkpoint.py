@@ -40,7 +40,12 @@ def _atomic_write(path: Path, write) -> None:
 
 def save_checkpoint(path: Path, model_state: dict, optimizer_state: dict | None, meta: dict,
                     extra: dict | None = None) -> None:
-    """``extra``: further plain state (tensors, numbers) a resumed run needs, e.g. SWA averages."""
+    """``extra``: further plain state (tensors, numbers) a resumed run needs, e.g. SWA averages.
+    Under torchrun only rank 0 writes (mlcap/training/distributed.py)."""
+    from mlcap.training.distributed import is_main
+
+    if not is_main():
+        return
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     payload = {"model": model_state, "optimizer": optimizer_state or {}, "meta": json.dumps(meta),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections import defaultdict
 from dataclasses import dataclass, field
 
@@ -21,35 +22,71 @@ def freeze_batchnorm_of_frozen_modules(model: torch.nn.Module) -> None:
                 m.eval()
 
 
-def train_one_epoch(model, method, loader, optimizer, stage: str, spec, device: torch.device, amp: bool,
-                    skips: SkipLog, advance, describe) -> tuple[dict[str, float], int]:
-    """One pass over ``loader``; the mean of each loss term over the images seen, and their count.
-    ``describe(mean_loss)`` is the progress bar's text."""
+def autocast(device: torch.device, amp):
+    """``amp``: False, True (bfloat16) or the autocast dtype."""
+    dtype = amp if isinstance(amp, torch.dtype) else torch.bfloat16
+    return torch.autocast(device.type, dtype=dtype, enabled=bool(amp))
+
+
+def train_one_epoch(replicas, loader, optimizer, stage: str, device: torch.device, amp,
+                    skips: SkipLog, advance, describe, step_losses: list | None = None,
+                    scaler=None) -> tuple[dict[str, float], int]:
+    """One pass over ``loader`` (``replicas``: mlcap/training/replicas.py); the mean of each loss
+    term over the images seen, and their count, over all ranks. ``amp``: see ``autocast``;
+    ``scaler``: a GradScaler (float16 autocast). ``describe(mean_loss)`` is the progress bar's
+    text; ``step_losses`` (when a list) receives each step's mean loss."""
+    model = replicas.model
     model.train()
     freeze_batchnorm_of_frozen_modules(model)
     sums: dict[str, float] = defaultdict(float)
-    seen = 0
+    seen = total = 0
     for step, (batch, skipped) in enumerate(loader):
         skips.add(skipped)
-        if batch is None:
+        if batch is None and not replicas.distributed:
             advance(len(skipped))
             continue
-        batch = batch_to_device(batch, device)
-        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp):
-            losses = method.stage_loss(model, batch, stage, spec)
-        loss = losses["loss"]
-        if not torch.isfinite(loss):
-            raise TrainingDiverged(f"{stage}: loss is {loss.item()} at step {step + 1}")
+        batch = batch_to_device(batch, device) if batch is not None else None
+        with autocast(device, amp):
+            losses = replicas.losses(batch)
+        n = len(batch.ids) if batch is not None else 0
+        loss, step_loss, step_n = replicas.share(losses["loss"], n)
+        if step_n == 0:             # no rank could read an image of this step
+            advance(len(skipped))
+            continue
+        if not math.isfinite(step_loss):
+            raise TrainingDiverged(f"{stage}: loss is {step_loss} at step {step + 1}")
         if loss.requires_grad:      # False while every group is still frozen (Recipe.group_start)
             optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-        n = len(batch.ids)
+            if scaler is None:
+                loss.backward()
+                optimizer.step()
+            else:
+                scaler.scale(loss).backward()
+                scaler.step(optimizer)
+                scaler.update()
         seen += n
-        for k, v in losses.items():
-            sums[k] += float(v.detach()) * n
-        advance(n + len(skipped), info=describe(sums["loss"] / seen))
-    return {k: v / max(seen, 1) for k, v in sums.items()}, seen
+        total += step_n
+        if n:
+            for k, v in losses.items():
+                sums[k] += float(v.detach()) * n
+        if step_losses is not None:
+            step_losses.append(step_loss)
+        advance((step_n if replicas.distributed else n) + len(skipped), info=describe(sums["loss"] / max(seen, 1)))
+    return _mean_over_ranks(sums, seen), total
+
+
+def _mean_over_ranks(sums: dict[str, float], seen: int) -> dict[str, float]:
+    """Each loss term's mean over every rank's images (one process: over its own)."""
+    from mlcap.training import distributed
+
+    if distributed.active():
+        gathered = distributed.gather_objects((dict(sums), seen))
+        sums, seen = defaultdict(float), 0
+        for rank_sums, rank_seen in gathered:
+            seen += rank_seen
+            for k, v in rank_sums.items():
+                sums[k] += v
+    return {k: v / max(seen, 1) for k, v in sums.items()}
 
 
 @dataclass
@@ -66,9 +103,30 @@ class Collected:
     def arrays(self):
         return np.asarray(self.y_true, bool), np.asarray(self.y_pred, bool), np.asarray(self.scores, float)
 
+    def gathered(self) -> "Collected":
+        """Every rank's share merged (ordered by image id: the same whatever the number of ranks);
+        itself in one process."""
+        from mlcap.training import distributed
+
+        if not distributed.active():
+            return self
+        parts = distributed.gather_objects(self)
+        out = Collected()
+        rows = sorted((i, p, j) for p in parts for j, i in enumerate(p.ids))
+        for i, p, j in rows:
+            out.ids.append(i)
+            out.y_true.append(p.y_true[j])
+            out.y_pred.append(p.y_pred[j])
+            out.scores.append(p.scores[j])
+        for p in parts:
+            out.captions.update(p.captions)
+            for k, v in p.loss_sums.items():
+                out.loss_sums[k] += v
+        return out
+
 
 @torch.no_grad()
-def collect(model, method, loader, stage: str | None, spec, device: torch.device, amp: bool = False) -> Collected:
+def collect(model, method, loader, stage: str | None, spec, device: torch.device, amp=False) -> Collected:
     """Predictions (and, with ``stage``, the stage's loss terms) over every batch of ``loader``."""
     model.eval()
     out = Collected()
@@ -76,7 +134,7 @@ def collect(model, method, loader, stage: str | None, spec, device: torch.device
         if batch is None:
             continue
         batch = batch_to_device(batch, device)
-        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp):
+        with autocast(device, amp):
             if stage is not None:
                 for k, v in method.stage_loss(model, batch, stage, spec).items():
                     out.loss_sums[k] += float(v) * len(batch.ids)
@@ -94,10 +152,11 @@ def collect(model, method, loader, stage: str | None, spec, device: torch.device
     return out
 
 
-def evaluate(model, method, loader, stage: str, spec, device: torch.device, amp: bool = False,
+def evaluate(model, method, loader, stage: str, spec, device: torch.device, amp=False,
              references: dict[str, list[str]] | None = None) -> tuple[dict[str, float], Collected]:
-    """Validation loss terms and metrics (``{"loss", <terms>, O-F1, ..., mAP}`` or CIDEr)."""
-    got = collect(model, method, loader, stage, spec, device, amp)
+    """Validation loss terms and metrics (``{"loss", <terms>, O-F1, ..., mAP}`` or CIDEr); under
+    torchrun ``loader`` is this rank's share and the metrics are those of every rank's together."""
+    got = collect(model, method, loader, stage, spec, device, amp).gathered()
     n = max(len(got.ids), 1)
     metrics = {k: v / n for k, v in got.loss_sums.items()}
     if not got.ids:

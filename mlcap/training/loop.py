@@ -20,6 +20,7 @@ import torch
 from mlcap.data.loader import SkipLog
 from mlcap.errors import MlcapError, TrainingDiverged
 from mlcap.progress import note, progress_bar
+from mlcap.training import distributed
 from mlcap.training.checkpoint import save_checkpoint
 from mlcap.training.engine import evaluate, train_one_epoch
 from mlcap.training.recipe import recipe_json, trains_at
@@ -29,11 +30,20 @@ from mlcap.training.validate import higher_is_better, plot_history, write_histor
 
 
 def train_stage(name: str, opts) -> dict:
-    """Run stage ``name`` holding the run's lock (``mlcap.training.lock``)."""
+    """Run stage ``name`` holding the run's lock (``mlcap.training.lock``); under torchrun, in
+    every process of the group, rank 0 holding the lock (mlcap/training/distributed.py)."""
+    from contextlib import nullcontext
+
     from mlcap.training.lock import run_lock
 
-    with run_lock(opts.run):
-        return _train_stage(name, opts)
+    distributed.join(opts.device)
+    try:
+        with run_lock(opts.run) if distributed.is_main() else nullcontext():
+            summary = _train_stage(name, opts)
+        distributed.barrier()
+        return summary
+    finally:
+        distributed.leave()
 
 
 def _train_stage(name: str, opts) -> dict:
@@ -85,22 +95,28 @@ def _one_epoch(stage: Stage, epoch: int, skips: SkipLog, advance) -> dict:
     for group in stage.optimizer.param_groups:
         for p in group["params"]:
             p.requires_grad_(trains_at(stage.recipe, group["name"], epoch))
+    stage.replicas.follow_trainable()
     tic = time.time()
     epochs = stage.recipe.epochs
     skipped_before = skips.events
+    steps = [] if stage.opts.step_losses else None
     try:
-        losses, seen = train_one_epoch(stage.model, stage.method, loader, stage.optimizer, stage.name, stage.spec,
-                                       stage.device, stage.opts.amp, skips, advance,
-                                       lambda loss: f"epoch {epoch + 1}/{epochs} loss {loss:.4f}")
+        losses, seen = train_one_epoch(stage.replicas, loader, stage.optimizer, stage.name, stage.device,
+                                       stage.amp, skips, advance,
+                                       lambda loss: f"epoch {epoch + 1}/{epochs} loss {loss:.4f}", steps,
+                                       scaler=stage.scaler)
     except TrainingDiverged as e:
         kept = f"kept {stage.ckpt_path} (epoch {epoch})" if epoch > 0 else "no checkpoint was written"
         raise TrainingDiverged(f"{e} of epoch {epoch + 1}; stopped, {kept}; try a lower --lr") from None
-    _check_read(stage, epoch, seen, skips.events - skipped_before, skips)
+    skipped = int(distributed.sum_numbers([skips.events - skipped_before])[0])
+    _check_read(stage, epoch, seen, skipped, skips)
     _check_finite(stage, epoch)
     seconds = time.time() - tic
     row = {"epoch": epoch + 1, "lr": {g["name"]: g["lr"] for g in stage.optimizer.param_groups},
            **{f"train/{k}": v for k, v in losses.items()}, "seconds": round(seconds, 3),
            "images_per_s": round(seen / seconds, 2) if seconds > 0 else None}
+    if steps is not None:
+        row["step_losses"] = steps
     if stage.averager is not None:
         stage.averager.end_of_epoch(stage.model, epoch)
     if _validation_due(stage, epoch):
@@ -108,8 +124,8 @@ def _one_epoch(stage: Stage, epoch: int, skips: SkipLog, advance) -> dict:
         if stage.averager is not None:      # SWA: the averaged weights are what is validated
             model = copy.deepcopy(stage.model)
             stage.averager.apply(model, stage.train_batches())
-        metrics, _ = evaluate(model, stage.method, stage.val_loader(), stage.name, stage.spec, stage.device,
-                              stage.opts.amp, references=_references(stage))
+        metrics, _ = evaluate(model, stage.method, stage.val_loader(shard=True), stage.name, stage.spec, stage.device,
+                              stage.amp, references=_references(stage))
         row.update({f"val/{k}": v for k, v in metrics.items()})
         value = metrics.get(stage.recipe.select_by)
         stage.schedule.observe(value, higher_is_better(stage.recipe.select_by))
@@ -161,6 +177,8 @@ def _extra(stage: Stage) -> dict:
     extra = {"history": stage.history, "selector": stage.selector.state(), "schedule": stage.schedule.state()}
     if stage.averager is not None:
         extra["swa"] = stage.averager.state()
+    if stage.scaler is not None:
+        extra["scaler"] = stage.scaler.state_dict()
     return extra
 
 
@@ -176,6 +194,7 @@ def _save_last(stage: Stage, epoch: int, row: dict, complete: bool, more: dict |
 def _finish(stage: Stage, epoch: int, row: dict) -> None:
     """The stage's end: SWA's average becomes the weights; best and last checkpoints with their
     thresholds; ``complete`` is written last, so a kill before it replays the final epoch."""
+    distributed.barrier()       # rank 0's last best checkpoint is written before any rank reads it
     if stage.averager is not None and stage.averager.count:
         stage.averager.apply(stage.model, stage.train_batches())
         note(f"{stage.name}: weights are the average of {stage.averager.count} cycle ends (SWA)")

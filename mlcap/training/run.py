@@ -126,6 +126,10 @@ def check_labels(run_labels: list[str], data_labels: list[str], where: str) -> N
 
 
 def _write_json(path: Path, obj) -> None:
+    from mlcap.training.distributed import is_main
+
+    if not is_main():           # under torchrun only rank 0 writes the run's files
+        return
     tmp = path.with_name(path.name + ".tmp")
     try:
         tmp.write_text(json.dumps(obj, indent=1, default=str))

@@ -22,6 +22,10 @@ def pick_device(name: str) -> torch.device:
         raise MlcapError("--device cuda: no CUDA device is available")
     if name == "auto":
         name = "cuda" if torch.cuda.is_available() else "cpu"
+    if name == "cuda":
+        from mlcap.training import distributed
+
+        return torch.device("cuda", distributed.local_rank())   # one GPU per rank under torchrun
     return torch.device(name)
 
 

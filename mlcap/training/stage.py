@@ -15,13 +15,16 @@ from mlcap.data.image_cache import DecodedImages
 from mlcap.data.loader import batch_to_device, make_loader
 from mlcap.data.prepared import PreparedDataset
 from mlcap.errors import MlcapError
+from mlcap.feature_store import check_feature_options
 from mlcap.features import check_cache_weights, make_feature_loader
 from mlcap.models import backbone_input
 from mlcap.plugins import load_method
 from mlcap.progress import note
-from mlcap.protocol import ModelSpec, Recipe
+from mlcap.protocol import ModelSpec, Recipe, needs_spatial
 from mlcap.training.checkpoint import load_extra, remove_orphans
+from mlcap.training import distributed
 from mlcap.training.recipe import LrSchedule, build_optimizer, check_groups, recipe_json, resolve_recipe
+from mlcap.training.replicas import GlobalBatchSampler, Replicas
 from mlcap.training.run import RunDir
 from mlcap.training.setup import initial_model, pick_device, spec_for_stage
 from mlcap.training.swa import WeightAverager
@@ -51,6 +54,15 @@ class Stage:
     backbone_frozen: bool = False
     already_complete: dict | None = None   # the metadata of a stage --resume finds finished
     image_cache: DecodedImages | None = None   # decoded images kept between epochs (--image-cache-mb)
+    replicas: Replicas | None = None          # the model as the loop drives it (DDP under torchrun)
+    scaler: object = None                     # a GradScaler with --amp --amp-dtype float16
+
+    @property
+    def amp(self):
+        """What the engine's autocast takes: False, or the dtype of ``--amp``."""
+        if not self.opts.amp:
+            return False
+        return torch.float16 if self.opts.amp_dtype == "float16" else torch.bfloat16
 
     @property
     def ckpt_path(self):
@@ -65,16 +77,18 @@ class Stage:
                              "python": platform.python_version()}}
 
     def loader(self, split: str, indices, shuffle: bool = False, generator=None, augment: bool = False,
-               images: bool = True):
+               images: bool = True, batches=None):
         o, s = self.opts, self.spec
         if o.features is not None:
             return make_feature_loader(o.features, self.data, split, s.backbone, o.batch_size, order=self.order,
-                                       shuffle=shuffle, generator=generator, words=s.words, indices=indices)
+                                       shuffle=shuffle, generator=generator, words=s.words, indices=indices,
+                                       batches=batches, memory=o.features_memory, dtype=o.features_dtype,
+                                       spatial=needs_spatial(self.method, self.name, s))
         mean, std, _ = backbone_input(s.backbone)
         return make_loader(self.data, split, s.image_size, mean, std, o.batch_size, order=self.order,
                            shuffle=shuffle, generator=generator, num_workers=o.num_workers, words=s.words,
                            indices=indices, augment=augment, images=images, channels_last=o.channels_last,
-                           cache=self.image_cache)
+                           cache=self.image_cache, batches=batches)
 
     @property
     def loss_needs_images(self) -> bool:
@@ -83,13 +97,24 @@ class Stage:
         return True if declared is None else bool(declared(self.name, self.spec))
 
     def train_loader(self, generator):
-        """Shuffled training batches; without images when the stage's loss never looks at them."""
+        """Shuffled training batches; without images when the stage's loss never looks at them.
+        Under torchrun, this rank's share of each global batch (``GlobalBatchSampler``)."""
         images = self.loss_needs_images
+        batches = None
+        if distributed.active():
+            batches = GlobalBatchSampler(self.n_train, self.opts.batch_size, generator, True,
+                                         distributed.rank(), distributed.world_size())
         return self.loader("train", self.val.train_indices, shuffle=True, generator=generator,
-                           augment=images and self.recipe.augment and self.opts.features is None, images=images)
+                           augment=images and self.recipe.augment and self.opts.features is None, images=images,
+                           batches=batches)
 
-    def val_loader(self):
-        return self.loader(self.val.split, self.val.indices)
+    def val_loader(self, shard: bool = False):
+        """The validation images; ``shard``: this rank's share of them under torchrun."""
+        indices = self.val.indices
+        if shard and distributed.active():
+            indices = distributed.shard(list(range(len(self.data.samples(self.val.split)))) if indices is None
+                                        else list(indices))
+        return self.loader(self.val.split, indices)
 
     def train_batches(self):
         """Unshuffled training batches on the device (SWA's BatchNorm pass)."""
@@ -141,7 +166,7 @@ def prepare_stage(name: str, opts: TrainOptions) -> Stage:
     if name not in method.stages:
         raise MlcapError(f"method {method.name!r} has no stage {name!r} (its stages: {', '.join(method.stages)})")
     run = RunDir(opts.run)
-    removed = remove_orphans(run.root)
+    removed = remove_orphans(run.root) if distributed.is_main() else 0
     if removed:
         note(f"{run.root}: removed {removed} temporary file(s) of interrupted writes")
     _check_order(method, opts.order)
@@ -154,6 +179,7 @@ def prepare_stage(name: str, opts: TrainOptions) -> Stage:
     from mlcap.training.thresholds_choice import check_threshold_option
 
     check_threshold_option(method, opts.threshold)
+    check_feature_options(opts.features, opts.features_memory, opts.features_dtype)
     if opts.features is not None:
         check_cache_weights(opts.features, spec.weights)
     spec = replace(spec, stage=name)
@@ -161,8 +187,12 @@ def prepare_stage(name: str, opts: TrainOptions) -> Stage:
     if val.split is None and (recipe.schedule == "plateau" or opts.patience):
         raise MlcapError(f"{name}: --schedule plateau and --patience need validation: {val.note}")
     model, resume = initial_model(method, run, name, spec, opts)
-    groups, frozen = _groups(method, model, name, spec, opts, recipe)
     device = pick_device(opts.device)
+    if opts.sync_bn and distributed.active():   # before the groups: the conversion makes new parameters
+        from mlcap.training.sync_batchnorm import convert_batchnorm
+
+        model = convert_batchnorm(model, cuda=device.type == "cuda")
+    groups, frozen = _groups(method, model, name, spec, opts, recipe)
     model.to(device)
     if opts.channels_last:      # convolution weights in NHWC, as the loader's image batches
         model.to(memory_format=torch.channels_last)
@@ -173,8 +203,14 @@ def prepare_stage(name: str, opts: TrainOptions) -> Stage:
                   backbone_frozen=frozen, image_cache=DecodedImages(opts.image_cache_mb * 2**20))
     if resume is not None:
         _resume(stage, *resume)
-    if overwrite:          # only now that every check has passed: a refused command removes nothing
+    if overwrite and distributed.is_main():   # only now that every check has passed: a refused command removes nothing
         _remove_stage(run, method, name)
+    stage.replicas = Replicas(model, method, name, spec, device)
+    if opts.amp and opts.amp_dtype == "float16":    # float16 gradients underflow without scaling
+        stage.scaler = torch.amp.GradScaler(device.type)
+        if resume is not None and "scaler" in load_extra(stage.ckpt_path):
+            stage.scaler.load_state_dict(load_extra(stage.ckpt_path)["scaler"])
+    distributed.barrier()           # every rank set up, rank 0's removals done, before anything trains
     return stage
 
 

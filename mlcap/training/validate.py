@@ -20,6 +20,7 @@ import numpy as np
 
 from mlcap.errors import MlcapError
 from mlcap.textfile import expect, expect_list_of, read_json
+from mlcap.training.distributed import is_main
 
 #: Validation metrics per task; "loss" (the val loss, lower is better) is always there.
 LABEL_METRICS = ("O-F1", "C-F1", "O-P", "O-R", "C-P", "C-R", "mAP")
@@ -93,6 +94,8 @@ def _held_out_ids(path: Path, ids: list[str], fraction: float | None, seed: int)
             raise MlcapError(f"--val-fraction {fraction}: holds out {n} of {len(ids)} training images")
         n = fraction = 0      # too few training images to hold any out: no validation
     held = sorted(random.Random(seed).sample(ids, n))
+    if not is_main():               # under torchrun only rank 0 writes; every rank draws the same ids
+        return set(held)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp")
     tmp.write_text(json.dumps({"fraction": fraction, "seed": seed, "ids": held}))
@@ -152,6 +155,8 @@ class Selector:
 
 def write_history(run_root: Path, stage: str, rows: list[dict]) -> Path:
     path = Path(run_root) / f"{stage}.history.jsonl"
+    if not is_main():               # under torchrun only rank 0 writes
+        return path
     tmp = path.with_name(path.name + ".tmp")
     tmp.write_text("".join(json.dumps(r) + "\n" for r in rows))
     os.replace(tmp, path)
@@ -160,7 +165,7 @@ def write_history(run_root: Path, stage: str, rows: list[dict]) -> Path:
 
 def plot_history(run_root: Path, stage: str, rows: list[dict]) -> Path | None:
     """Loss terms (left) and validation metrics (right) per epoch, as a PNG."""
-    if not rows:
+    if not rows or not is_main():
         return None
     import matplotlib
 

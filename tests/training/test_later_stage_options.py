@@ -31,12 +31,15 @@ CHANGES_WEIGHTS = {
     "lr": ["--lr", "1e-3"], "momentum": ["--momentum", "0.5"], "alpha": ["--alpha", "0.5"],
     "weight_decay": ["--weight-decay", "0.1"], "group_lr": ["--group-lr", "decoder=0.01"],
     "group_start": ["--group-start", "decoder=1"], "schedule": ["--schedule", "cosine"], "swa": ["--swa"],
-    "augment": ["--augment"], "channels_last": ["--channels-last"],
+    "augment": ["--augment"], "channels_last": ["--channels-last"], "features_dtype": ["--features-dtype", "float16"],
 }
 RUNTIME = {   # by design these never change the weights (bit-identical); they are recorded
     "device": ["--device", "cpu"], "num_workers": ["--num-workers", "1"], "resume": ["--resume"],
     "max_skip_fraction": ["--max-skip-fraction", "0.9"], "image_cache_mb": ["--image-cache-mb", "0"],
+    "features_memory": ["--features-memory", "0.00001"],     # every row streamed instead of held
 }
+#: Options of reading a feature cache: compared with the run trained from the cache without them.
+WITH_FEATURES = {"features_memory", "features_dtype"}
 SELECTION = {"select_by": ["--select-by", "loss"], "val_every": ["--val-every", "2"], "patience": ["--patience", "1"]}
 NOT_STAGE_OPTIONS = {"method", "data", "run", "method_options"}
 METHOD_REFUSED = {"variant": "nic-f", "embed_dim": 4, "hidden": 8, "cell": "tanh", "init": "tanh"}
@@ -87,7 +90,21 @@ def differs(a, b):
     return any(not torch.equal(a[k], b[k]) for k in a)
 
 
+def reference_for(root, field, reference):
+    """The run a field's run is compared with: ``base``'s reference, or for ``WITH_FEATURES`` the
+    run trained from the cache with default reading."""
+    if field not in WITH_FEATURES:
+        return reference
+    run = root / "reference-features"
+    if not (run / "finetune.pt").exists():
+        res, _ = finetune(root, "reference-features", ["--features", root / "f.h5"])
+        assert res.code == 0, res.err
+    return run
+
+
 def args_for(field, root):
+    if field in WITH_FEATURES:
+        return ["--features", root / "f.h5", *(RUNTIME.get(field) or CHANGES_WEIGHTS[field])]
     if field == "init_from":
         return ["--init-from", root / "bce" / "pretrain-cnn.pt"]
     if field == "features":
@@ -110,7 +127,7 @@ def test_changes_the_weights(base, field):
     root, (ref, ref_run) = base
     res, run = finetune(root, f"changed-{field}", args_for(field, root))
     assert res.code == 0, (field, res.err)
-    assert differs(weights(ref_run), weights(run)), field
+    assert differs(weights(reference_for(root, field, ref_run)), weights(run)), field
 
 
 @pytest.mark.parametrize("field", sorted(RUNTIME))
@@ -118,10 +135,10 @@ def test_runtime_options_are_recorded_and_bit_identical(base, field):
     root, (ref, ref_run) = base
     res, run = finetune(root, f"runtime-{field}", args_for(field, root))
     assert res.code == 0, (field, res.err)
-    assert not differs(weights(ref_run), weights(run)), field
+    assert not differs(weights(reference_for(root, field, ref_run)), weights(run)), field
     config = json.loads((run / "finetune.config.json").read_text())
     assert config[field] == {"device": "cpu", "num_workers": 1, "resume": True, "max_skip_fraction": 0.9,
-                             "image_cache_mb": 0}[field]
+                             "image_cache_mb": 0, "features_memory": 0.00001}[field]
 
 
 @pytest.mark.parametrize("field", sorted(SELECTION))

@@ -75,6 +75,10 @@ class BCEMethod:
     def recipe(self, stage: str, spec: ModelSpec, dataset: str) -> Recipe:
         return Recipe(optimizer="adam", lr=1e-3, epochs=10, select_by="loss")
 
+    def stage_needs_spatial(self, stage: str, spec: ModelSpec) -> bool:
+        """The concept head sees the pooled features only, so ``--features`` never reads the spatial maps."""
+        return False
+
     def parameter_groups(self, model: BCEModel, stage: str, spec: ModelSpec):
         backbone = list(model.encoder.backbone.parameters())
         fixed = {id(p) for p in backbone}

@@ -32,6 +32,11 @@ class CnnRnnMethod(CnnThenRnnMethod):
     default_order = "frequent"  # Wang et al.'s order
     default_beam = 3            # Wang et al. decode with beam search
 
+    def stage_needs_spatial(self, stage: str, spec: ModelSpec) -> bool:
+        """No attention: the output fusion sees the pooled features and the concepts, so
+        ``--features`` never reads the spatial maps."""
+        return False
+
     def make_decoder(self, spec: ModelSpec, options: CnnRnnOptions, feature_dim: int) -> OutputFusionDecoder:
         return OutputFusionDecoder(len(spec.labels), feature_dim, options.embed_dim, options.hidden,
                                    cell=options.cell, fusion=options.fusion)

@@ -39,6 +39,11 @@ class RiaMethod(CnnThenRnnMethod):
     default_order = "rare"      # RIA's finding
     default_beam = 1            # greedy, as S-CNN-RNN's re-implementation (L139, L163)
 
+    def stage_needs_spatial(self, stage: str, spec: ModelSpec) -> bool:
+        """No attention: the pooled CNN feature sets (or feeds) the LSTM, so ``--features`` never
+        reads the spatial maps."""
+        return False
+
     def make_decoder(self, spec: ModelSpec, options: RiaOptions, feature_dim: int) -> LabelLSTMDecoder:
         return LabelLSTMDecoder(len(spec.labels), options.embed_dim, options.hidden, num_inputs=feature_dim,
                                 cell=options.cell, state_init="h" if options.init == "state" else "input")

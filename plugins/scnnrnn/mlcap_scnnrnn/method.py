@@ -121,6 +121,11 @@ class ScnnrnnMethod:
             return spec.task == "caption" and _options(spec).variant != "scnnrnn"
         return True
 
+    def stage_needs_spatial(self, stage: str, spec: ModelSpec) -> bool:
+        """No stage or variant (captioning ones included) attends: the LSTM starts from the pooled
+        features and the concepts, so ``--features`` never reads the spatial maps."""
+        return False
+
     def parameter_groups(self, model: ScnnrnnModel, stage: str, spec: ModelSpec):
         if stage == "pretrain-tags":
             _require_tags(model, spec)
