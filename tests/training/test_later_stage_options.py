@@ -36,6 +36,8 @@ CHANGES_WEIGHTS = {
 RUNTIME = {   # by design these never change the weights (bit-identical); they are recorded
     "device": ["--device", "cpu"], "num_workers": ["--num-workers", "1"], "resume": ["--resume"],
     "max_skip_fraction": ["--max-skip-fraction", "0.9"], "image_cache_mb": ["--image-cache-mb", "0"],
+    "sync_bn": ["--sync-bn"], "step_losses": ["--step-losses"],   # --sync-bn acts under torchrun only
+    "amp_dtype": ["--amp-dtype", "float16"],                       # acts with --amp only
     "features_memory": ["--features-memory", "0.00001"],     # every row streamed instead of held
 }
 #: Options of reading a feature cache: compared with the run trained from the cache without them.
@@ -138,7 +140,8 @@ def test_runtime_options_are_recorded_and_bit_identical(base, field):
     assert not differs(weights(reference_for(root, field, ref_run)), weights(run)), field
     config = json.loads((run / "finetune.config.json").read_text())
     assert config[field] == {"device": "cpu", "num_workers": 1, "resume": True, "max_skip_fraction": 0.9,
-                             "image_cache_mb": 0, "features_memory": 0.00001}[field]
+                             "image_cache_mb": 0, "features_memory": 0.00001, "sync_bn": True,
+                             "step_losses": True, "amp_dtype": "float16"}[field]
 
 
 @pytest.mark.parametrize("field", sorted(SELECTION))
