@@ -13,6 +13,7 @@ of the others.
 
 from __future__ import annotations
 
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -142,17 +143,12 @@ class SplitStore:
     def held_rows(self) -> int:
         return len(self.held["pooled"])
 
+    @contextmanager
     def _group(self):
         """The split's HDF5 group in a file opened for this read alone: a handle kept open between
         commands of one process (the Python API, the tests) would block anyone writing the file."""
-        from contextlib import contextmanager
-
-        @contextmanager
-        def opened():
-            with open_for_rows(self.path, self.chunk_bytes) as f:
-                yield f[self.plan.split]
-
-        return opened()
+        with open_for_rows(self.path, self.chunk_bytes) as f:
+            yield f[self.plan.split]
 
     def _load(self, held: np.ndarray, block: int) -> None:
         """Read the held rows in contiguous blocks of ``block`` rows (sequential reads, one float32

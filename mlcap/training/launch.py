@@ -21,7 +21,7 @@ from mlcap.errors import MlcapError
 def without_nproc(argv: list[str]) -> list[str]:
     """``argv`` less ``--nproc N`` / ``--nproc=N``."""
     out, skip = [], False
-    for i, arg in enumerate(argv):
+    for arg in argv:
         if skip:
             skip = False
         elif arg == "--nproc":

@@ -208,8 +208,9 @@ def prepare_stage(name: str, opts: TrainOptions) -> Stage:
     stage.replicas = Replicas(model, method, name, spec, device)
     if opts.amp and opts.amp_dtype == "float16":    # float16 gradients underflow without scaling
         stage.scaler = torch.amp.GradScaler(device.type)
-        if resume is not None and "scaler" in load_extra(stage.ckpt_path):
-            stage.scaler.load_state_dict(load_extra(stage.ckpt_path)["scaler"])
+        saved = load_extra(stage.ckpt_path).get("scaler") if resume is not None else None
+        if saved:
+            stage.scaler.load_state_dict(saved)
     distributed.barrier()           # every rank set up, rank 0's removals done, before anything trains
     return stage
 
