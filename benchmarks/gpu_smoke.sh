@@ -27,6 +27,20 @@ for dtype in bfloat16 float16; do
       | python -c "import json, sys; d = json.load(sys.stdin); print(' '.join(f'{k} {v:.3f}' for k, v in d.items() if k in ('O-F1', 'C-F1', 'mAP')))"
   done
 done
+# --decode gpu (nvJPEG) and --compile: the synthetic images rewritten as JPEG content (names kept)
+python - "$OUT/data" <<'PY'
+import sys
+from pathlib import Path
+from PIL import Image
+for p in Path(sys.argv[1], "images").iterdir():
+    Image.open(p).convert("RGB").save(p, "JPEG", quality=90)
+PY
+for decode in torchvision gpu; do
+  mlcap pretrain-cnn --method bce --data "$OUT/data" --run "$OUT/runs/decode-$decode" --epochs 1 --device cuda \
+    --decode "$decode" --compile --amp > /dev/null 2> "$OUT/runs/decode-$decode.err" \
+    || { echo "FAILED: --decode $decode --compile"; tail -5 "$OUT/runs/decode-$decode.err"; exit 1; }
+  echo "pretrain-cnn --decode $decode --compile --amp: ok"
+done
 if [ "$(python -c 'import torch; print(torch.cuda.device_count())')" -ge 2 ]; then
   torchrun --nproc-per-node 2 -m mlcap -- pretrain-cnn --method bce --data "$OUT/data" --run "$OUT/runs/ddp" \
     --epochs 1 --device cuda --sync-bn --amp > /dev/null && echo "torchrun 2 GPUs (NCCL, SyncBatchNorm): ok"

@@ -35,7 +35,8 @@ def predict(
     attention: Optional[Path] = typer.Option(None, help="Write each emitted label's attention map over the image (PNG) under this folder."),
     batch_size: Optional[int] = typer.Option(None, help="Batch size (default 64)."),
     device: Optional[str] = typer.Option(None, help="auto, cpu or cuda."),
-    num_workers: Optional[int] = typer.Option(None, help="Data-loading worker processes."),
+    num_workers: Optional[int] = typer.Option(None, help="Data-loading worker processes (default: 0 on CPU; on CUDA the cores)."),
+    decode: Optional[str] = typer.Option(None, help="Image decoder for --data: pil (default), torchvision or gpu (see pretrain-cnn --help)."),
     config: Optional[Path] = CONFIG,
 ):
     """Predict labels (or captions): one JSON object per image on stdout, for a prepared split
@@ -48,7 +49,7 @@ def predict(
                                                      beam=beam, coco_results=coco_results, attention=attention,
                                                      checkpoint=checkpoint, threshold=threshold,
                                                      batch_size=batch_size, device=device,
-                                                     num_workers=num_workers), config)
+                                                     num_workers=num_workers, decode=decode), config)
     from mlcap.training import distributed
 
     if distributed.world_size() > 1 and (images or opts.attention is not None):

@@ -49,6 +49,9 @@ class TrainOptions(Options):
     amp: bool = False                    # autocast (bfloat16 unless amp_dtype says float16)
     amp_dtype: Literal["bfloat16", "float16"] = "bfloat16"   # float16: with a GradScaler
     channels_last: bool = False          # NHWC memory format for the convolutions and image batches
+    decode: Literal["pil", "torchvision", "gpu"] = "pil"   # image decoder (mlcap/data/decode.py, device_decode.py)
+    compile: bool = False                # torch.compile the backbone (Module.compile: state dict keys unchanged)
+    compile_backend: str = Field("inductor", pattern=r"^[a-z_]+$")
     sync_bn: bool = False                # under torchrun: BatchNorm statistics of the global batch
     step_losses: bool = False            # record each step's loss in the history (``step_losses``)
     order: Order | None = None           # default: the method's default_order, else rare
@@ -58,7 +61,7 @@ class TrainOptions(Options):
     features_memory: float | None = Field(None, gt=0, allow_inf_nan=False)   # GB (2**30 B) held; None: MemAvailable/2
     features_dtype: Literal["float32", "float16"] = "float32"   # held (and streamed) rows rounded to this
     max_len: int | None = Field(None, ge=1)  # longest emitted sequence; default: most labels in train + 2
-    num_workers: int = Field(0, ge=0)
+    num_workers: int | None = Field(None, ge=0)   # None: mlcap.data.pipeline.resolve_workers (0 on CPU)
     image_cache_mb: int = Field(1024, ge=0)   # decoded images kept in memory between epochs (num_workers 0)
     resume: bool | None = None           # True: continue the stage; False: train it again; None: refuse if it exists
     task: Literal["multilabel", "caption"] | None = None   # fixed by the first stage; default multilabel
@@ -128,7 +131,8 @@ class PredictOptions(Options):
     attention: Path | None = None        # write each emitted label's attention map (PNG) here
     batch_size: int = Field(64, ge=1)
     device: Device = "auto"
-    num_workers: int = Field(0, ge=0)
+    num_workers: int | None = Field(None, ge=0)   # None: mlcap.data.pipeline.resolve_workers
+    decode: Literal["pil", "torchvision", "gpu"] = "pil"  # the prepared split's images (mlcap/data/decode.py)
 
 
 class ExtractOptions(Options):

@@ -22,9 +22,10 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from torch.utils.data import DataLoader, Dataset, Subset
+from torch.utils.data import DataLoader, Dataset
 
-from mlcap.data.loader import ImageLabelDataset, make_collate
+from mlcap.data.loader import ImageLabelDataset, batch_to_device, labels_item, make_collate
+from mlcap.data.sample_keys import restrict, split_key
 from mlcap.data.prepared import PreparedDataset
 from mlcap.errors import MlcapError
 from mlcap.feature_store import split_store
@@ -85,8 +86,8 @@ def extract(data: PreparedDataset, backbone: str, out: Path, splits: list[str], 
                 raise MlcapError(f"{out}: split {split!r} has {group['ids'].shape[0]} rows, the dataset {n}")
             if done:
                 note(f"extract-features: {split}: resuming after {done} of {n} images")
-            loader = DataLoader(ImageLabelDataset(data, samples, size, info.mean, info.std), batch_size=batch_size,
-                                sampler=range(done, n), collate_fn=_KeepOrder(make_collate(data)))
+            loader = DataLoader(ImageLabelDataset(data, samples, size), batch_size=batch_size, sampler=range(done, n),
+                                collate_fn=_KeepOrder(make_collate(data, mean=info.mean, std=info.std)))
             start, written, skipped = time.time(), 0, 0
             with progress_bar(f"features {split}", total=n) as advance:
                 advance(done)
@@ -95,7 +96,7 @@ def extract(data: PreparedDataset, backbone: str, out: Path, splits: list[str], 
                     pooled = spatial = None
                     if batch is not None:
                         with torch.no_grad():
-                            pooled, spatial = net(batch.images.to(device))
+                            pooled, spatial = net(batch_to_device(batch, device).images)
                         pooled, spatial = pooled.float().cpu().numpy(), spatial.float().cpu().numpy()
                         if "pooled" not in group:
                             group.create_dataset("pooled", shape=(n, pooled.shape[1]), dtype="f4",
@@ -224,23 +225,21 @@ class CachedFeatures(Dataset):
     def __getitem__(self, i: int):
         return self.__getitems__([i])[0]
 
-    def __getitems__(self, indices: list[int]) -> list[dict]:
-        """The items of one batch: its streamed rows are read from the file together."""
-        indices = [int(i) for i in indices]
-        rows = [i for i in indices if self.valid[i]]
+    def __getitems__(self, keys: list) -> list[dict]:
+        """The items of one batch: its streamed rows are read from the file together. A key is an
+        index or ``(index, epoch_seed)`` (see ``mlcap.data.loader.split_key``)."""
+        keys = [split_key(k, self.samples) for k in keys]
+        rows = [i for i, _ in keys if self.valid[i]]
         got = self.store.read(rows)
         at = {i: k for k, i in enumerate(rows)}
-        return [self._item(i, got, at.get(i)) for i in indices]
+        return [self._item(i, seed, got, at.get(i)) for i, seed in keys]
 
-    def _item(self, i: int, got: dict, k: int | None) -> dict:
+    def _item(self, i: int, seed: int | None, got: dict, k: int | None) -> dict:
         s = self.samples[i]
         if k is None:
             return {"skip": f"{self.data.image_path(s)}: unreadable when features were extracted"}
         spatial = torch.from_numpy(got["spatial"][k]) if "spatial" in got else None
-        return {"id": s.id, "features": (torch.from_numpy(got["pooled"][k]), spatial),
-                "labels": [self.data.label_index[l] for l in s.labels],
-                "unknown": [self.data.label_index[l] for l in s.unknown],
-                "tags": [self.data.tag_index[t] for t in s.tags], "captions": s.captions}
+        return {**labels_item(self.data, s, seed), "features": (torch.from_numpy(got["pooled"][k]), spatial)}
 
 
 def make_feature_loader(path: Path, data: PreparedDataset, split: str, backbone: str, batch_size: int,
@@ -252,8 +251,7 @@ def make_feature_loader(path: Path, data: PreparedDataset, split: str, backbone:
     ``(pooled, None)``); ``memory`` (GB) and ``dtype``: see ``mlcap.feature_store``."""
     dataset = CachedFeatures(path, data, split, backbone, memory=memory, dtype=dtype, spatial=spatial,
                              batch_size=batch_size)
-    if indices is not None:
-        dataset = Subset(dataset, indices)
+    dataset = restrict(dataset, indices)
     if batches is not None:
         return DataLoader(dataset, batch_sampler=batches, generator=generator,
                           collate_fn=make_collate(data, order, words))

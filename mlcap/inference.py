@@ -128,7 +128,7 @@ class Predictor:
             raise MlcapError(f"{self.run.root}: this run takes noisy tags as input (--use-tags) and images alone "
                              "have none: predict from a prepared dataset (--data)")
         return make_image_loader(images, len(self.labels), self.spec.image_size, self.mean, self.std,
-                                 batch_size, num_workers)
+                                 batch_size, num_workers, self.device)
 
     def predict(self, images, batch_size: int = 32, ids: list | None = None) -> list[dict]:
         """Records for ``images`` (one path, PIL image or tensor, or a list of them), in their order;

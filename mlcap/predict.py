@@ -13,6 +13,7 @@ from typing import Iterator
 
 from mlcap.config import PredictOptions
 from mlcap.data.loader import SkipLog, batch_to_device, make_loader
+from mlcap.data.pipeline import resolve_workers
 from mlcap.data.prepared import PreparedDataset
 from mlcap.errors import MlcapError
 from mlcap.inference import Predictor, dedupe  # noqa: F401  (dedupe: part of this module's interface)
@@ -109,7 +110,8 @@ def predict_rows(opts: PredictOptions) -> Iterator[dict]:
     else:
         data.check_image_root()
         loader = make_loader(data, opts.split, spec.image_size, predictor.mean, predictor.std, opts.batch_size,
-                             num_workers=opts.num_workers, indices=share)
+                             num_workers=resolve_workers(opts.num_workers, predictor.device), indices=share,
+                             device=predictor.device, decode=opts.decode)
         source = "the image"
     rows = _predicted(predictor, loader, n if share is None else len(share), f"split {opts.split!r}", source,
                       attention)
@@ -131,5 +133,5 @@ def _gathered(rows: Iterator[dict], split_ids: list[str]) -> Iterator[dict]:
 def image_rows(opts: PredictOptions, paths: list) -> Iterator[dict]:
     """Records for image files (``predict --images``): no prepared dataset."""
     predictor = _predictor(opts, None)
-    loader = predictor.image_loader(paths, opts.batch_size, opts.num_workers)
+    loader = predictor.image_loader(paths, opts.batch_size, resolve_workers(opts.num_workers, predictor.device))
     yield from _predicted(predictor, loader, len(paths), "--images", "the image")

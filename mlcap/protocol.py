@@ -66,6 +66,20 @@ class Batch:
     captions: "torch.Tensor | None" = None   # (B, T) word ids of one caption per image, then END, then PAD
     order: str = "rare"           # how ``sequences`` is ordered; for ALIGNED_ORDERS the decoder
                                   # re-orders the labels to its own predictions (mlcap.alignment)
+    seeds: "list[int] | None" = None  # training: each sample's seed for this epoch (mlcap/seeding.py);
+                                      # model-side draws use mlcap.nn.sample_noise, not torch.rand
+    pending: object = None            # the loader's uint8 images, which batch_to_device normalises into
+                                      # ``images`` (mlcap/data/image_batch.py): a method never sees this
+
+    def pin_memory(self) -> "Batch":
+        """DataLoader(pin_memory=True) calls this: the batch's CPU tensors in pinned memory."""
+        for name in ("images", "targets", "sequences", "tags", "mask", "captions"):
+            value = getattr(self, name)
+            if value is not None:
+                setattr(self, name, value.pin_memory())
+        if self.pending is not None:
+            self.pending = self.pending.pin_memory()
+        return self
 
 
 def images_only(images) -> Batch:

@@ -119,6 +119,8 @@ class ImageInputDataset(Dataset):
 
 
 def make_image_loader(images: list, num_labels: int, image_size: int, mean, std, batch_size: int,
-                      num_workers: int = 0) -> DataLoader:
+                      num_workers: int = 0, device=None) -> DataLoader:
+    from mlcap.data.pipeline import loader_settings
+
     return DataLoader(ImageInputDataset(images, image_size, mean, std), batch_size=batch_size,
-                      collate_fn=Collate(num_labels, 0, None), num_workers=num_workers)
+                      collate_fn=Collate(num_labels, 0, None), **loader_settings(num_workers, device))

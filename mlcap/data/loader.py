@@ -14,9 +14,11 @@ from pathlib import Path
 import numpy as np
 import torch
 from PIL import Image, UnidentifiedImageError
-from torch.utils.data import DataLoader, Dataset, Subset
+from torch.utils.data import DataLoader, Dataset
 
+from mlcap import seeding
 from mlcap.data.prepared import PreparedDataset, Sample
+from mlcap.data.sample_keys import restrict, split_key
 from mlcap.protocol import PAD, Batch
 
 
@@ -121,78 +123,116 @@ def pixels_of(rgb: np.ndarray, mean: np.ndarray | None = None, std: np.ndarray |
 
 
 class ImageLabelDataset(Dataset):
-    """``images=False``: items without ``"image"``, no file opened (a stage whose loss never looks
+    """Items carry ``"pixels"``, the image as (H, W, 3) uint8 (``Collate`` and ``batch_to_device``
+    normalise the batch); ``images=False``: items without pixels, no file opened (a stage whose loss never looks
     at the images, see ``Method.stage_needs_images`` in mlcap/protocol.py); batches have ``images=None``."""
 
     def __init__(self, data: PreparedDataset, samples: list[Sample], image_size: int,
-                 mean: tuple, std: tuple, augment: bool = False, images: bool = True, cache=None):
+                 augment: bool = False, images: bool = True, cache=None, decode: str = "pil"):
         self.data, self.samples, self.image_size = data, samples, image_size
+        self.decode = decode                        # "pil" or "torchvision" (mlcap/data/decode.py)
         self.images, self.cache = images, cache     # cache: a DecodedImages (mlcap/data/image_cache.py)
         self.augment = augmentation() if augment else None
-        self.mean = torch.tensor(mean, dtype=torch.float32).view(3, 1, 1)
-        self.std = torch.tensor(std, dtype=torch.float32).view(3, 1, 1)
-        self._mean, self._std = self.mean.numpy(), self.std.numpy()     # for pixels_of
         self.num_labels, self.num_tags = len(data.labels), len(data.tags)
 
     def __len__(self) -> int:
         return len(self.samples)
 
-    def __getitem__(self, i: int):
+    def __getitem__(self, key):
+        """``key``: an index, or ``(index, epoch_seed)`` (training: the item carries its ``"seed"``)."""
+        i, seed = split_key(key, self.samples)
         sample = self.samples[i]
         if not self.images:
-            return self._labels_of(sample)
+            return self._labels_of(sample, seed)
         path = self.data.image_path(sample)
         try:
+            if self.decode == "gpu" and self._on_device(sample):
+                return {**self._labels_of(sample, seed), "encoded": self._encoded(sample)}
             rgb = self._decoded(sample)
         except (OSError, UnidentifiedImageError, ValueError) as e:
             return {"skip": f"{path}: {type(e).__name__}: {str(e)[:120]}"}
         if self.augment is not None:
-            rgb = np.asarray(self.augment(Image.fromarray(rgb)), dtype=np.uint8)
-        return {**self._labels_of(sample), "image": torch.from_numpy(pixels_of(rgb, self._mean, self._std))}
+            rgb = self._augmented(rgb, seed)
+        return {**self._labels_of(sample, seed), "pixels": rgb}     # (H, W, 3) uint8: normalised on the device
+
+    def _on_device(self, sample: Sample) -> bool:
+        """``--decode gpu``: a JPEG not in the decoded-image cache goes to the device encoded."""
+        from mlcap.data.decode import is_jpeg
+
+        path = self.data.image_path(sample)
+        if not path.is_file():
+            raise OSError("not a regular file" if path.exists() else "no such file")
+        cached = self.cache is not None and self.cache.get(self._cache_key(sample)) is not None
+        return not cached and is_jpeg(path)
+
+    def _encoded(self, sample: Sample):
+        from mlcap.data.device_decode import EncodedImage, read_checked_jpeg
+
+        path = self.data.image_path(sample)
+        return EncodedImage(-1, read_checked_jpeg(path, sample.box), sample.box, str(path), self.image_size)
+
+    def _cache_key(self, sample: Sample) -> tuple:
+        return (sample.image, self.image_size, tuple(sample.box) if sample.box else None)
+
+    def _augmented(self, rgb: np.ndarray, seed: int | None) -> np.ndarray:
+        """The torchvision transforms draw from torch's global stream: here one seeded per sample."""
+        if seed is None:
+            return np.asarray(self.augment(Image.fromarray(rgb)), dtype=np.uint8)
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(seeding.mix(seed, seeding.AUGMENT))
+            return np.asarray(self.augment(Image.fromarray(rgb)), dtype=np.uint8)
 
     def _decoded(self, sample: Sample) -> np.ndarray:
         """The image as ``load_image`` gives it, (H, W, 3) uint8, from the cache when it holds it."""
-        key = (sample.image, self.image_size, tuple(sample.box) if sample.box else None)
+        key = self._cache_key(sample)
         rgb = self.cache.get(key) if self.cache is not None else None
         if rgb is None:
-            with load_image(self.data, sample, self.image_size) as im:
-                rgb = np.array(im, dtype=np.uint8)
+            from mlcap.data.decode import decode_file
+
+            decoder = "torchvision" if self.decode == "gpu" else self.decode    # gpu: a non-JPEG here
+            rgb = decode_file(self.data.image_path(sample), self.image_size, sample.box, decoder)
             if self.cache is not None:
                 self.cache.put(key, rgb)
         return rgb
 
-    def _labels_of(self, sample: Sample) -> dict:
-        return {"id": sample.id, "labels": [self.data.label_index[l] for l in sample.labels],
-                "unknown": [self.data.label_index[l] for l in sample.unknown],
-                "tags": [self.data.tag_index[t] for t in sample.tags], "captions": sample.captions}
+    def _labels_of(self, sample: Sample, seed: int | None = None) -> dict:
+        return labels_item(self.data, sample, seed)
+
+
+def labels_item(data: PreparedDataset, sample: Sample, seed: int | None = None) -> dict:
+    """What an item carries besides its pixels or features."""
+    return {"id": sample.id, "labels": [data.label_index[l] for l in sample.labels],
+            "unknown": [data.label_index[l] for l in sample.unknown],
+            "tags": [data.tag_index[t] for t in sample.tags], "captions": sample.captions, "seed": seed}
 
 
 class Collate:
     """Stacks items into a ``Batch``; label sequences follow ``rank`` (or a random order)."""
 
     def __init__(self, num_labels: int, num_tags: int, rank: list[int] | None, order: str = "rare",
-                 words: list[str] | None = None, max_caption_len: int = 20, channels_last: bool = False):
+                 words: list[str] | None = None, max_caption_len: int = 20, channels_last: bool = False,
+                 mean=(0.0, 0.0, 0.0), std=(1.0, 1.0, 1.0)):
         self.num_labels, self.num_tags = num_labels, num_tags
+        self.mean = torch.tensor(mean, dtype=torch.float32)     # how batch_to_device normalises "pixels"
+        self.std = torch.tensor(std, dtype=torch.float32)
         self.channels_last = channels_last
         self.rank, self.order = rank, order
         self.word_index = {w: i for i, w in enumerate(words)} if words else None
         self.max_caption_len = max_caption_len
 
     def caption_tokens(self, items: list[dict]):
-        """One caption per image, drawn with the global RNG: word ids (unknown -> 0), END, PAD."""
+        """One caption per image, drawn from the sample's seed (the global stream without one):
+        word ids (unknown -> 0), END, PAD."""
         from mlcap.datasets.captions import tokenize
 
         end = len(self.word_index)
         rows = []
         for it in items:
             options = it.get("captions") or [""]
-            caption = options[int(torch.randint(len(options), (1,)))]
+            caption = options[int(torch.randint(len(options), (1,), generator=_stream(it, seeding.CAPTION)))]
             ids = [self.word_index.get(w, 0) for w in tokenize(caption)][: self.max_caption_len]
             rows.append(ids + [end])
-        out = torch.full((len(rows), max(map(len, rows))), PAD, dtype=torch.long)
-        for b, r in enumerate(rows):
-            out[b, : len(r)] = torch.tensor(r)
-        return out
+        return padded(rows)
 
     def __call__(self, items: list[dict]) -> tuple[Batch | None, list[str]]:
         skipped = [it["skip"] for it in items if "skip" in it]
@@ -200,40 +240,68 @@ class Collate:
         if not items:
             return None, skipped
         B, K, end = len(items), self.num_labels, self.num_labels
-        targets = torch.zeros(B, K)
+        targets = multi_hot([it["labels"] for it in items], K)
         mask = None
         if any(it["unknown"] for it in items):
-            mask = torch.ones(B, K)
-            for b, it in enumerate(items):
-                mask[b, it["unknown"]] = 0.0
+            mask = 1.0 - multi_hot([it["unknown"] for it in items], K)
         seqs = []
-        for b, it in enumerate(items):
+        for it in items:
             ids = list(it["labels"])
-            targets[b, ids] = 1.0
             if self.order == "random":
-                ids = [ids[j] for j in torch.randperm(len(ids)).tolist()]
+                ids = [ids[j] for j in torch.randperm(len(ids), generator=_stream(it, seeding.ORDER)).tolist()]
             elif self.rank is not None:
                 ids = sorted(ids, key=lambda i: self.rank[i])
             seqs.append(ids + [end])
-        T = max(len(s) for s in seqs)
-        sequences = torch.full((B, T), PAD, dtype=torch.long)
-        for b, s in enumerate(seqs):
-            sequences[b, : len(s)] = torch.tensor(s)
-        tags = None
-        if self.num_tags:
-            tags = torch.zeros(B, self.num_tags)
-            for b, it in enumerate(items):
-                tags[b, it["tags"]] = 1.0
-        images = stack_images([it["image"] for it in items], self.channels_last) if "image" in items[0] else None
+        sequences = padded(seqs)
+        tags = multi_hot([it["tags"] for it in items], self.num_tags) if self.num_tags else None
+        images, pending = self.images_of(items)
         features = None
         if "features" in items[0]:
             spatial = [it["features"][1] for it in items]       # None: not read (Method.stage_needs_spatial)
             features = (torch.stack([it["features"][0] for it in items]),
                         None if spatial[0] is None else torch.stack(spatial))
         captions = self.caption_tokens(items) if self.word_index is not None else None
+        seeds = [it.get("seed") for it in items]
         batch = Batch(ids=[it["id"] for it in items], images=images, targets=targets, sequences=sequences,
-                      tags=tags, order=self.order, mask=mask, features=features, captions=captions)
+                      tags=tags, order=self.order, mask=mask, features=features, captions=captions,
+                      seeds=None if None in seeds else seeds, pending=pending)
         return batch, skipped
+
+    def images_of(self, items: list[dict]):
+        """``(images, pending)``: items with normalised ``"image"`` tensors are stacked here; items
+        with uint8 ``"pixels"`` (or, ``--decode gpu``, an ``"encoded"`` JPEG) become a
+        ``PendingImages`` that ``batch_to_device`` finishes (mlcap/data/image_batch.py)."""
+        from mlcap.data.image_batch import PendingImages, stack_pixels
+
+        if "image" in items[0]:
+            return stack_images([it["image"] for it in items], self.channels_last), None
+        if "pixels" not in items[0] and "encoded" not in items[0]:
+            return None, None
+        encoded = [it["encoded"] for it in items if "encoded" in it]
+        for row, it in enumerate(items):
+            if "encoded" in it:
+                it["encoded"].row = row
+        pixels = stack_pixels([it.get("pixels") for it in items], encoded[0].size if encoded else None)
+        return None, PendingImages(pixels, self.mean, self.std, self.channels_last, encoded or None)
+
+
+def multi_hot(rows: list[list[int]], width: int) -> torch.Tensor:
+    """(len(rows), width) float32, 1 at each row's indices (built in numpy: one torch call a batch)."""
+    out = np.zeros((len(rows), width), dtype=np.float32)
+    for b, ids in enumerate(rows):
+        out[b, ids] = 1.0
+    return torch.from_numpy(out)
+
+
+def padded(rows: list[list[int]]) -> torch.Tensor:
+    """(len(rows), longest) int64, each row then PAD."""
+    T = max(map(len, rows))
+    return torch.tensor([r + [PAD] * (T - len(r)) for r in rows], dtype=torch.long)
+
+
+def _stream(item: dict, purpose: int) -> torch.Generator | None:
+    """The item's generator for ``purpose``; None (torch's global stream) for an item without a seed."""
+    return None if item.get("seed") is None else seeding.generator(item["seed"], purpose)
 
 
 def stack_images(images: list[torch.Tensor], channels_last: bool = False) -> torch.Tensor:
@@ -247,7 +315,7 @@ def stack_images(images: list[torch.Tensor], channels_last: bool = False) -> tor
 
 
 def make_collate(data: PreparedDataset, order: str | None = None, words: list[str] | None = None,
-                 channels_last: bool = False) -> Collate:
+                 channels_last: bool = False, mean=(0.0, 0.0, 0.0), std=(1.0, 1.0, 1.0)) -> Collate:
     rank = None
     if order and order != "random":
         # aligned orders (pla, mla) re-order in the decoder; the batch carries dictionary order
@@ -255,32 +323,40 @@ def make_collate(data: PreparedDataset, order: str | None = None, words: list[st
                                                                    else "dictionary"))}
         rank = [position[l] for l in data.labels]
     return Collate(len(data.labels), len(data.tags), rank, order=order or "rare", words=words,
-                   channels_last=channels_last)
+                   channels_last=channels_last, mean=mean, std=std)
 
 
 def make_loader(data: PreparedDataset, split: str, image_size: int, mean, std, batch_size: int,
                 order: str | None = None, shuffle: bool = False, generator: torch.Generator | None = None,
                 num_workers: int = 0, words: list[str] | None = None, indices: list[int] | None = None,
                 augment: bool = False, images: bool = True, channels_last: bool = False,
-                cache=None, batches=None) -> DataLoader:
+                cache=None, batches=None, device=None, persistent: bool = False, decode: str = "pil") -> DataLoader:
     """``indices``: only these samples of the split (e.g. train without its held-out part);
     ``images=False``: no image is opened, batches carry labels, tags and captions only;
     ``channels_last``: image batches in NHWC memory order (``--channels-last``); ``cache``: a
     ``DecodedImages`` the decoded images are kept in between loaders (with ``num_workers=0``);
-    ``batches``: a batch sampler (one rank's share under torchrun) instead of ``batch_size`` and ``shuffle``."""
-    dataset = ImageLabelDataset(data, data.samples(split), image_size, mean, std, augment=augment, images=images,
-                                cache=cache if num_workers == 0 else None)
-    if indices is not None:
-        dataset = Subset(dataset, indices)
-    collate = make_collate(data, order, words, channels_last)
+    ``batches``: a batch sampler (training: ``GlobalBatchSampler``) instead of ``batch_size`` and
+    ``shuffle``; ``device``, ``persistent``: see ``mlcap.data.pipeline.loader_settings``;
+    ``decode``: ``pil`` or ``torchvision`` (mlcap/data/decode.py)."""
+    from mlcap.data.pipeline import loader_settings
+
+    dataset = ImageLabelDataset(data, data.samples(split), image_size, augment=augment, images=images,
+                                cache=cache if num_workers == 0 else None, decode=decode)
+    dataset = restrict(dataset, indices)
+    collate = make_collate(data, order, words, channels_last, mean, std)
+    settings = loader_settings(num_workers, device, persistent)
     if batches is not None:
-        return DataLoader(dataset, batch_sampler=batches, generator=generator, collate_fn=collate,
-                          num_workers=num_workers)
+        return DataLoader(dataset, batch_sampler=batches, generator=generator, collate_fn=collate, **settings)
     return DataLoader(dataset, batch_size=batch_size, shuffle=shuffle, generator=generator, collate_fn=collate,
-                      num_workers=num_workers)
+                      **settings)
 
 
 def batch_to_device(batch: Batch, device: torch.device) -> Batch:
+    """The batch's tensors on ``device`` (non-blocking from pinned memory); its images copied as
+    uint8 and normalised there (``PendingImages``, mlcap/data/image_batch.py)."""
+    device = torch.device(device)
+    if batch.pending is not None:
+        batch.images, batch.pending = batch.pending.finish(device), None
     if device.type == "cpu":
         return batch
     for name in ("images", "targets", "sequences", "tags", "mask", "captions"):

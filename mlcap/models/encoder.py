@@ -5,6 +5,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from mlcap.nn.sample_noise import SampleDropout
 from mlcap.protocol import EncoderOutput
 
 
@@ -21,7 +22,7 @@ class ConceptEncoder(nn.Module):
     def __init__(self, backbone: nn.Module, num_labels: int, num_tags: int = 0, dropout: float = 0.0):
         super().__init__()
         self.backbone = backbone
-        self.dropout = nn.Dropout(dropout)
+        self.dropout = SampleDropout(dropout)
         self.concept_head = nn.Linear(backbone.feature_dim, num_labels)
         self.tag_mlp = (nn.Sequential(nn.Linear(num_tags, 256), nn.ReLU(inplace=True), nn.Linear(256, num_labels))
                         if num_tags > 0 else None)

@@ -9,6 +9,9 @@ the same):
   images r, r + W, ... of each (``GlobalBatchSampler``), so a step sees the images one process
   would. Each rank's loss is weighted by its share of the step's images (``Replicas.share``):
   DDP's average of the gradients is then the gradient of the global batch's mean loss.
+* **Randomness.** Every draw for a sample (order, caption, augmentation, REINFORCE, dropout)
+  comes from that sample's seed for the epoch (mlcap/seeding.py), so it is the same whichever
+  rank, worker or batch the sample lands in.
 * **BatchNorm.** Statistics per process, unless ``--sync-bn``: those of the global batch
   (torch's ``SyncBatchNorm`` on CUDA; ``GlobalBatchNorm`` on CPU, where torch's has no kernel).
 * **Parameters that start training mid-stage** (``Recipe.group_start``): the DDP wrapper is

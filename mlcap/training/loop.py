@@ -18,6 +18,7 @@ import time
 import torch
 
 from mlcap.data.loader import SkipLog
+from mlcap.seeding import epoch_seed
 from mlcap.errors import MlcapError, TrainingDiverged
 from mlcap.progress import note, progress_bar
 from mlcap.training import distributed
@@ -88,9 +89,9 @@ def _summary(stage: Stage, seconds: float, skipped: int, best_epoch: int | None)
 
 def _one_epoch(stage: Stage, epoch: int, skips: SkipLog, advance) -> dict:
     """Train one epoch, validate when due; the epoch's history row (best checkpoint written if improved)."""
-    seed = stage.opts.seed * 100_003 + epoch
+    seed = epoch_seed(stage.opts.seed, epoch)
     torch.manual_seed(seed)
-    loader = stage.train_loader(torch.Generator().manual_seed(seed))
+    loader = stage.train_loader(seed)
     stage.schedule.apply(stage.optimizer, epoch)
     for group in stage.optimizer.param_groups:
         for p in group["params"]:

@@ -10,24 +10,34 @@ import torch
 from torch import nn
 from torch.utils.data import Sampler
 
+from mlcap import seeding
 from mlcap.training import distributed
 
 
 class GlobalBatchSampler(Sampler):
-    """One rank's batches: the permutation ``generator`` draws (as DataLoader's own shuffle draws
-    it: ``randperm(n, generator)``) cut into global batches of ``batch_size``; rank r of W takes
-    the positions r, r + W, ... of each. A rank whose share of a short last batch is empty gets
-    an empty batch, so that every rank takes every step."""
+    """One rank's training batches of one epoch (``set_epoch``): the permutation a DataLoader's
+    own shuffle draws from ``Generator().manual_seed(epoch_seed)`` (its base-seed draw, then
+    ``randperm(n)``: the orders of earlier versions), cut into global batches of ``batch_size``;
+    rank r of W takes the positions r, r + W, ... of each. A rank whose share of a short last
+    batch is empty gets an empty batch, so that every rank takes every step. Keys are
+    ``(index, epoch_seed)``: each item's random draws follow from its own seed (mlcap/seeding.py)."""
 
-    def __init__(self, n: int, batch_size: int, generator: torch.Generator | None, shuffle: bool,
-                 rank: int, world: int):
-        self.n, self.batch_size, self.generator, self.shuffle = n, batch_size, generator, shuffle
+    def __init__(self, n: int, batch_size: int, rank: int = 0, world: int = 1, shuffle: bool = True):
+        self.n, self.batch_size, self.shuffle = n, batch_size, shuffle
         self.rank, self.world = rank, world
+        self.epoch_seed = 0
+
+    def set_epoch(self, epoch_seed: int) -> None:
+        self.epoch_seed = epoch_seed
 
     def __iter__(self):
-        order = torch.randperm(self.n, generator=self.generator).tolist() if self.shuffle else list(range(self.n))
+        order = list(range(self.n))
+        if self.shuffle:
+            g = torch.Generator().manual_seed(self.epoch_seed)
+            torch.empty((), dtype=torch.int64).random_(generator=g)
+            order = torch.randperm(self.n, generator=g).tolist()
         for start in range(0, self.n, self.batch_size):
-            yield order[start: start + self.batch_size][self.rank:: self.world]
+            yield [(i, self.epoch_seed) for i in order[start: start + self.batch_size][self.rank:: self.world]]
 
     def __len__(self) -> int:
         return math.ceil(self.n / self.batch_size)
@@ -45,7 +55,8 @@ class _StageLoss(nn.Module):
     def forward(self, batch):
         if batch is None:
             return {"loss": sum(p.sum() * 0.0 for p in self.model.parameters() if p.requires_grad)}
-        return self.method.stage_loss(self.model, batch, self.stage, self.spec)
+        with seeding.seeded_batch(batch.seeds):      # per-sample model-side draws (mlcap/nn/sample_noise.py)
+            return self.method.stage_loss(self.model, batch, self.stage, self.spec)
 
 
 class Replicas:

@@ -12,6 +12,7 @@ import torch
 import mlcap
 from mlcap.config import TrainOptions
 from mlcap.data.image_cache import DecodedImages
+from mlcap.data.pipeline import resolve_workers
 from mlcap.data.loader import batch_to_device, make_loader
 from mlcap.data.prepared import PreparedDataset
 from mlcap.errors import MlcapError
@@ -56,6 +57,8 @@ class Stage:
     image_cache: DecodedImages | None = None   # decoded images kept between epochs (--image-cache-mb)
     replicas: Replicas | None = None          # the model as the loop drives it (DDP under torchrun)
     scaler: object = None                     # a GradScaler with --amp --amp-dtype float16
+    workers: int = 0                          # DataLoader workers (mlcap.data.pipeline.resolve_workers)
+    _train: object = None                     # the training DataLoader, built once (persistent workers)
 
     @property
     def amp(self):
@@ -77,7 +80,7 @@ class Stage:
                              "python": platform.python_version()}}
 
     def loader(self, split: str, indices, shuffle: bool = False, generator=None, augment: bool = False,
-               images: bool = True, batches=None):
+               images: bool = True, batches=None, persistent: bool = False):
         o, s = self.opts, self.spec
         if o.features is not None:
             return make_feature_loader(o.features, self.data, split, s.backbone, o.batch_size, order=self.order,
@@ -86,9 +89,10 @@ class Stage:
                                        spatial=needs_spatial(self.method, self.name, s))
         mean, std, _ = backbone_input(s.backbone)
         return make_loader(self.data, split, s.image_size, mean, std, o.batch_size, order=self.order,
-                           shuffle=shuffle, generator=generator, num_workers=o.num_workers, words=s.words,
+                           shuffle=shuffle, generator=generator, num_workers=self.workers, words=s.words,
                            indices=indices, augment=augment, images=images, channels_last=o.channels_last,
-                           cache=self.image_cache, batches=batches)
+                           cache=self.image_cache, batches=batches, device=self.device, persistent=persistent,
+                           decode=o.decode)
 
     @property
     def loss_needs_images(self) -> bool:
@@ -96,17 +100,21 @@ class Stage:
         declared = getattr(self.method, "stage_needs_images", None)
         return True if declared is None else bool(declared(self.name, self.spec))
 
-    def train_loader(self, generator):
-        """Shuffled training batches; without images when the stage's loss never looks at them.
-        Under torchrun, this rank's share of each global batch (``GlobalBatchSampler``)."""
-        images = self.loss_needs_images
-        batches = None
-        if distributed.active():
-            batches = GlobalBatchSampler(self.n_train, self.opts.batch_size, generator, True,
-                                         distributed.rank(), distributed.world_size())
-        return self.loader("train", self.val.train_indices, shuffle=True, generator=generator,
-                           augment=images and self.recipe.augment and self.opts.features is None, images=images,
-                           batches=batches)
+    def train_loader(self, epoch_seed: int):
+        """The shuffled training batches of the epoch whose seed is ``epoch_seed``
+        (mlcap/seeding.py); without images when the stage's loss never looks at them. Under
+        torchrun, this rank's share of each global batch (``GlobalBatchSampler``). One DataLoader
+        serves every epoch of the stage, so that its workers persist."""
+        if self._train is None:
+            images = self.loss_needs_images
+            sampler = GlobalBatchSampler(self.n_train, self.opts.batch_size, distributed.rank(),
+                                         distributed.world_size())
+            # its own generator: the DataLoader's base-seed draw never touches torch's global stream
+            self._train = self.loader("train", self.val.train_indices, generator=torch.Generator(), batches=sampler,
+                                      augment=images and self.recipe.augment and self.opts.features is None,
+                                      images=images, persistent=True)
+        self._train.batch_sampler.set_epoch(epoch_seed)
+        return self._train
 
     def val_loader(self, shard: bool = False):
         """The validation images; ``shard``: this rank's share of them under torchrun."""
@@ -126,6 +134,21 @@ class Stage:
     def n_train(self) -> int:
         ind = self.val.train_indices
         return len(ind) if ind is not None else len(self.data.samples("train"))
+
+
+def compile_backbone(model: torch.nn.Module, backend: str) -> None:
+    """``--compile``: ``torch.compile`` the backbone in place (``Module.compile``: the state dict
+    keeps its keys, so checkpoints are those of an eager run). The backbone is where the time
+    goes and is one static graph; the decoders' step loops would only break the graph."""
+    backbone = getattr(getattr(model, "encoder", None), "backbone", None)
+    if backbone is None:
+        raise MlcapError("--compile: this method's model has no encoder.backbone")
+    import torch._dynamo
+
+    if backend not in torch._dynamo.list_backends(exclude_tags=()):
+        raise MlcapError(f"--compile-backend {backend!r}: not a torch.compile backend "
+                         f"({', '.join(torch._dynamo.list_backends())})")
+    backbone.compile(backend=backend)
 
 
 def _groups(method, model, stage: str, spec: ModelSpec, opts: TrainOptions, recipe: Recipe):
@@ -175,6 +198,9 @@ def prepare_stage(name: str, opts: TrainOptions) -> Stage:
     spec = spec_for_stage(run, method, data, opts)
     overwrite = _check_existing_stage(run, name, opts.resume)
     recipe = resolve_recipe(method, name, spec, data.name, opts.model_dump())
+    if opts.decode == "gpu" and recipe.augment:
+        raise MlcapError(f"{name}: --decode gpu cannot be used with augmentation (the recipe's or --augment): the "
+                         "transforms run on the loader's decoded pixels; use --decode torchvision")
     check_select_by(recipe.select_by, spec.task)
     from mlcap.training.thresholds_choice import check_threshold_option
 
@@ -196,11 +222,14 @@ def prepare_stage(name: str, opts: TrainOptions) -> Stage:
     model.to(device)
     if opts.channels_last:      # convolution weights in NHWC, as the loader's image batches
         model.to(memory_format=torch.channels_last)
+    if opts.compile:
+        compile_backbone(model, opts.compile_backend)
     stage = Stage(name, opts, data, method, run, spec, recipe, model, groups, build_optimizer(recipe, groups),
                   LrSchedule(recipe), Selector(recipe.select_by, opts.patience), val, device,
                   opts.order or getattr(method, "default_order", "rare"),
                   averager=WeightAverager(recipe.swa_cycle) if recipe.schedule == "swa" else None,
-                  backbone_frozen=frozen, image_cache=DecodedImages(opts.image_cache_mb * 2**20))
+                  backbone_frozen=frozen, image_cache=DecodedImages(opts.image_cache_mb * 2**20),
+                  workers=resolve_workers(opts.num_workers, device))
     if resume is not None:
         _resume(stage, *resume)
     if overwrite and distributed.is_main():   # only now that every check has passed: a refused command removes nothing

@@ -10,14 +10,14 @@ import torch
 
 from conftest import TINY_TRAIN, run_cli
 from mlcap.data.image_cache import DecodedImages
-from mlcap.data.loader import make_loader
+from mlcap.data.loader import batch_to_device, make_loader
 from mlcap.data.prepared import PreparedDataset
 
 MEAN, STD = (0.5, 0.5, 0.5), (0.25, 0.25, 0.25)
 
 
 def _images(loader) -> torch.Tensor:
-    return torch.cat([b.images for b, _ in loader if b is not None])
+    return torch.cat([batch_to_device(b, torch.device("cpu")).images for b, _ in loader if b is not None])
 
 
 def test_cached_epochs_equal_decoded_ones(tiny_data):
@@ -51,8 +51,9 @@ def test_unreadable_image_is_not_cached(tiny_data):
 
 def test_channels_last_batches_and_training(tiny_data, tmp_path):
     data = PreparedDataset(tiny_data)
-    batch, _ = next(iter(make_loader(data, "train", 32, MEAN, STD, 8, channels_last=True)))
-    plain, _ = next(iter(make_loader(data, "train", 32, MEAN, STD, 8)))
+    cpu = torch.device("cpu")
+    batch = batch_to_device(next(iter(make_loader(data, "train", 32, MEAN, STD, 8, channels_last=True)))[0], cpu)
+    plain = batch_to_device(next(iter(make_loader(data, "train", 32, MEAN, STD, 8)))[0], cpu)
     assert batch.images.is_contiguous(memory_format=torch.channels_last)
     assert not plain.images.is_contiguous(memory_format=torch.channels_last)
     assert torch.equal(batch.images, plain.images)

@@ -7,7 +7,7 @@ import json
 import pytest
 import torch
 
-from mlcap.data.loader import make_loader
+from mlcap.data.loader import batch_to_device, make_loader
 from mlcap.data.prepared import PreparedDataset, Sample, write_prepared
 from mlcap.errors import MlcapError
 from mlcap.protocol import PAD
@@ -51,7 +51,7 @@ def test_batches_follow_the_order(tmp_path, order, expected):
     assert batch.sequences[1].tolist() == [1, end, PAD, PAD]
     assert batch.targets.tolist()[0] == [1, 1, 0]
     assert batch.tags[:, 0].tolist() == [1, 0, 0]
-    assert batch.images.shape == (3, 3, 8, 8)
+    assert batch_to_device(batch, torch.device("cpu")).images.shape == (3, 3, 8, 8)
 
 
 def test_random_order_is_a_permutation(tmp_path):

@@ -8,7 +8,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from mlcap.data.loader import make_loader
+import torch
+
+from mlcap.data.loader import batch_to_device, make_loader
 from mlcap.data.prepared import PreparedDataset
 from mlcap.datasets import espgame, generic, voc, wider
 from mlcap.datasets.report import PrepareReport
@@ -66,7 +68,8 @@ def test_wider_boxes_and_unknowns(tmp_path):
     assert report.problems["bad person box"] == 2
     ds = PreparedDataset(tmp_path / "w")
     batch, _ = next(iter(make_loader(ds, "train", 24, (0, 0, 0), (1, 1, 1), 2)))
-    assert batch.images.shape == (2, 3, 24, 24)
+    assert batch.pending.pixels.shape == (2, 24, 24, 3)           # uint8, normalised on the device
+    assert batch_to_device(batch, torch.device("cpu")).images.shape == (2, 3, 24, 24)
 
 
 def test_espgame(tmp_path):

@@ -39,6 +39,9 @@ RUNTIME = {   # by design these never change the weights (bit-identical); they a
     "sync_bn": ["--sync-bn"], "step_losses": ["--step-losses"],   # --sync-bn acts under torchrun only
     "amp_dtype": ["--amp-dtype", "float16"],                       # acts with --amp only
     "features_memory": ["--features-memory", "0.00001"],     # every row streamed instead of held
+    "decode": ["--decode", "torchvision"],     # the synthetic set is PNG: PIL's pixels (JPEGs would differ)
+    "compile": ["--compile", "--compile-backend", "aot_eager"],   # the same aten ops, traced
+    "compile_backend": ["--compile-backend", "aot_eager"],         # acts with --compile only
 }
 #: Options of reading a feature cache: compared with the run trained from the cache without them.
 WITH_FEATURES = {"features_memory", "features_dtype"}
@@ -141,7 +144,8 @@ def test_runtime_options_are_recorded_and_bit_identical(base, field):
     config = json.loads((run / "finetune.config.json").read_text())
     assert config[field] == {"device": "cpu", "num_workers": 1, "resume": True, "max_skip_fraction": 0.9,
                              "image_cache_mb": 0, "features_memory": 0.00001, "sync_bn": True,
-                             "step_losses": True, "amp_dtype": "float16"}[field]
+                             "step_losses": True, "amp_dtype": "float16", "decode": "torchvision",
+                             "compile": True, "compile_backend": "aot_eager"}[field]
 
 
 @pytest.mark.parametrize("field", sorted(SELECTION))

@@ -51,6 +51,7 @@ from mlcap.decoding import labels_at_or_above, padded_labels_at_or_above
 from mlcap.losses import concept_bce
 from mlcap.models import ConceptEncoder, create_backbone
 from mlcap.nn.reinforce import baseline_loss, bernoulli_log_prob, reinforce_loss, returns_to_go
+from mlcap.nn.sample_noise import sample_bernoulli
 from mlcap.protocol import Batch, Decoded, ModelSpec, Recipe, images_only
 
 from mlcap_arnn.network import (ContextExtractor, FeatureMap, GatedRelationExtractor, HighlightNetwork,
@@ -185,7 +186,7 @@ class ARNNMethod:
         p = model.emission_probs(x)                                       # (B, T)
         greedy = p >= opts.emit_threshold
         K = opts.samples if model.training else 1
-        emitted = torch.bernoulli(p.detach().repeat(K, 1)).bool() if model.training else greedy
+        emitted = sample_bernoulli(p, K) if model.training else greedy
         rows = model.logits(repeat_rows(x, K), repeat_rows(c, K), emitted).float()
         ce_rows = sequence_ce(torch.log_softmax(rows, -1), emitted, sets * K)       # eq. 10 per sample
         if opts.ce_samples == "greedy" and model.training:

@@ -21,6 +21,8 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
+from mlcap import seeding
+from mlcap.nn.sample_noise import sample_uniform
 from mlcap.protocol import Batch
 
 
@@ -52,8 +54,13 @@ def warp(scores: torch.Tensor, batch: Batch, generator: torch.Generator | None =
     margin = 1 - f[:, :, None] + f[:, None, :]                     # (B, j, k): 1 - f_j + f_k
     candidate = pos[:, :, None] & neg[:, None, :]
     violates = candidate & (margin > 0)
-    # a random order of the negatives per (image, positive): the draw order
-    keys = torch.rand(margin.shape, generator=generator, device=f.device).masked_fill(~candidate, 2.0)
+    # a random order of the negatives per (image, positive): the draw order, per image from its own
+    # seed in training (mlcap/seeding.py), from ``generator`` when one is given
+    if generator is not None:
+        keys = torch.rand(margin.shape, generator=generator, device=f.device)
+    else:
+        keys = sample_uniform(margin.shape[0], tuple(margin.shape[1:]), seeding.WARP, f.device)
+    keys = keys.masked_fill(~candidate, 2.0)
     first_key = keys.masked_fill(~violates, 3.0).amin(2, keepdim=True)             # (B, j, 1)
     draws = (candidate & (keys <= first_key)).sum(2)                # N: negatives drawn up to the violator
     chosen = violates & (keys == first_key)

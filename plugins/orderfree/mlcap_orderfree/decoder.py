@@ -29,6 +29,7 @@ from torch import nn
 from mlcap.decoding import PoolSearch, pool_beam_search
 from mlcap.nn.attention import SoftAttention, annotation_vectors
 from mlcap.nn.lstm import LSTMCell
+from mlcap.nn.sample_noise import SampleDropout
 from mlcap.protocol import PAD, EncoderOutput
 
 
@@ -42,8 +43,8 @@ class OrderFreeDecoder(nn.Module):
         self.init_h = nn.Linear(D, hidden)
         self.init_c = nn.Linear(D, hidden)
         self.cell = LSTMCell(2 * C + D, hidden, activation="tanh", forget_bias=0.0)      # f_LSTM, eq. 6
-        self.pred = nn.Sequential(nn.Dropout(dropout), nn.Linear(2 * C + D + hidden, pred_hidden), nn.Tanh(),
-                                  nn.Dropout(dropout), nn.Linear(pred_hidden, C + 1))   # f_pred, eq. 7
+        self.pred = nn.Sequential(SampleDropout(dropout), nn.Linear(2 * C + D + hidden, pred_hidden), nn.Tanh(),
+                                  SampleDropout(dropout), nn.Linear(pred_hidden, C + 1))   # f_pred, eq. 7
         # 1 once finetuned with a fixed label order (softmax + END), 0 order-free: predict reads it
         self.register_buffer("fixed_order", torch.zeros(()))
 

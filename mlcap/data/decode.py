@@ -1,0 +1,116 @@
+"""``--decode torchvision``: JPEG files decoded by ``torchvision.io.decode_jpeg`` (libjpeg-turbo)
+and resized on tensors, instead of PIL.
+
+The PIL path's guarantees hold here too: only regular files are read; an image over the pixel
+limit (``MLCAP_MAX_IMAGE_PIXELS``) is refused from its header before any pixel is decoded;
+greyscale and CMYK JPEGs come out RGB; a file that is not a JPEG (PNG, 16-bit PNG included, GIF,
+...) goes the PIL way; a corrupt file raises OSError, so the loader skips and counts it. The
+pixels differ from PIL's by rounding (another IDCT and torch's antialiased bilinear resize), so a
+run keeps the decoder of its first stage in mind: predict with the same ``--decode``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+JPEG_MAGIC = b"\xff\xd8\xff"
+DECODERS = ("pil", "torchvision")
+
+
+def is_jpeg(path: Path) -> bool:
+    """By content (the JPEG start-of-image marker), not by suffix."""
+    with open(path, "rb") as f:
+        return f.read(3) == JPEG_MAGIC
+
+
+#: Start-of-frame markers (baseline, progressive, lossless, ...): they carry the image's size.
+_SOF = {0xC0, 0xC1, 0xC2, 0xC3, 0xC5, 0xC6, 0xC7, 0xC9, 0xCA, 0xCB, 0xCD, 0xCE, 0xCF}
+
+
+def jpeg_size(data: bytes) -> tuple[int, int] | None:
+    """``(width, height)`` from a JPEG's start-of-frame segment, walking the marker segments
+    (a few bytes read per segment: far cheaper than PIL's parser); None if there is none."""
+    i, n = 2, len(data)
+    while i + 4 <= n:
+        if data[i] != 0xFF:
+            return None
+        marker = data[i + 1]
+        if marker == 0xFF:                      # fill byte
+            i += 1
+            continue
+        if marker in (0xD8, 0x01) or 0xD0 <= marker <= 0xD7:
+            i += 2
+            continue
+        length = int.from_bytes(data[i + 2: i + 4], "big")
+        if marker in _SOF and i + 9 <= n:
+            return int.from_bytes(data[i + 7: i + 9], "big"), int.from_bytes(data[i + 5: i + 7], "big")
+        if marker == 0xDA or length < 2:        # scan data before any frame header
+            return None
+        i += 2 + length
+    return None
+
+
+def check_jpeg_size(data: bytes, limit: int) -> None:
+    """The pixel limit, from the frame header (OSError without one or over the limit)."""
+    size = jpeg_size(data)
+    if size is None:
+        raise OSError("JPEG without a frame header")
+    w, h = size
+    if w * h > limit:
+        raise OSError(f"over the pixel limit {limit} (raise MLCAP_MAX_IMAGE_PIXELS to open it): {w}x{h} pixels")
+
+
+def _check_header(path: Path, limit: int) -> None:
+    """The pixel limit, from the header alone (PIL reads no pixel data on open)."""
+    Image.MAX_IMAGE_PIXELS = None          # this check replaces PIL's for the size; restored below
+    try:
+        with Image.open(path) as im:
+            w, h = im.size
+    finally:
+        Image.MAX_IMAGE_PIXELS = limit
+    if w * h > limit:
+        raise OSError(f"over the pixel limit {limit} (raise MLCAP_MAX_IMAGE_PIXELS to open it): {w}x{h} pixels")
+
+
+def decode_jpeg_file(path: Path, size: int, box: list[float] | None = None) -> np.ndarray:
+    """A JPEG file as (size, size, 3) uint8: decoded by torchvision, cropped to ``box`` ([x, y, w, h],
+    clipped to the image), resized (bilinear, antialiased)."""
+    import torch
+    from torchvision.io import ImageReadMode, decode_jpeg
+    from torchvision.transforms.v2 import InterpolationMode
+    from torchvision.transforms.v2 import functional as TF
+
+    from mlcap.data.loader import MAX_IMAGE_PIXELS
+
+    data = Path(path).read_bytes()
+    check_jpeg_size(data, MAX_IMAGE_PIXELS)
+    try:
+        img = decode_jpeg(torch.frombuffer(bytearray(data), dtype=torch.uint8), mode=ImageReadMode.RGB)
+    except RuntimeError as e:
+        raise OSError(f"JPEG decoding failed: {str(e).splitlines()[0][:100]}") from None
+    if box:
+        x, y, w, h = (int(v) for v in (box[0], box[1], box[0] + box[2], box[1] + box[3]))
+        img = img[:, max(y, 0): max(h, 0), max(x, 0): max(w, 0)]
+        if img.numel() == 0:
+            raise OSError(f"box {box} is outside the image")
+    if tuple(img.shape[1:]) != (size, size):
+        with torch.inference_mode():
+            img = TF.resize(img, [size, size], interpolation=InterpolationMode.BILINEAR, antialias=True)
+    return np.ascontiguousarray(img.permute(1, 2, 0).numpy())
+
+
+def decode_file(path: Path, size: int, box: list[float] | None, decoder: str) -> np.ndarray:
+    """(size, size, 3) uint8 of an image file by ``decoder`` (see the module docstring)."""
+    from mlcap.data.loader import fit_image, open_image
+
+    path = Path(path)
+    if decoder == "torchvision":
+        if not path.is_file():
+            raise OSError("not a regular file" if path.exists() else "no such file")
+        if is_jpeg(path):
+            return decode_jpeg_file(path, size, box)
+    with fit_image(open_image(path), size, box) as im:
+        return np.array(im, dtype=np.uint8)
