@@ -86,7 +86,10 @@ def decode_jpeg_file(path: Path, size: int, box: list[float] | None = None) -> n
     from mlcap.data.loader import MAX_IMAGE_PIXELS
 
     data = Path(path).read_bytes()
-    check_jpeg_size(data, MAX_IMAGE_PIXELS)
+    if jpeg_size(data) is None:         # a layout the quick parser does not follow: PIL's parser
+        _check_header(path, MAX_IMAGE_PIXELS)
+    else:
+        check_jpeg_size(data, MAX_IMAGE_PIXELS)
     try:
         img = decode_jpeg(torch.frombuffer(bytearray(data), dtype=torch.uint8), mode=ImageReadMode.RGB)
     except RuntimeError as e:

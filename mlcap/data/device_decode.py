@@ -16,6 +16,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import torch
 from PIL import Image
 
@@ -26,16 +27,24 @@ from mlcap.errors import MlcapError
 class EncodedImage:
     """One JPEG of a batch, still encoded: its row, its bytes and how to fit it."""
     row: int
-    data: torch.Tensor          # uint8 file bytes
+    data: np.ndarray            # uint8 file bytes (numpy: pickled through the worker queue, where a
+                                # tensor would hold a shared-memory file descriptor per JPEG)
     box: list | None
     path: str
     size: int
 
 
-def read_checked_jpeg(path: Path, box: list | None = None) -> torch.Tensor:
-    """The file's bytes, after the checks of the other decoders and a 1/8-scale decode (OSError)."""
-    from torchvision.io import read_file
+def box_bounds(box: list, w: int, h: int) -> tuple[int, int, int, int]:
+    """``box`` [x, y, w, h] as integer (x0, y0, x1, y1) clipped to a w x h image (OSError if empty)."""
+    x0, y0, x1, y1 = (int(v) for v in (box[0], box[1], box[0] + box[2], box[1] + box[3]))
+    x0, y0, x1, y1 = max(x0, 0), max(y0, 0), min(x1, w), min(y1, h)
+    if x1 <= x0 or y1 <= y0:
+        raise OSError(f"box {box} is outside the image or empty")
+    return x0, y0, x1, y1
 
+
+def read_checked_jpeg(path: Path, box: list | None = None) -> np.ndarray:
+    """The file's bytes, after the checks of the other decoders and a 1/8-scale decode (OSError)."""
     from mlcap.data.decode import _check_header
     from mlcap.data.loader import MAX_IMAGE_PIXELS
 
@@ -47,9 +56,9 @@ def read_checked_jpeg(path: Path, box: list | None = None) -> torch.Tensor:
             im.load()
     except (OSError, SyntaxError, ValueError) as e:
         raise OSError(f"JPEG decoding failed: {str(e)[:100]}") from None
-    if box and (box[0] >= w or box[1] >= h or box[0] + box[2] <= 0 or box[1] + box[3] <= 0):
-        raise OSError(f"box {box} is outside the image")
-    return read_file(str(path))
+    if box:
+        box_bounds(box, w, h)
+    return np.frombuffer(Path(path).read_bytes(), dtype=np.uint8)
 
 
 def decode_into(pixels: torch.Tensor, encoded: list[EncodedImage]) -> None:
@@ -60,15 +69,31 @@ def decode_into(pixels: torch.Tensor, encoded: list[EncodedImage]) -> None:
     from torchvision.transforms.v2 import functional as TF
 
     device = pixels.device
+    data = [torch.from_numpy(e.data.copy()) for e in encoded]
     try:
-        decoded = decode_jpeg([e.data for e in encoded], mode=ImageReadMode.RGB, device=device)
-    except RuntimeError as err:      # checked in the worker: a file that fails here is an error, never a loss
-        raise MlcapError(f"{encoded[0].path} ... ({len(encoded)} JPEGs of a batch): decoding on {device} "
-                         f"failed: {str(err).splitlines()[0][:120]}") from None
+        decoded = decode_jpeg(data, mode=ImageReadMode.RGB, device=device)
+    except RuntimeError:            # one file the device's decoder refuses: each on its own, see below
+        decoded = [_one(e, d, device) for e, d in zip(encoded, data)]
     for e, img in zip(encoded, decoded):
         if e.box:
-            x0, y0, x1, y1 = (int(v) for v in (e.box[0], e.box[1], e.box[0] + e.box[2], e.box[1] + e.box[3]))
-            img = img[:, max(y0, 0): max(y1, 0), max(x0, 0): max(x1, 0)]
+            x0, y0, x1, y1 = box_bounds(e.box, img.shape[2], img.shape[1])
+            img = img[:, y0:y1, x0:x1]
         if tuple(img.shape[1:]) != (e.size, e.size):
             img = TF.resize(img, [e.size, e.size], interpolation=InterpolationMode.BILINEAR, antialias=True)
         pixels[e.row] = img.permute(1, 2, 0)
+
+
+def _one(e: EncodedImage, data: torch.Tensor, device) -> torch.Tensor:
+    """One JPEG on the device, else on the CPU (a file that passed the worker's checks but that the
+    device's decoder refuses); a file neither decodes is an error naming it, never a silent loss."""
+    from torchvision.io import ImageReadMode, decode_jpeg
+
+    try:
+        return decode_jpeg(data, mode=ImageReadMode.RGB, device=device)
+    except RuntimeError:
+        pass
+    try:
+        return decode_jpeg(data, mode=ImageReadMode.RGB).to(device)
+    except RuntimeError as err:
+        raise MlcapError(f"{e.path}: JPEG decoding failed on {device} and on the CPU after the loader's check "
+                         f"passed: {str(err).splitlines()[0][:120]}") from None

@@ -43,7 +43,9 @@ class PendingImages:
         x = x.float()
         mean = self.mean.to(device).view(1, 3, 1, 1)
         std = self.std.to(device).view(1, 3, 1, 1)
-        return x.div_(255.0).sub_(mean).div_(std)
+        # a 0-dim tensor, not the number 255: CUDA multiplies by 1/255 for a Python scalar,
+        # which differs from x / 255 for 126 of the 256 values
+        return x.div_(torch.tensor(255.0, device=device)).sub_(mean).div_(std)
 
 
 def stack_pixels(rows: list, size: int | None = None) -> torch.Tensor:

@@ -18,7 +18,7 @@ from torch.utils.data import DataLoader, Dataset
 
 from mlcap import seeding
 from mlcap.data.prepared import PreparedDataset, Sample
-from mlcap.data.sample_keys import restrict, split_key
+from mlcap.data.sample_keys import Seeded, restrict, split_key
 from mlcap.protocol import PAD, Batch
 
 
@@ -178,8 +178,8 @@ class ImageLabelDataset(Dataset):
         """The torchvision transforms draw from torch's global stream: here one seeded per sample."""
         if seed is None:
             return np.asarray(self.augment(Image.fromarray(rgb)), dtype=np.uint8)
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(seeding.mix(seed, seeding.AUGMENT))
+        with torch.random.fork_rng(devices=[]):      # the CPU stream only (torch.manual_seed would reseed CUDA's)
+            torch.default_generator.manual_seed(seeding.mix(seed, seeding.AUGMENT))
             return np.asarray(self.augment(Image.fromarray(rgb)), dtype=np.uint8)
 
     def _decoded(self, sample: Sample) -> np.ndarray:
@@ -330,19 +330,23 @@ def make_loader(data: PreparedDataset, split: str, image_size: int, mean, std, b
                 order: str | None = None, shuffle: bool = False, generator: torch.Generator | None = None,
                 num_workers: int = 0, words: list[str] | None = None, indices: list[int] | None = None,
                 augment: bool = False, images: bool = True, channels_last: bool = False,
-                cache=None, batches=None, device=None, persistent: bool = False, decode: str = "pil") -> DataLoader:
+                cache=None, batches=None, device=None, persistent: bool = False, decode: str = "pil",
+                seed: int | None = None) -> DataLoader:
     """``indices``: only these samples of the split (e.g. train without its held-out part);
     ``images=False``: no image is opened, batches carry labels, tags and captions only;
     ``channels_last``: image batches in NHWC memory order (``--channels-last``); ``cache``: a
     ``DecodedImages`` the decoded images are kept in between loaders (with ``num_workers=0``);
     ``batches``: a batch sampler (training: ``GlobalBatchSampler``) instead of ``batch_size`` and
     ``shuffle``; ``device``, ``persistent``: see ``mlcap.data.pipeline.loader_settings``;
-    ``decode``: ``pil`` or ``torchvision`` (mlcap/data/decode.py)."""
+    ``decode``: ``pil``, ``torchvision`` or ``gpu`` (mlcap/data/decode.py, device_decode.py);
+    ``seed``: every item read with this epoch seed (validation: its draws per sample, not per worker)."""
     from mlcap.data.pipeline import loader_settings
 
     dataset = ImageLabelDataset(data, data.samples(split), image_size, augment=augment, images=images,
                                 cache=cache if num_workers == 0 else None, decode=decode)
     dataset = restrict(dataset, indices)
+    if seed is not None:
+        dataset = Seeded(dataset, seed)
     collate = make_collate(data, order, words, channels_last, mean, std)
     settings = loader_settings(num_workers, device, persistent)
     if batches is not None:

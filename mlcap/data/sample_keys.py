@@ -42,3 +42,22 @@ class Positions(Dataset):
 
 def restrict(dataset: Dataset, indices) -> Dataset:
     return dataset if indices is None else Positions(dataset, indices)
+
+
+class Seeded(Dataset):
+    """``dataset`` whose every item is read with ``epoch_seed`` (key ``(i, epoch_seed)``): a loader
+    without a training sampler (validation) whose draws still follow each sample's own seed."""
+
+    def __init__(self, dataset: Dataset, epoch_seed: int):
+        self.dataset, self.epoch_seed = dataset, epoch_seed
+
+    def __len__(self) -> int:
+        return len(self.dataset)
+
+    def __getitem__(self, i):
+        return self.dataset[(int(i), self.epoch_seed)]
+
+    def __getitems__(self, keys: list) -> list:
+        many = getattr(self.dataset, "__getitems__", None)
+        keyed = [(int(k), self.epoch_seed) for k in keys]
+        return many(keyed) if many is not None else [self.dataset[k] for k in keyed]

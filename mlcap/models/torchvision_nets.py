@@ -22,6 +22,7 @@ import torch
 from torch import nn
 
 from mlcap.errors import MlcapError
+from mlcap.nn.sample_noise import SampleDropout
 from mlcap.models.registry import load_state_dict_file, register_backbone
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
@@ -63,6 +64,9 @@ class VGG16Backbone(nn.Module):
         self.features = net.features[:-1]       # up to conv5_3 + ReLU, before the last max-pool
         self.pool = nn.Sequential(net.features[-1], net.avgpool)
         self.fc67 = net.classifier[:-1]         # fc6, fc7 (with ReLU and dropout)
+        for i, layer in enumerate(self.fc67):    # per-sample masks (mlcap/seeding.py); same state dict
+            if isinstance(layer, nn.Dropout):
+                self.fc67[i] = SampleDropout(layer.p)
         self.feature_dim, self.spatial_dim = 4096, 512
 
     def forward(self, x):

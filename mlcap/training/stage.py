@@ -13,6 +13,7 @@ import mlcap
 from mlcap.config import TrainOptions
 from mlcap.data.image_cache import DecodedImages
 from mlcap.data.pipeline import resolve_workers
+from mlcap.seeding import epoch_seed
 from mlcap.data.loader import batch_to_device, make_loader
 from mlcap.data.prepared import PreparedDataset
 from mlcap.errors import MlcapError
@@ -80,7 +81,7 @@ class Stage:
                              "python": platform.python_version()}}
 
     def loader(self, split: str, indices, shuffle: bool = False, generator=None, augment: bool = False,
-               images: bool = True, batches=None, persistent: bool = False):
+               images: bool = True, batches=None, persistent: bool = False, seed: int | None = None):
         o, s = self.opts, self.spec
         if o.features is not None:
             return make_feature_loader(o.features, self.data, split, s.backbone, o.batch_size, order=self.order,
@@ -92,7 +93,7 @@ class Stage:
                            shuffle=shuffle, generator=generator, num_workers=self.workers, words=s.words,
                            indices=indices, augment=augment, images=images, channels_last=o.channels_last,
                            cache=self.image_cache, batches=batches, device=self.device, persistent=persistent,
-                           decode=o.decode)
+                           decode=o.decode, seed=seed)
 
     @property
     def loss_needs_images(self) -> bool:
@@ -122,7 +123,8 @@ class Stage:
         if shard and distributed.active():
             indices = distributed.shard(list(range(len(self.data.samples(self.val.split)))) if indices is None
                                         else list(indices))
-        return self.loader(self.val.split, indices)
+        # one fixed seed per run: a random order's validation loss is the same for any workers and ranks
+        return self.loader(self.val.split, indices, seed=epoch_seed(self.opts.seed, -1))
 
     def train_batches(self):
         """Unshuffled training batches on the device (SWA's BatchNorm pass)."""

@@ -122,3 +122,25 @@ def test_jpeg_size_reads_the_frame_header(options):
     assert decode.jpeg_size(decode.JPEG_MAGIC + b"\xe0\x00\x04ab\xff\xda\x00\x02") is None
     with pytest.raises(OSError, match="without a frame header"):
         decode.check_jpeg_size(b"\xff\xd8\xff\xd9", 100)
+
+
+def test_torchvision_path_takes_a_jpeg_the_quick_parser_cannot_follow(tmp_path):
+    """Two stray bytes after APP0: libjpeg and PIL decode it; the pixel limit then comes from PIL's header."""
+    data = _jpeg_bytes(np.full((16, 24, 3), 90, np.uint8))
+    app0_end = 4 + int.from_bytes(data[4:6], "big")
+    path = tmp_path / "odd.jpg"
+    path.write_bytes(data[:app0_end] + b"\x00\x00" + data[app0_end:])
+    assert decode.jpeg_size(path.read_bytes()) is None
+    out = decode.decode_file(path, 8, None, "torchvision")
+    assert out.shape == (8, 8, 3) and abs(float(out.mean()) - 90) < 4
+
+
+def test_gpu_path_refuses_an_empty_box_in_the_worker(tmp_path):
+    from mlcap.data.device_decode import read_checked_jpeg
+
+    path = tmp_path / "a.jpg"
+    path.write_bytes(_jpeg_bytes(np.zeros((20, 30, 3), np.uint8)))
+    assert read_checked_jpeg(path, [2, 2, 10, 10]).dtype == np.uint8
+    for box in ([40, 0, 5, 5], [3, 3, 0.5, 10], [5, 5, -4, 4]):
+        with pytest.raises(OSError, match="outside the image or empty"):
+            read_checked_jpeg(path, box)

@@ -66,3 +66,11 @@ def test_sample_dropout_falls_back_to_nn_dropout(mode):
     torch.manual_seed(0)
     assert torch.equal(got, torch.nn.Dropout(0.5).train()(x))
     assert SampleDropout(0.3).state_dict() == {}
+
+
+def test_vgg16_fc_dropout_is_per_sample():
+    from mlcap.models import create_backbone
+
+    net = create_backbone("vgg16")
+    drops = [m for m in net.fc67 if isinstance(m, torch.nn.Dropout)]
+    assert len(drops) == 2 and all(isinstance(m, SampleDropout) and m.p == 0.5 for m in drops)
