@@ -17,7 +17,6 @@ import numpy as np
 from PIL import Image
 
 JPEG_MAGIC = b"\xff\xd8\xff"
-DECODERS = ("pil", "torchvision")
 
 
 def is_jpeg(path: Path) -> bool:
@@ -63,7 +62,16 @@ def check_jpeg_size(data: bytes, limit: int) -> None:
         raise OSError(f"over the pixel limit {limit} (raise MLCAP_MAX_IMAGE_PIXELS to open it): {w}x{h} pixels")
 
 
-def _check_header(path: Path, limit: int) -> None:
+def box_bounds(box: list, w: int, h: int) -> tuple[int, int, int, int]:
+    """``box`` [x, y, w, h] as integer (x0, y0, x1, y1) clipped to a w x h image (OSError if empty)."""
+    x0, y0, x1, y1 = (int(v) for v in (box[0], box[1], box[0] + box[2], box[1] + box[3]))
+    x0, y0, x1, y1 = max(x0, 0), max(y0, 0), min(x1, w), min(y1, h)
+    if x1 <= x0 or y1 <= y0:
+        raise OSError(f"box {box} is outside the image or empty")
+    return x0, y0, x1, y1
+
+
+def check_header(path: Path, limit: int) -> None:
     """The pixel limit, from the header alone (PIL reads no pixel data on open)."""
     Image.MAX_IMAGE_PIXELS = None          # this check replaces PIL's for the size; restored below
     try:
@@ -75,9 +83,9 @@ def _check_header(path: Path, limit: int) -> None:
         raise OSError(f"over the pixel limit {limit} (raise MLCAP_MAX_IMAGE_PIXELS to open it): {w}x{h} pixels")
 
 
-def decode_jpeg_file(path: Path, size: int, box: list[float] | None = None) -> np.ndarray:
-    """A JPEG file as (size, size, 3) uint8: decoded by torchvision, cropped to ``box`` ([x, y, w, h],
-    clipped to the image), resized (bilinear, antialiased)."""
+def decode_jpeg_bytes(data: bytes, path: Path, size: int, box: list[float] | None = None) -> np.ndarray:
+    """A JPEG file's bytes as (size, size, 3) uint8: decoded by torchvision, cropped to ``box``
+    ([x, y, w, h], clipped to the image), resized (bilinear, antialiased)."""
     import torch
     from torchvision.io import ImageReadMode, decode_jpeg
     from torchvision.transforms.v2 import InterpolationMode
@@ -85,9 +93,8 @@ def decode_jpeg_file(path: Path, size: int, box: list[float] | None = None) -> n
 
     from mlcap.data.loader import MAX_IMAGE_PIXELS
 
-    data = Path(path).read_bytes()
     if jpeg_size(data) is None:         # a layout the quick parser does not follow: PIL's parser
-        _check_header(path, MAX_IMAGE_PIXELS)
+        check_header(path, MAX_IMAGE_PIXELS)
     else:
         check_jpeg_size(data, MAX_IMAGE_PIXELS)
     try:
@@ -95,10 +102,8 @@ def decode_jpeg_file(path: Path, size: int, box: list[float] | None = None) -> n
     except RuntimeError as e:
         raise OSError(f"JPEG decoding failed: {str(e).splitlines()[0][:100]}") from None
     if box:
-        x, y, w, h = (int(v) for v in (box[0], box[1], box[0] + box[2], box[1] + box[3]))
-        img = img[:, max(y, 0): max(h, 0), max(x, 0): max(w, 0)]
-        if img.numel() == 0:
-            raise OSError(f"box {box} is outside the image")
+        x0, y0, x1, y1 = box_bounds(box, img.shape[2], img.shape[1])
+        img = img[:, y0:y1, x0:x1]
     if tuple(img.shape[1:]) != (size, size):
         with torch.inference_mode():
             img = TF.resize(img, [size, size], interpolation=InterpolationMode.BILINEAR, antialias=True)
@@ -106,14 +111,16 @@ def decode_jpeg_file(path: Path, size: int, box: list[float] | None = None) -> n
 
 
 def decode_file(path: Path, size: int, box: list[float] | None, decoder: str) -> np.ndarray:
-    """(size, size, 3) uint8 of an image file by ``decoder`` (see the module docstring)."""
+    """(size, size, 3) uint8 of an image file by ``decoder`` (see the module docstring); the file
+    is read once."""
     from mlcap.data.loader import fit_image, open_image
 
     path = Path(path)
     if decoder == "torchvision":
         if not path.is_file():
             raise OSError("not a regular file" if path.exists() else "no such file")
-        if is_jpeg(path):
-            return decode_jpeg_file(path, size, box)
+        data = path.read_bytes()
+        if data[:3] == JPEG_MAGIC:
+            return decode_jpeg_bytes(data, path, size, box)
     with fit_image(open_image(path), size, box) as im:
         return np.array(im, dtype=np.uint8)

@@ -34,21 +34,12 @@ class EncodedImage:
     size: int
 
 
-def box_bounds(box: list, w: int, h: int) -> tuple[int, int, int, int]:
-    """``box`` [x, y, w, h] as integer (x0, y0, x1, y1) clipped to a w x h image (OSError if empty)."""
-    x0, y0, x1, y1 = (int(v) for v in (box[0], box[1], box[0] + box[2], box[1] + box[3]))
-    x0, y0, x1, y1 = max(x0, 0), max(y0, 0), min(x1, w), min(y1, h)
-    if x1 <= x0 or y1 <= y0:
-        raise OSError(f"box {box} is outside the image or empty")
-    return x0, y0, x1, y1
-
-
 def read_checked_jpeg(path: Path, box: list | None = None) -> np.ndarray:
     """The file's bytes, after the checks of the other decoders and a 1/8-scale decode (OSError)."""
-    from mlcap.data.decode import _check_header
+    from mlcap.data.decode import box_bounds, check_header
     from mlcap.data.loader import MAX_IMAGE_PIXELS
 
-    _check_header(path, MAX_IMAGE_PIXELS)
+    check_header(path, MAX_IMAGE_PIXELS)
     try:
         with Image.open(path) as im:
             w, h = im.size
@@ -67,6 +58,8 @@ def decode_into(pixels: torch.Tensor, encoded: list[EncodedImage]) -> None:
     from torchvision.io import ImageReadMode, decode_jpeg
     from torchvision.transforms.v2 import InterpolationMode
     from torchvision.transforms.v2 import functional as TF
+
+    from mlcap.data.decode import box_bounds
 
     device = pixels.device
     data = [torch.from_numpy(e.data.copy()) for e in encoded]

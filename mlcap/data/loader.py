@@ -130,7 +130,7 @@ class ImageLabelDataset(Dataset):
     def __init__(self, data: PreparedDataset, samples: list[Sample], image_size: int,
                  augment: bool = False, images: bool = True, cache=None, decode: str = "pil"):
         self.data, self.samples, self.image_size = data, samples, image_size
-        self.decode = decode                        # "pil" or "torchvision" (mlcap/data/decode.py)
+        self.decode = decode                        # "pil", "torchvision" or "gpu" (mlcap/data/decode.py)
         self.images, self.cache = images, cache     # cache: a DecodedImages (mlcap/data/image_cache.py)
         self.augment = augmentation() if augment else None
         self.num_labels, self.num_tags = len(data.labels), len(data.tags)
