@@ -89,6 +89,14 @@ def _path(value) -> Optional[Path]:
     return None if value is None else Path(value)
 
 
+def _print_plan(setup, variants, seeds: list[int], json_output: bool) -> None:
+    from mlcap.compare import dry_run
+    from mlcap.compare.plan import markdown
+
+    entries = dry_run(setup, variants, seeds)
+    sys.stdout.write("".join(json.dumps(e) + "\n" for e in entries) if json_output else markdown(entries))
+
+
 @app.command()
 def compare(
     data: Optional[Path] = typer.Option(None, "--data", help="Prepared dataset directory. [required]"),
@@ -108,6 +116,8 @@ def compare(
     top_k: Optional[int] = typer.Option(None, help="Score the k highest-scoring labels."),
     device: Optional[str] = typer.Option(None, help="auto, cpu or cuda."),
     json_output: bool = typer.Option(False, "--json", help="One JSON line per variant instead of the table."),
+    dry_run: bool = typer.Option(False, "--dry-run", help="Check every variant and print what each run would do "
+                                 "(reuse, resume, train, train again and why); train nothing."),
     config: Optional[Path] = typer.Option(None, "--config", "-c", help="A TOML preset: these options and "
                                           "[[variant]] tables (see examples/compare/)."),
 ):
@@ -133,6 +143,8 @@ def compare(
     setup = Setup(data=data, out=out, features=_path(pick(features, "features")), backbone=pick(backbone, "backbone"),
                   weights=pick(weights, "weights"), epochs_scale=scale, device=device)
     variants = _variants(methods, preset, config)
+    if dry_run:
+        return _print_plan(setup, variants, _seeds(pick(seeds, "seeds", "0")), json_output)
     _, summary, table = run_compare(setup, variants, _seeds(pick(seeds, "seeds", "0")), names, pick(top_k, "top_k"))
     if json_output:
         for entry in summary:

@@ -82,10 +82,8 @@ def _plots(setup: Setup, dataset, summary: list[dict], columns: list[str], first
     return written
 
 
-def compare(setup: Setup, variants: list[Variant], seeds: list[int], metrics: list[str] | None = None,
-            top_k: int | None = None) -> tuple[list[dict], list[dict], str]:
-    """Train, predict and evaluate every (variant, seed); ``(rows, per-variant summary, table)``."""
-    from mlcap.compare import report
+def _checked(setup: Setup, variants: list[Variant], seeds: list[int]):
+    """The prepared dataset, once every variant is valid (before anything trains)."""
     from mlcap.data.prepared import PreparedDataset
 
     if not variants:
@@ -95,6 +93,23 @@ def compare(setup: Setup, variants: list[Variant], seeds: list[int], metrics: li
     check_unique(variants)
     dataset = PreparedDataset(setup.data)
     check_variants(variants, setup, dataset.name)
+    return dataset
+
+
+def dry_run(setup: Setup, variants: list[Variant], seeds: list[int]) -> list[dict]:
+    """Every variant checked and each run's plan (reuse, resume, train, train again: why); nothing trains."""
+    from mlcap.compare.plan import plan
+
+    _checked(setup, variants, seeds)
+    return plan(setup, variants, seeds)
+
+
+def compare(setup: Setup, variants: list[Variant], seeds: list[int], metrics: list[str] | None = None,
+            top_k: int | None = None) -> tuple[list[dict], list[dict], str]:
+    """Train, predict and evaluate every (variant, seed); ``(rows, per-variant summary, table)``."""
+    from mlcap.compare import report
+
+    dataset = _checked(setup, variants, seeds)
     setup.out.mkdir(parents=True, exist_ok=True)
     rows, first = [], {}
     for seed in seeds:                      # variants in order: init_from names an earlier one

@@ -140,6 +140,13 @@ def _write(path: Path, obj: dict) -> None:
     os.replace(tmp, path)
 
 
+def expected_provenance(variant: Variant, seed: int, setup: Setup) -> dict:
+    """What the run of ``variant`` for ``seed`` records, and must match to be reused."""
+    request = {**variant.request(), "seed": seed, "epochs_scale": setup.epochs_scale, "backbone": setup.backbone,
+               "weights": setup.weights, "split": setup.split, "sources": _sources(variant, seed, setup)}
+    return prov.provenance(request, setup.data, setup.features, setup.code or prov.code_state())
+
+
 def ensure_run(variant: Variant, seed: int, setup: Setup, dataset_name: str) -> tuple[Path, dict]:
     """The run of ``variant`` for ``seed``, trained and predicted unless a matching one exists;
     ``(its predictions, its provenance)``."""
@@ -147,9 +154,7 @@ def ensure_run(variant: Variant, seed: int, setup: Setup, dataset_name: str) -> 
 
     method = load_method(variant.method)
     run = setup.run_dir(variant.slug, seed)
-    request = {**variant.request(), "seed": seed, "epochs_scale": setup.epochs_scale, "backbone": setup.backbone,
-               "weights": setup.weights, "split": setup.split, "sources": _sources(variant, seed, setup)}
-    expected = prov.provenance(request, setup.data, setup.features, setup.code or prov.code_state())
+    expected = expected_provenance(variant, seed, setup)
     preds = run / f"{setup.split}.jsonl"
     if prov.matches(run, expected):
         note(f"compare: {variant.name} seed {seed}: reusing {run}")
