@@ -18,6 +18,7 @@ import torch
 from mlcap.errors import MlcapError
 from mlcap.models import backbone_input
 from mlcap.plugins import load_method
+from mlcap.protocol import threshold_kind
 from mlcap.training.checkpoint import load_checkpoint, load_weights
 from mlcap.training.run import RunDir, check_labels
 from mlcap.training.setup import pick_device
@@ -82,8 +83,10 @@ class Predictor:
                 raise MlcapError(f"--beam: method {self.method.name!r} decodes its labels without a beam search")
             spec = replace(spec, beam=beam)
         if threshold is not None:
-            if getattr(self.method, "threshold", None) is None:
-                raise MlcapError(f"--threshold: method {self.method.name!r} has no decision threshold")
+            if threshold_kind(self.method, spec) is None:
+                raise MlcapError(f"--threshold: method {self.method.name!r} has no decision threshold"
+                                 + ("" if getattr(self.method, "threshold", None) is None else
+                                    " with this run's options"))
             spec = replace(spec, threshold=threshold)
         self.spec, self.labels = spec, list(spec.labels)
         self.device = pick_device(device)

@@ -160,6 +160,13 @@ def cut_at_end(emitted: list[list[int]], end: int) -> list[list[int]]:
     return [row[: row.index(end)] if end in row else row for row in emitted]
 
 
+def threshold_kind(method, spec: ModelSpec) -> str | None:
+    """What ``spec.threshold`` means to this model: the method's ``threshold_kind(spec)`` where it
+    has one, else its ``threshold`` (see ``Method``)."""
+    declared = getattr(method, "threshold_kind", None)
+    return declared(spec) if declared is not None else getattr(method, "threshold", None)
+
+
 def needs_spatial(method, stage: str, spec: ModelSpec) -> bool:
     """The method's ``stage_needs_spatial`` (see ``Method``); True when it does not have one."""
     declared = getattr(method, "stage_needs_spatial", None)
@@ -180,6 +187,9 @@ class Method(Protocol):
                                     # a "stop" one over ``threshold_candidates`` (a sequence, default a
                                     # 0.05 grid) or, when the method has it, its exact
                                     # ``threshold_curve(model, loader, spec, device) -> {value: val O-F1}``
+    # optional: ``threshold_kind(spec) -> str | None``, the same for one model where it depends on its
+    # options (e.g. a top-k decoding that uses no threshold); the core asks ``threshold_kind``
+    # below, which falls back to ``threshold``
     # optional: ``default_beam``, the beam width of its label decoding when ``predict --beam`` is not
     # given (default 1, greedy; captions always default to 3)
     # optional: ``stage_needs_images(stage, spec) -> bool``, False for a stage whose ``stage_loss``

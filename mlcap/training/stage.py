@@ -206,7 +206,7 @@ def prepare_stage(name: str, opts: TrainOptions) -> Stage:
     check_select_by(recipe.select_by, spec.task)
     from mlcap.training.thresholds_choice import check_threshold_option
 
-    check_threshold_option(method, opts.threshold)
+    check_threshold_option(method, opts.threshold, spec)
     check_feature_options(opts.features, opts.features_memory, opts.features_dtype)
     if opts.features is not None:
         check_cache_weights(opts.features, spec.weights)

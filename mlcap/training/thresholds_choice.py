@@ -7,6 +7,7 @@ from __future__ import annotations
 from dataclasses import replace
 
 from mlcap.errors import MlcapError
+from mlcap.protocol import threshold_kind
 from mlcap.progress import note
 from mlcap.training import thresholds
 from mlcap.training.engine import collect
@@ -24,12 +25,13 @@ def parse_threshold(value: str | None) -> str | float | None:
     return number
 
 
-def check_threshold_option(method, value: str | None) -> None:
-    """Before training: ``--threshold`` must mean something to this method."""
+def check_threshold_option(method, value: str | None, spec) -> None:
+    """Before training: ``--threshold`` must mean something to this model."""
     wanted = parse_threshold(value)
-    kind = getattr(method, "threshold", None)
+    kind = threshold_kind(method, spec)
     if wanted is not None and kind is None:
-        raise MlcapError(f"--threshold: method {method.name!r} has no decision threshold")
+        raise MlcapError(f"--threshold: method {method.name!r} has no decision threshold"
+                         + ("" if getattr(method, "threshold", None) is None else " with these options"))
     if wanted == "auto-class" and kind != "label":
         raise MlcapError(f"--threshold auto-class: {method.name!r}'s threshold is a {kind} threshold, "
                          "one value for all labels")
@@ -37,7 +39,7 @@ def check_threshold_option(method, value: str | None) -> None:
 
 def choose_threshold(stage, model) -> dict:
     """``{"threshold": ..., "threshold_source": ...}`` for ``model`` (empty when the method has none)."""
-    kind = getattr(stage.method, "threshold", None)
+    kind = threshold_kind(stage.method, stage.spec)
     wanted = parse_threshold(stage.opts.threshold)
     if kind is None:
         return {}

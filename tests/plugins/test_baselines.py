@@ -106,7 +106,11 @@ def test_bce_losses_end_to_end_and_top_k(data, loss, k):
     res = run_cli("predict", "--run", run, "--data", data / "data")
     rows = [json.loads(line) for line in res.out.splitlines()]
     assert res.code == 0 and len(rows) == 12
+    best = json.loads((run / "pretrain-cnn.best.json").read_text())
+    assert ("threshold" in best) == (k is None)          # a top-k decoding chooses no threshold on val
     if k is not None:
+        refused = run_cli("predict", "--run", run, "--data", data / "data", "--threshold", "0.3")
+        assert refused.code == 2 and "no decision threshold with this run's options" in refused.err
         assert all(len(r["labels"]) == k for r in rows)
         for r in rows:   # the k best scores, best first
             chosen = [r["scores"][l] for l in r["labels"]]
@@ -142,12 +146,15 @@ def test_ria_init_input_option_builds_the_first_step_input():
 
 
 def test_what_the_baselines_refuse(data):
-    """A predefined order only (no PLA/MLA), no noisy tags; --beam only where a method searches."""
+    """A predefined order only (no PLA/MLA), no noisy tags; --beam only where a method searches; no
+    --threshold for a top-k decoding."""
     base = ["--data", data / "data", "--run", data / "refused", *TINY_TRAIN]
     res = run_cli("pretrain-cnn", "-m", "cnnrnn", *base, "--order", "pla")
     assert res.code == 2 and "--order pla" in res.err
     res = run_cli("pretrain-cnn", "-m", "ria", *base, "--use-tags")
     assert res.code == 2 and "no noisy tags" in res.err
+    res = run_cli("pretrain-cnn", "-m", "bce", "-o", "loss=warp", *base, "--threshold", "0.3")
+    assert res.code == 2 and "no decision threshold with these options" in res.err
     run = data / "bce-beam"
     assert run_cli("pretrain-cnn", "-m", "bce", "--data", data / "data", "--run", run, *TINY_TRAIN).code == 0
     res = run_cli("predict", "--run", run, "--data", data / "data", "--beam", "3")

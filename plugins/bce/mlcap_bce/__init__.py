@@ -72,6 +72,10 @@ class BCEMethod:
     threshold = "label"     # a per-label probability: emit the labels whose score reaches it
     orders = ()             # no label sequence: --order is refused
 
+    def threshold_kind(self, spec: ModelSpec) -> str | None:
+        """None with a top-k decoding (softmax and warp by default): no threshold is chosen or taken."""
+        return None if _top_k(_options(spec)) > 0 else "label"
+
     def recipe(self, stage: str, spec: ModelSpec, dataset: str) -> Recipe:
         return Recipe(optimizer="adam", lr=1e-3, epochs=10, select_by="loss")
 
