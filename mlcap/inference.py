@@ -35,7 +35,7 @@ def dedupe(sequence: list[int]) -> list[int]:
 
 def _pick_stage(run: RunDir, method, stage: str | None) -> str:
     if stage is None:
-        stage = run.latest_complete(method.stages)
+        stage = run.latest_complete(method.stages, repair=False)
         if stage is None:
             raise MlcapError(f"{run.root}: no completed stage to predict with (stages: {', '.join(method.stages)})")
     elif stage not in method.stages:

@@ -32,7 +32,7 @@ def _check_features_fit(run: RunDir, method, stage: str, features) -> None:
 
     check_cache_weights(features, run.spec().weights)
     for earlier in method.stages[: method.stages.index(stage) + 1]:
-        meta = run.stage_meta(earlier)
+        meta = run.stage_meta(earlier, repair=False)
         if meta is not None and meta.get("backbone_frozen") is False:
             raise MlcapError(f"--features {features}: stage {earlier} of {run.root} trained the backbone, so "
                              "features of the initial backbone are not what this model sees; predict from images")

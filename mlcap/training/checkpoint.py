@@ -67,10 +67,11 @@ def _write_sidecar(path: Path, meta: dict) -> None:
     _atomic_write(path.with_suffix(".json"), lambda f: f.write(json.dumps(stamped, indent=1).encode()))
 
 
-def read_meta(path: Path) -> dict | None:
+def read_meta(path: Path, repair: bool = True) -> dict | None:
     """The metadata of checkpoint ``path`` (None without one). The checkpoint's embedded metadata is
     the authority; its sidecar is used when it was written for this very file, and repaired when
-    it is missing or stale."""
+    it is missing or stale (with ``repair``: training, which holds the run lock; predicting reads
+    the checkpoint and writes nothing)."""
     path = Path(path)
     sidecar = path.with_suffix(".json")
     if not path.is_file():
@@ -84,6 +85,8 @@ def read_meta(path: Path) -> dict | None:
         if isinstance(meta, dict) and meta.get("checkpoint_stat", _stat_of(path)) == _stat_of(path):
             return meta
     _, _, meta = load_checkpoint(path)
+    if not repair:
+        return {**meta, "checkpoint_stat": _stat_of(path)}
     _write_sidecar(path, meta)
     from mlcap.progress import note
 

@@ -65,13 +65,14 @@ class RunDir:
         check_labels(info["spec"]["labels"], labels, f"{self.root}")
         return info
 
-    def stage_meta(self, stage: str) -> dict | None:
+    def stage_meta(self, stage: str, repair: bool = True) -> dict | None:
+        """The stage's checkpoint metadata; ``repair=False`` on the predict path (no run lock there)."""
         from mlcap.training.checkpoint import read_meta
 
-        return read_meta(self.checkpoint_path(stage))
+        return read_meta(self.checkpoint_path(stage), repair)
 
-    def latest_complete(self, stages: tuple[str, ...] | list[str]) -> str | None:
-        done = [s for s in stages if (self.stage_meta(s) or {}).get("complete")]
+    def latest_complete(self, stages: tuple[str, ...] | list[str], repair: bool = True) -> str | None:
+        done = [s for s in stages if (self.stage_meta(s, repair) or {}).get("complete")]
         return done[-1] if done else None
 
     def stage_files(self, stage: str) -> list[Path]:

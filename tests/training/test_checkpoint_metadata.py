@@ -1,6 +1,6 @@
 """A checkpoint and its metadata are one unit: a sidecar left from an earlier checkpoint (a kill
-between the two renames) or a missing one is rewritten from the checkpoint, so --resume and
-predict agree; temporary files of killed writes are removed at the next stage."""
+between the two renames) or a missing one is rewritten from the checkpoint by the next training
+command (predict reads the checkpoint's own metadata and writes nothing), so --resume and predict agree; temporary files of killed writes are removed at the next stage."""
 
 from __future__ import annotations
 
@@ -16,25 +16,28 @@ def _trained(tiny_data, tmp_path):
     return run
 
 
-def test_a_stale_sidecar_is_repaired_and_predict_agrees_with_resume(tiny_data, tmp_path):
+def test_a_stale_sidecar_is_read_past_by_predict_and_repaired_by_training(tiny_data, tmp_path):
     run = _trained(tiny_data, tmp_path)
     sidecar = run / "pretrain-cnn.json"
     meta = json.loads(sidecar.read_text())
     assert meta["complete"] and "checkpoint_stat" in meta
     stale = {**meta, "complete": False, "epoch": 0, "checkpoint_stat": [1, 1]}   # the previous epoch's
     sidecar.write_text(json.dumps(stale))
-    res = run_cli("predict", "--run", run, "--data", tiny_data)
-    assert res.code == 0, res.err
-    assert "rewritten from pretrain-cnn.pt (it was stale)" in res.err
-    assert json.loads(sidecar.read_text())["complete"] is True
+    res = run_cli("predict", "--run", run, "--data", tiny_data)     # the checkpoint's own metadata: complete
+    assert res.code == 0 and len(res.out.splitlines()) == 12, res.err
+    assert json.loads(sidecar.read_text()) == stale                 # predict holds no run lock: it writes nothing
     res = run_cli("pretrain-cnn", "-m", "bce", "--data", tiny_data, "--run", run, *TINY_TRAIN, "--resume")
     assert res.code == 0 and "already complete" in res.err
+    assert "rewritten from pretrain-cnn.pt (it was stale)" in res.err
+    assert json.loads(sidecar.read_text())["complete"] is True
 
 
-def test_a_missing_sidecar_is_rewritten(tiny_data, tmp_path):
+def test_a_missing_sidecar_is_rewritten_by_training(tiny_data, tmp_path):
     run = _trained(tiny_data, tmp_path)
     (run / "pretrain-cnn.json").unlink()
     res = run_cli("predict", "--run", run, "--data", tiny_data)
+    assert res.code == 0 and not (run / "pretrain-cnn.json").exists()
+    res = run_cli("pretrain-cnn", "-m", "bce", "--data", tiny_data, "--run", run, *TINY_TRAIN, "--resume")
     assert res.code == 0 and "(it was missing)" in res.err
     assert json.loads((run / "pretrain-cnn.json").read_text())["complete"] is True
 
