@@ -11,6 +11,10 @@ class MlcapError(Exception):
     exit_code = 2
 
 
+class NothingKept(MlcapError):
+    """A prepare kept no training sample (``removed_on_failure`` adds what was dropped on the way)."""
+
+
 class TrainingDiverged(MlcapError):
     """The loss became NaN or infinite; the last good checkpoint is kept."""
 

@@ -12,7 +12,7 @@ import os
 import sys
 from pathlib import Path
 
-from mlcap.errors import MlcapError
+from mlcap.errors import MlcapError, NothingKept
 
 
 def run_command(app) -> None:
@@ -127,6 +127,6 @@ def removed_on_failure(out: Path, report=None):
             for tmp in Path(out).glob("*.tmp"):
                 tmp.unlink(missing_ok=True)
         dropped = ", ".join(f"{n} {reason}" for reason, n in (report.dropped if report else {}).items())
-        if isinstance(e, MlcapError) and dropped and "no training sample" in str(e):
+        if isinstance(e, NothingKept) and dropped:
             raise MlcapError(f"{e} (dropped: {dropped})") from None
         raise

@@ -15,7 +15,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from mlcap.errors import MlcapError, at
+from mlcap.errors import MlcapError, NothingKept, at
 from mlcap.orderings import fixed_orderings
 from mlcap.textfile import decode_utf8, expect, expect_list_of, parse_json, read_json
 
@@ -62,7 +62,7 @@ def write_prepared(root: Path, name: str, labels: list[str], splits: dict[str, l
     if "train" not in splits:
         raise MlcapError("a prepared dataset needs a 'train' split")
     if not splits["train"]:
-        raise MlcapError(f"{root}: no training sample was kept; nothing written")
+        raise NothingKept(f"{root}: no training sample was kept; nothing written")
     (root / "dataset.json").unlink(missing_ok=True)    # not a dataset until every file is in place
     freq = Counter(l for s in splits["train"] for l in s.labels)
     frequencies = {l: freq.get(l, 0) for l in labels}
