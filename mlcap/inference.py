@@ -18,7 +18,7 @@ import torch
 from mlcap.errors import MlcapError
 from mlcap.models import backbone_input
 from mlcap.plugins import load_method
-from mlcap.protocol import threshold_kind
+from mlcap.protocol import no_threshold_message, threshold_kind
 from mlcap.training.checkpoint import load_checkpoint, load_weights
 from mlcap.training.run import RunDir, check_labels
 from mlcap.training.setup import pick_device
@@ -84,9 +84,7 @@ class Predictor:
             spec = replace(spec, beam=beam)
         if threshold is not None:
             if threshold_kind(self.method, spec) is None:
-                raise MlcapError(f"--threshold: method {self.method.name!r} has no decision threshold"
-                                 + ("" if getattr(self.method, "threshold", None) is None else
-                                    " with this run's options"))
+                raise MlcapError(no_threshold_message(self.method))
             spec = replace(spec, threshold=threshold)
         self.spec, self.labels = spec, list(spec.labels)
         self.device = pick_device(device)

@@ -167,6 +167,12 @@ def threshold_kind(method, spec: ModelSpec) -> str | None:
     return declared(spec) if declared is not None else getattr(method, "threshold", None)
 
 
+def no_threshold_message(method) -> str:
+    """The ``--threshold`` refusal when ``threshold_kind`` is None (the method's options may be why)."""
+    return (f"--threshold: method {method.name!r} has no decision threshold"
+            + ("" if getattr(method, "threshold", None) is None else " with these options"))
+
+
 def needs_spatial(method, stage: str, spec: ModelSpec) -> bool:
     """The method's ``stage_needs_spatial`` (see ``Method``); True when it does not have one."""
     declared = getattr(method, "stage_needs_spatial", None)

@@ -13,15 +13,11 @@ from mlcap.compare.runner import Setup, expected_provenance
 from mlcap.compare.variants import Variant
 
 
-def _sources(variant: Variant) -> list[str]:
-    return [ref for ref in (variant.copy_from, variant.init_from and variant.init_from.rpartition(":")[0]) if ref]
-
-
 def plan_run(variant: Variant, seed: int, setup: Setup, retrained: set[str]) -> str:
     """``reuse``, ``resume``, ``train`` or ``train again (FIELDS changed)`` for one run;
     ``retrained`` names the variants of this seed already planned to train (their dependants follow)."""
     run = setup.run_dir(variant.slug, seed)
-    following = [ref for ref in _sources(variant) if ref in retrained]
+    following = [ref for ref in variant.sources if ref in retrained]
     if following:
         return f"train ({', '.join(following)} trains first)"
     expected = expected_provenance(variant, seed, setup)

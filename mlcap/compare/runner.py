@@ -190,7 +190,7 @@ def _sources(variant: Variant, seed: int, setup: Setup) -> dict:
     import hashlib
 
     out = {}
-    for ref in filter(None, (variant.copy_from, variant.init_from and variant.init_from.rpartition(":")[0])):
+    for ref in variant.sources:
         path = setup.run_dir(Variant(ref, "").slug, seed) / "provenance.json"
         out[ref] = hashlib.sha256(path.read_bytes()).hexdigest()[:16] if path.is_file() else None
     return out

@@ -41,6 +41,11 @@ class Variant:
         slug = re.sub(r"[^A-Za-z0-9._=+-]+", "_", self.name).strip("_")
         return slug if re.search(r"[A-Za-z0-9]", slug) else "variant"
 
+    @property
+    def sources(self) -> list[str]:
+        """The variants this one starts from (``copy_from``, then ``init_from``'s variant)."""
+        return [ref for ref in (self.copy_from, self.init_from and self.init_from.rpartition(":")[0]) if ref]
+
     def request(self) -> dict:
         return asdict(self)
 

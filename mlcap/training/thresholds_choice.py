@@ -7,7 +7,7 @@ from __future__ import annotations
 from dataclasses import replace
 
 from mlcap.errors import MlcapError
-from mlcap.protocol import threshold_kind
+from mlcap.protocol import no_threshold_message, threshold_kind
 from mlcap.progress import note
 from mlcap.training import thresholds
 from mlcap.training.engine import collect
@@ -30,8 +30,7 @@ def check_threshold_option(method, value: str | None, spec) -> None:
     wanted = parse_threshold(value)
     kind = threshold_kind(method, spec)
     if wanted is not None and kind is None:
-        raise MlcapError(f"--threshold: method {method.name!r} has no decision threshold"
-                         + ("" if getattr(method, "threshold", None) is None else " with these options"))
+        raise MlcapError(no_threshold_message(method))
     if wanted == "auto-class" and kind != "label":
         raise MlcapError(f"--threshold auto-class: {method.name!r}'s threshold is a {kind} threshold, "
                          "one value for all labels")

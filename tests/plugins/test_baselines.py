@@ -110,7 +110,7 @@ def test_bce_losses_end_to_end_and_top_k(data, loss, k):
     assert ("threshold" in best) == (k is None)          # a top-k decoding chooses no threshold on val
     if k is not None:
         refused = run_cli("predict", "--run", run, "--data", data / "data", "--threshold", "0.3")
-        assert refused.code == 2 and "no decision threshold with this run's options" in refused.err
+        assert refused.code == 2 and "no decision threshold with these options" in refused.err
         assert all(len(r["labels"]) == k for r in rows)
         for r in rows:   # the k best scores, best first
             chosen = [r["scores"][l] for l in r["labels"]]
