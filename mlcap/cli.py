@@ -154,6 +154,8 @@ def evaluate(
                                      label_groups, name=name, stem=stem))
         if caption_names:
             row.update(evaluate_captions(p, references, caption_names, verbose=opts.verbose, name=name))
+        if not set(row) - {"predictions", "images", "mode"}:
+            raise MlcapError(f"{p}: none of the metrics {opts.metrics} applies to these predictions")
         rows.append(row)
     if opts.json_output:
         clean = lambda r: {k: v for k, v in r.items() if k not in ("predictions", "images", "mode")}

@@ -52,6 +52,7 @@ class Predictions:
     sequences: list[list[int]]  # emitted order, one per prediction row
     missing: int                # ground-truth images with no prediction
     unknown: int                # predictions whose id is not in the split
+    concept_free: bool = False  # captions without concepts (a captioner that predicts none)
 
 
 def parse_metrics(spec: str) -> list[str]:
@@ -83,7 +84,7 @@ def read_predictions(source, data: PreparedDataset, ids: list[str]) -> Predictio
     labels = np.zeros((len(ids), K), bool)
     scores = np.zeros((len(ids), K), float)
     has_scores = True
-    duplicates, sequences, seen, unknown = [], [], set(), 0
+    duplicates, sequences, seen, unknown, concept_free = [], [], set(), 0, 0
     name = source_name(source)
     if isinstance(source, list):
         stream = _record_lines(source)
@@ -101,6 +102,9 @@ def read_predictions(source, data: PreparedDataset, ids: list[str]) -> Predictio
                 # a captioning prediction: its concepts at p >= 0.5 are its labels (concept F1)
                 row = {**row, "labels": [w for w, p in row["concepts"].items() if p >= 0.5],
                        "scores": row["concepts"]}
+            elif isinstance(row, dict) and "labels" not in row and "concepts" not in row and "caption" in row:
+                concept_free += 1                   # a caption alone: its labels are not known
+                row = {**row, "labels": []}
             if (not isinstance(row, dict) or "id" not in row or not isinstance(row.get("labels"), list)
                     or not all(isinstance(l, str) for l in row["labels"])
                     or not isinstance(row["id"], (str, int)) or isinstance(row["id"], bool)):
@@ -135,7 +139,11 @@ def read_predictions(source, data: PreparedDataset, ids: list[str]) -> Predictio
         raise MlcapError(f"{name}: no prediction for any of the {len(ids)} images of the split"
                          + (f" ({unknown} for ids not in it)" if unknown else " (no prediction lines)"))
     missing = len(ids) - matched
-    return Predictions(name, labels, scores if has_scores else None, duplicates, sequences, missing, unknown)
+    if 0 < concept_free < len(seen):
+        raise MlcapError(f"{name}: {concept_free} of {len(seen)} captions have no concepts: "
+                         "a file's captions all have concepts or none does")
+    return Predictions(name, labels, scores if has_scores and not concept_free else None, duplicates, sequences,
+                       missing, unknown, concept_free=bool(concept_free))
 
 
 def _is_number(value) -> bool:
@@ -254,6 +262,10 @@ def evaluate_file(source: str, data: PreparedDataset, split: str, metrics: list[
         preds.labels[unknown] = False
         if preds.scores is not None:
             preds.scores[unknown] = -1e9
+    row: dict = {"predictions": name or preds.name, "images": len(ids)}
+    if preds.concept_free:
+        note(f"{preds.name}: captions without concepts (the run predicts none): no label metric")
+        return row
     if preds.missing:
         note(f"{preds.name}: {preds.missing} of {len(ids)} {split} images have no prediction (counted as empty)")
     if preds.unknown:
@@ -262,7 +274,6 @@ def evaluate_file(source: str, data: PreparedDataset, split: str, metrics: list[
     if needs_scores and preds.scores is None:
         raise MlcapError(f"{preds.name}: {'mAP' if 'map' in metrics else '--top-k'} needs per-label scores")
     y_pred = top_k_mask(preds.scores, top_k) & ~unknown if top_k else preds.labels
-    row: dict = {"predictions": name or preds.name, "images": len(ids)}
     if top_k:
         row["mode"] = f"top-{top_k}"
     for m in metrics:

@@ -6,6 +6,9 @@ A record is one JSON object per image:
     {"id": ..., "labels": [emitted order, duplicates removed], "scores": {label: probability},
      "duplicates": n}                                   (multi-label runs)
     {"id": ..., "caption": "...", "concepts": {concept: probability}}   (captioning runs)
+
+A method that predicts no probabilities (``Decoded.has_scores`` false, e.g. scnnrnn's nic-f)
+writes records without ``scores`` / ``concepts``.
 """
 
 from __future__ import annotations
@@ -108,17 +111,22 @@ class Predictor:
 
     def records(self, ids: list, decoded) -> list[dict]:
         """Prediction records (see the module's docstring) of ``decoded`` for the images ``ids``."""
-        scores = decoded.scores.float().cpu().tolist()
-        rounded = [{name: round(p, 5) for name, p in zip(self.labels, row)} for row in scores]
+        if decoded.has_scores:
+            scores = decoded.scores.float().cpu().tolist()
+            rounded = [{name: round(p, 5) for name, p in zip(self.labels, row)} for row in scores]
+        else:
+            rounded = [None] * len(ids)
+        key = "concepts" if decoded.captions is not None else "scores"
+        with_scores = lambda row, probs: row if probs is None else {**row, key: probs}  # noqa: E731
         if decoded.captions is not None:
-            return [{"id": image_id, "caption": caption, "concepts": concepts}
+            return [with_scores({"id": image_id, "caption": caption}, concepts)
                     for image_id, caption, concepts in zip(ids, decoded.captions, rounded)]
         rows = []
         for image_id, raw, row_scores in zip(ids, decoded.sequences, rounded):
             labels = dedupe(raw)
             self.images_with_duplicates += len(raw) > len(labels)
-            rows.append({"id": image_id, "labels": [self.labels[k] for k in labels], "scores": row_scores,
-                         "duplicates": len(raw) - len(labels)})
+            row = with_scores({"id": image_id, "labels": [self.labels[k] for k in labels]}, row_scores)
+            rows.append({**row, "duplicates": len(raw) - len(labels)})
         return rows
 
     def image_loader(self, images: list, batch_size: int = 32, num_workers: int = 0):

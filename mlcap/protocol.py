@@ -93,6 +93,9 @@ class Decoded:
     sequences: list[list[int]]    # raw emitted label ids, in emitted order (duplicates kept)
     scores: "torch.Tensor"        # (B, K) a probability per label, for mAP and top-k
     captions: list[str] | None = None   # captioning: the generated sentence per image
+    has_scores: bool = True       # False: the method predicts no label (concept) probabilities at
+                                  # all (``scores`` is zeros): predictions carry none, and no label
+                                  # metric is computed from them (e.g. scnnrnn's nic-f captioner)
 
 
 OPTIMIZERS = ("adam", "adamw", "sgd", "rmsprop")

@@ -98,3 +98,21 @@ def test_a_failing_tokenizer_is_one_line_naming_its_output(tmp_path, mlcap, monk
     res = mlcap("evaluate", "--coco-captions", refs, "--metrics", "bleu", preds)
     assert res.code == 2 and len(res.err.strip().splitlines()) == 1
     assert "PTB tokenizer (java) returned" in res.err and "no.such.Tokenizer" in res.err
+
+
+def test_captions_without_concepts_give_no_label_metric_and_a_mixed_file_is_refused(tiny_data, tmp_path, mlcap):
+    """A captioner that predicts no concepts (``Decoded.has_scores`` false: scnnrnn's nic-f) writes captions
+    alone: no concept F1 is computed from them (not a 0), and label metrics alone have nothing to score."""
+    from mlcap.evaluation import evaluate_file
+
+    data = PreparedDataset(tiny_data)
+    test = data.samples("test")
+    bare = _write(tmp_path / "bare.jsonl", [{"id": s.id, "caption": "a sea"} for s in test])
+    row = evaluate_file(str(bare), data, "test", ["f1", "map"])
+    assert set(row) == {"predictions", "images"}
+    res = mlcap("evaluate", "--data", tiny_data, "--metrics", "f1", bare)
+    assert res.code == 2 and "none of the metrics f1 applies" in res.err and "Traceback" not in res.err
+    mixed = [{"id": s.id, "caption": "a sea"} for s in test]
+    mixed[0]["concepts"] = {label: 0.9 for label in data.labels}
+    res = mlcap("evaluate", "--data", tiny_data, "--metrics", "f1", _write(tmp_path / "mixed.jsonl", mixed))
+    assert res.code == 2 and f"{len(test) - 1} of {len(test)} captions have no concepts" in res.err

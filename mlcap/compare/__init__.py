@@ -46,13 +46,15 @@ def evaluate_run(preds: Path, dataset, split: str, task: str, metrics: list[str]
 
 
 def _truth_and_prediction(preds: Path, dataset, split: str):
+    """(truth, emitted labels) of the split; labels None for captions without concepts."""
     from mlcap.evaluation import read_predictions
 
     samples = dataset.samples(split)
     y_true = np.zeros((len(samples), len(dataset.labels)), bool)
     for i, s in enumerate(samples):
         y_true[i, [dataset.label_index[l] for l in s.labels]] = True
-    return y_true, read_predictions(str(preds), dataset, [s.id for s in samples]).labels
+    predictions = read_predictions(str(preds), dataset, [s.id for s in samples])
+    return y_true, None if predictions.concept_free else predictions.labels
 
 
 def _plots(setup: Setup, dataset, summary: list[dict], columns: list[str], first: dict[str, Path]) -> list[Path]:
@@ -70,6 +72,8 @@ def _plots(setup: Setup, dataset, summary: list[dict], columns: list[str], first
     per_class = {}
     for entry in summary:
         y_true, y_pred = _truth_and_prediction(first[entry["variant"]] / f"{setup.split}.jsonl", dataset, setup.split)
+        if y_pred is None:                      # a captioner without concepts: no label to plot
+            continue
         tp = (y_true & y_pred).sum(0)
         f1 = np.where(y_true.sum(0) + y_pred.sum(0) > 0, 2 * tp / np.maximum(y_true.sum(0) + y_pred.sum(0), 1), 0)
         if entry in best:

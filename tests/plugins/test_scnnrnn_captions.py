@@ -67,6 +67,8 @@ def test_ablations(mlcap, tiny_data, tmp_path, variant):
         assert ("bce" in losses) == (variant == "nic-deeply" and stage == "finetune")
     rows = mlcap("predict", "--run", run, "--data", tiny_data).json_lines()
     assert len(rows) == 12 and "caption" in rows[0]
+    # nic-f has no concept head in use: its records carry no concepts (not zeros scored as concept F1)
+    assert ("concepts" in rows[0]) == (variant == "nic-deeply")
 
 
 def test_variant_needs_caption_task(mlcap, tiny_data, tmp_path):

@@ -226,8 +226,9 @@ class ScnnrnnMethod:
         init = s if variant == "scnnrnn" else enc.pooled.float()
         sequences = model.decoder.beam(init, spec.beam, spec.max_caption_len)
         captions = [" ".join(spec.words[t] for t in seq) for seq in sequences]
-        scores = torch.zeros_like(s) if variant == "nic-f" else s   # nic-f predicts no concepts
-        return Decoded(sequences=sequences, scores=scores, captions=captions)
+        if variant == "nic-f":                          # no concept supervision: no concepts to predict
+            return Decoded(sequences=sequences, scores=torch.zeros_like(s), captions=captions, has_scores=False)
+        return Decoded(sequences=sequences, scores=s, captions=captions)
 
     def export_outputs(self, model: ScnnrnnModel, images: torch.Tensor, spec: ModelSpec) -> dict | None:
         """``predict`` with tensor operations only (``mlcap export``); captions: the concepts alone
