@@ -2,20 +2,13 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
+import runpy
 import subprocess
 import sys
 from pathlib import Path
 
 SCRIPT = Path(__file__).resolve().parents[1] / "examples" / "run_stats.py"
-
-
-def _module():
-    spec = importlib.util.spec_from_file_location("run_stats", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def _run(folder: Path, preds: list[dict], stages: dict[str, dict], history: list[dict], last="finetune") -> Path:
@@ -48,8 +41,8 @@ def _layout(tmp_path: Path) -> Path:
 
 
 def test_figures_per_variant_from_the_run_files(tmp_path):
-    stats = _module()
-    entries = {e["variant"]: e for e in stats.by_variant(_layout(tmp_path), "test", ["train/reward"])}
+    by_variant = runpy.run_path(str(SCRIPT))["by_variant"]
+    entries = {e["variant"]: e for e in by_variant(_layout(tmp_path), "test", ["train/reward"])}
     a, b = entries["A"], entries["B"]
     # seed 0: (2 + 1) / 2 = 1.5 labels, (2 + 2 + 1) / 2 = 2.5 emitted; seed 1: (3 + 0) / 2 = 1.5, (3 + 1) / 2 = 2
     assert a["labels"] == 1.5 and a["emitted"] == 2.25
