@@ -1,5 +1,5 @@
-"""Helpers shared by the comparison scripts of examples/ (compare_orderfree.py, compare_arnn.py, compare_baselines.py):
-running mlcap, turning a method's recipe into flags, and formatting mean ± std cells."""
+"""Helpers of the older comparison script examples/compare_orderfree.py (kept for its PA-100K table until that is
+rerun as a preset): running mlcap, turning a method's recipe into flags, and formatting mean ± std cells."""
 
 from __future__ import annotations
 
