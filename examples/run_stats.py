@@ -23,6 +23,9 @@ import json
 import sys
 from pathlib import Path
 
+from mlcap.errors import MlcapError
+from mlcap.textfile import parse_json, read_json, read_text
+
 STAGE_ORDER = ("pretrain-cnn", "pretrain-tags", "pretrain-rnn", "finetune")
 
 
@@ -34,7 +37,15 @@ def last_stage(run: Path) -> str | None:
 
 
 def read_jsonl(path: Path) -> list[dict]:
-    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    """The JSON objects of a JSONL file; a malformed line is one error naming the file and line."""
+    rows = []
+    for number, line in enumerate(read_text(path).splitlines(), 1):
+        if line.strip():
+            row = parse_json(line, path, number)
+            if not isinstance(row, dict):
+                raise MlcapError(f"{path}:{number}: not a JSON object")
+            rows.append(row)
+    return rows
 
 
 def run_stats(run: Path, split: str, history_keys: list[str]) -> dict:
@@ -50,7 +61,7 @@ def run_stats(run: Path, split: str, history_keys: list[str]) -> dict:
     stage = last_stage(run)
     if stage is None:
         return stats
-    best = json.loads((run / f"{stage}.best.json").read_text())
+    best = read_json(run / f"{stage}.best.json")
     stats["stage"], stats["best_epoch"] = stage, best.get("epoch")
     if isinstance(best.get("threshold"), (int, float)):
         stats["threshold"] = best["threshold"]
@@ -69,8 +80,11 @@ def by_variant(out: Path, split: str, history_keys: list[str]) -> list[dict]:
     if not listing.is_file():
         sys.exit(f"{listing}: not found; run `mlcap compare --out {out}` first")
     variants: dict[str, dict] = {}
-    for row in read_jsonl(listing):
+    for number, row in enumerate(read_jsonl(listing), 1):
         if row.get("kind") == "run":
+            missing = [k for k in ("variant", "seed", "run") if k not in row]
+            if missing:
+                raise MlcapError(f"{listing}:{number}: a run line without {', '.join(missing)}")
             entry = variants.setdefault(row["variant"], {"variant": row["variant"], "seeds": {}})
             entry["seeds"][row["seed"]] = run_stats(Path(row["run"]), split, history_keys)
     for entry in variants.values():
@@ -114,7 +128,11 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--json", action="store_true", help="a JSON line per variant")
     args = ap.parse_args(argv)
     keys = [k for k in args.history.split(",") if k]
-    entries = by_variant(args.out, args.split, keys)
+    try:
+        entries = by_variant(args.out, args.split, keys)
+    except MlcapError as e:                     # a malformed file: one line naming it, exit 2
+        print(f"run_stats: {e}", file=sys.stderr)
+        sys.exit(2)
     if args.json:
         for e in entries:
             print(json.dumps(e))

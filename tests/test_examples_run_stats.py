@@ -67,3 +67,15 @@ def test_markdown_table_and_a_missing_listing(tmp_path):
                          timeout=60)
     assert res.returncode == 1 and res.stderr.strip().endswith("compare.jsonl: not found; run `mlcap compare "
                                                                f"--out {tmp_path / 'none'}` first")
+
+
+def test_a_malformed_listing_is_one_line_naming_file_and_line(tmp_path):
+    out = _layout(tmp_path)
+    listing = out / "compare.jsonl"
+    listing.write_text(listing.read_text() + "{not json\n")
+    res = subprocess.run([sys.executable, str(SCRIPT), str(out)], capture_output=True, text=True, timeout=60)
+    assert res.returncode == 2 and "Traceback" not in res.stderr
+    assert res.stderr.startswith(f"run_stats: {listing}:5: not valid JSON") and len(res.stderr.splitlines()) == 1
+    listing.write_text(json.dumps({"kind": "run", "variant": "A"}) + "\n")
+    res = subprocess.run([sys.executable, str(SCRIPT), str(out)], capture_output=True, text=True, timeout=60)
+    assert res.returncode == 2 and res.stderr.strip() == f"run_stats: {listing}:1: a run line without seed, run"
