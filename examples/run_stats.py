@@ -26,14 +26,14 @@ from pathlib import Path
 from mlcap.errors import MlcapError
 from mlcap.textfile import parse_json, read_json, read_text
 
-STAGE_ORDER = ("pretrain-cnn", "pretrain-tags", "pretrain-rnn", "finetune")
-
-
 def last_stage(run: Path) -> str | None:
-    """The run's last trained stage: the usual order first, then a method's own stages by name."""
-    stages = [p.name[: -len(".best.json")] for p in run.glob("*.best.json")]
-    ranked = sorted(stages, key=lambda s: (STAGE_ORDER.index(s) if s in STAGE_ORDER else -1, s))
-    return ranked[-1] if ranked else None
+    """The run's last stage with a best checkpoint, in the order its method declares (``stages``)."""
+    from mlcap.plugins import load_method
+    from mlcap.training.run import RunDir
+
+    stages = load_method(RunDir(run).require_info()["method"]).stages
+    done = [s for s in stages if (run / f"{s}.best.json").is_file()]
+    return done[-1] if done else None
 
 
 def read_jsonl(path: Path) -> list[dict]:

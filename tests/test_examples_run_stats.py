@@ -11,8 +11,10 @@ from pathlib import Path
 SCRIPT = Path(__file__).resolve().parents[1] / "examples" / "run_stats.py"
 
 
-def _run(folder: Path, preds: list[dict], stages: dict[str, dict], history: list[dict], last="finetune") -> Path:
+def _run(folder: Path, preds: list[dict], stages: dict[str, dict], history: list[dict], last="finetune",
+         method="orderfree") -> Path:
     folder.mkdir(parents=True)
+    (folder / "run.json").write_text(json.dumps({"method": method, "spec": {"labels": ["x", "y", "z"]}}))
     (folder / "test.jsonl").write_text("".join(json.dumps(p) + "\n" for p in preds))
     for stage, best in stages.items():
         (folder / f"{stage}.best.json").write_text(json.dumps(best))
@@ -31,7 +33,7 @@ def _layout(tmp_path: Path) -> Path:
               {"pretrain-cnn": {"epoch": 1}, "finetune": {"epoch": 2, "threshold": 0.5}},
               [{"epoch": 1, "train/reward": 3.0}, {"epoch": 2, "train/reward": 2.0}])
     b0 = _run(out / "runs" / "b" / "seed0", [{"id": "1", "labels": ["z"]}], {"pretrain-cnn": {"epoch": 5}}, [],
-              "pretrain-cnn")
+              "pretrain-cnn", "bce")
     rows = [{"kind": "run", "variant": "A", "seed": 0, "run": str(a0)},
             {"kind": "run", "variant": "B", "seed": 0, "run": str(b0)},
             {"kind": "run", "variant": "A", "seed": 1, "run": str(a1)},
