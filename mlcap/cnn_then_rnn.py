@@ -37,7 +37,8 @@ class CnnThenRnnOptions(BaseModel):
     embed_dim: int = structural(256, ge=1)    # S-CNN-RNN's label LSTM sizes
     hidden: int = structural(512, ge=1)
     cell: Literal["relu", "tanh"] = structural("relu")
-    dropout: float = Field(0.0, ge=0, lt=1)
+    dropout: float = Field(0.0, ge=0, lt=1)   # on the pooled CNN features: before the concept head
+                                               # (pretrain-cnn) and before the label RNN (finetune)
     loss_reduction: Literal["sum", "mean"] = "sum"
 
 
@@ -88,7 +89,8 @@ class CnnThenRnnMethod:
         if stage == "pretrain-cnn":
             bce = concept_bce(enc.concept_logits, batch)
             return {"loss": bce, "bce": bce}
-        rnn = model.decoder.loss(enc.pooled.float(), batch.sequences, self.options(spec).loss_reduction)
+        image = model.encoder.dropout(enc.pooled).float()      # the option's dropout (identity at 0)
+        rnn = model.decoder.loss(image, batch.sequences, self.options(spec).loss_reduction)
         return {"loss": rnn, "rnn": rnn}
 
     @torch.no_grad()

@@ -145,14 +145,19 @@ class _KeepOrder:
         return batch, positions
 
 
-def check_cache_weights(path: Path, weights: str | None) -> None:
-    """The cache must come from the run's own backbone weights, or predictions on images would differ."""
+def check_cache_fits(path: Path, weights: str | None, image_size: int) -> None:
+    """The cache must come from the run's own backbone weights and image size, or predictions on
+    images would differ."""
     with open_h5(path, "r") as f:
         _require_cache_header(f, path)
         cached = f.attrs.get("weights", "")
+        size = f.attrs.get("image_size")
     if str(cached) != str(weights or ""):
         raise MlcapError(f"{path}: features of backbone weights {cached or 'random init'!r}, the run uses "
                          f"{weights or 'random init'!r}")
+    if size is not None and int(size) != int(image_size):
+        raise MlcapError(f"{path}: features of {int(size)}-pixel images, the run uses {image_size} "
+                         f"(give --image-size {int(size)} to the run's first stage, or extract at {image_size})")
 
 
 def _require_cache_header(f, path: Path) -> None:

@@ -21,7 +21,7 @@ import torch
 from mlcap.errors import MlcapError
 from mlcap.models import backbone_input
 from mlcap.plugins import load_method
-from mlcap.protocol import no_threshold_message, threshold_kind
+from mlcap.protocol import check_decoded, no_threshold_message, threshold_kind
 from mlcap.training.checkpoint import load_checkpoint, load_weights
 from mlcap.training.run import RunDir, check_labels
 from mlcap.training.setup import pick_device
@@ -102,7 +102,7 @@ class Predictor:
     def decode(self, batch, source: str = "the image"):
         """The method's ``Decoded`` for a batch already on the device; non-finite scores are an error
         (``source`` names the input)."""
-        decoded = self.method.predict(self.model, batch, self.spec)
+        decoded = check_decoded(self.method, self.method.predict(self.model, batch, self.spec), batch, self.spec)
         if not bool(torch.isfinite(decoded.scores).all()):
             bad = batch.ids[int((~torch.isfinite(decoded.scores)).any(1).nonzero()[0])]
             raise MlcapError(f"predict: image {bad!r} has NaN or infinite scores (from {source}); "

@@ -10,15 +10,31 @@ read from the source without importing it.
 
 import ast
 import importlib.util
-from importlib.metadata import entry_points
+import os
+from importlib.metadata import EntryPoint, entry_points
 
 from mlcap.errors import MlcapError
 
 GROUP = "mlcap.methods"
 
+#: ``NAME=module:object[,NAME=module:object...]``: methods registered without installing a package
+#: (a plugin under development, and ``mlcap.testing.check_method`` for a method object); they
+#: take the place of an installed method of the same name.
+ENV = "MLCAP_METHODS"
+
+
+def _from_environment() -> dict:
+    out = {}
+    for item in filter(None, (part.strip() for part in os.environ.get(ENV, "").split(","))):
+        name, sep, target = item.partition("=")
+        if not sep or ":" not in target or not name.strip():
+            raise MlcapError(f"{ENV}: {item!r} is not NAME=module:object")
+        out[name.strip()] = EntryPoint(name.strip(), target.strip(), GROUP)
+    return out
+
 
 def _entry_points() -> dict:
-    return {ep.name: ep for ep in entry_points(group=GROUP)}
+    return {**{ep.name: ep for ep in entry_points(group=GROUP)}, **_from_environment()}
 
 
 def method_names() -> list[str]:

@@ -28,9 +28,9 @@ from mlcap.training.run import RunDir
 def _check_features_fit(run: RunDir, method, stage: str, features) -> None:
     """Cached features are those of the run's initial backbone: a stage that trained the backbone
     makes them wrong for this model."""
-    from mlcap.features import check_cache_weights
+    from mlcap.features import check_cache_fits
 
-    check_cache_weights(features, run.spec().weights)
+    check_cache_fits(features, run.spec().weights, run.spec().image_size)
     for earlier in method.stages[: method.stages.index(stage) + 1]:
         meta = run.stage_meta(earlier, repair=False)
         if meta is not None and meta.get("backbone_frozen") is False:

@@ -28,6 +28,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Iterable, Protocol, runtime_checkable
 
+from mlcap.errors import MlcapError
+
 if TYPE_CHECKING:  # torch stays out of `mlcap --help`
     import torch
     from torch import nn
@@ -163,6 +165,31 @@ def cut_at_end(emitted: list[list[int]], end: int) -> list[list[int]]:
     return [row[: row.index(end)] if end in row else row for row in emitted]
 
 
+def check_decoded(method, decoded: Decoded, batch: Batch, spec: ModelSpec) -> Decoded:
+    """``decoded`` as ``predict`` must give it for ``batch``: one sequence and one score row per
+    image, a score per label (a method that breaks this is named in one line)."""
+    n, k = len(batch.ids), len(spec.labels)
+    scores = tuple(decoded.scores.shape)
+    if len(decoded.sequences) != n or scores[:1] != (n,) or (decoded.has_scores and scores != (n, k)):
+        raise MlcapError(f"method {method.name!r}: predict gave {len(decoded.sequences)} sequences and scores of "
+                         f"shape {scores} for a batch of {n} images and {k} labels")
+    if decoded.captions is not None and len(decoded.captions) != n:
+        raise MlcapError(f"method {method.name!r}: predict gave {len(decoded.captions)} captions for {n} images")
+    return decoded
+
+
+def check_state(method, state: dict) -> dict:
+    """A model's ``state_dict`` holds tensors only, so that its checkpoints load without unpickling
+    (``torch.load(weights_only=True)``); a method whose model keeps other objects is named."""
+    import torch
+
+    odd = [(name, type(value).__name__) for name, value in state.items() if not isinstance(value, torch.Tensor)]
+    if odd:
+        raise MlcapError(f"method {method.name!r}: its model's state holds a {odd[0][1]} at {odd[0][0]!r}; "
+                         "checkpoints hold tensors only (they load without unpickling)")
+    return state
+
+
 def threshold_kind(method, spec: ModelSpec) -> str | None:
     """What ``spec.threshold`` means to this model: the method's ``threshold_kind(spec)`` where it
     has one, else its ``threshold`` (see ``Method``)."""
@@ -199,6 +226,10 @@ class Method(Protocol):
     # optional: ``threshold_kind(spec) -> str | None``, the same for one model where it depends on its
     # options (e.g. a top-k decoding that uses no threshold); the core asks ``threshold_kind``
     # below, which falls back to ``threshold``
+    # optional: ``tasks``, the ``--task`` values it does (default ``("multilabel",)``; a first stage
+    # with another task is refused)
+    # optional: ``xfail_checks``, ``{check: why}``: the ``mlcap.testing.check_method`` checks it is
+    # known not to pass (reported as expected failures; a failure once they pass)
     # optional: ``default_beam``, the beam width of its label decoding when ``predict --beam`` is not
     # given (default 1, greedy; captions always default to 3)
     # optional: ``stage_needs_images(stage, spec) -> bool``, False for a stage whose ``stage_loss``

@@ -5,7 +5,7 @@ seeded by ``(run seed, epoch, sample id)`` and what the draw is for, never from 
 A shared stream hands out numbers in the order samples reach it, so results would depend on how
 the batch was cut: by the number of DataLoader workers (each with its own stream), by the number
 of ranks under torchrun (each rank draws for its share only), by which images were skipped. With
-a seed per sample the same sample gets the same draws whatever the batching (issue #15; tests:
+a seed per sample the same sample gets the same draws whatever the batching (tests:
 tests/test_seeding.py, tests/training/test_workers_determinism.py).
 
 The training sampler (``mlcap.training.replicas.GlobalBatchSampler``) yields keys

@@ -11,6 +11,7 @@ import torch
 
 from mlcap.data.loader import SkipLog, batch_to_device
 from mlcap.errors import TrainingDiverged
+from mlcap.protocol import check_decoded
 from mlcap.training.validate import cider, label_metrics
 
 
@@ -138,7 +139,7 @@ def collect(model, method, loader, stage: str | None, spec, device: torch.device
             if stage is not None:
                 for k, v in method.stage_loss(model, batch, stage, spec).items():
                     out.loss_sums[k] += float(v) * len(batch.ids)
-            decoded = method.predict(model, batch, spec)
+            decoded = check_decoded(method, method.predict(model, batch, spec), batch, spec)
         out.ids.extend(batch.ids)
         out.y_true.extend(batch.targets.bool().cpu().numpy())
         out.scores.extend(decoded.scores.float().cpu().numpy())

@@ -21,6 +21,7 @@ from mlcap.data.loader import SkipLog
 from mlcap.seeding import epoch_seed
 from mlcap.errors import MlcapError, TrainingDiverged
 from mlcap.progress import note, progress_bar
+from mlcap.protocol import check_state
 from mlcap.training import distributed
 from mlcap.training.checkpoint import save_checkpoint
 from mlcap.training.engine import evaluate, train_one_epoch
@@ -151,7 +152,7 @@ def _check_read(stage: Stage, epoch: int, seen: int, skipped: int, skips: SkipLo
 
 def _check_finite(stage: Stage, epoch: int) -> None:
     """Weights or BatchNorm statistics that diverged to inf/NaN without a NaN loss are never saved."""
-    for name, tensor in stage.model.state_dict().items():
+    for name, tensor in check_state(stage.method, stage.model.state_dict()).items():
         if tensor.is_floating_point() and not bool(torch.isfinite(tensor).all()):
             kept = f"kept {stage.ckpt_path} (epoch {epoch})" if epoch > 0 else "no checkpoint was written"
             raise TrainingDiverged(f"{stage.name}: {name} is not finite after epoch {epoch + 1}; stopped, {kept}; "

@@ -40,6 +40,9 @@ def _new_spec(method, data: PreparedDataset, opts: TrainOptions) -> ModelSpec:
     if use_tags and not data.tags:
         raise MlcapError(f"{data.root}: --use-tags, but the dataset has no tag vocabulary")
     task = opts.task or "multilabel"
+    tasks = tuple(getattr(method, "tasks", ("multilabel",)))
+    if task not in tasks:
+        raise MlcapError(f"--task {task}: method {method.name!r} does not do it (its tasks: {', '.join(tasks)})")
     words: list[str] = []
     if task == "caption":
         from mlcap.datasets.captions import build_vocabulary, word_counts

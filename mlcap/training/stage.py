@@ -18,7 +18,7 @@ from mlcap.data.loader import batch_to_device, make_loader
 from mlcap.data.prepared import PreparedDataset
 from mlcap.errors import MlcapError
 from mlcap.feature_store import check_feature_options
-from mlcap.features import check_cache_weights, make_feature_loader
+from mlcap.features import check_cache_fits, make_feature_loader
 from mlcap.models import backbone_input
 from mlcap.plugins import load_method
 from mlcap.progress import note
@@ -209,7 +209,7 @@ def prepare_stage(name: str, opts: TrainOptions) -> Stage:
     check_threshold_option(method, opts.threshold, spec)
     check_feature_options(opts.features, opts.features_memory, opts.features_dtype)
     if opts.features is not None:
-        check_cache_weights(opts.features, spec.weights)
+        check_cache_fits(opts.features, spec.weights, spec.image_size)
     spec = replace(spec, stage=name)
     val = validation_split(data, run.root, opts.val_fraction, opts.seed)
     if val.split is None and (recipe.schedule == "plateau" or opts.patience):

@@ -121,7 +121,7 @@ class GatedRelationExtractor(nn.Module):
         N, T, _ = x.shape
         f = torch.zeros_like(x)
         hx, zx = self.hx(x), self.zx(x).squeeze(-1)
-        eye = torch.eye(T, dtype=torch.bool, device=x.device)
+        eye = torch.eye(T, device=x.device) > 0     # a float eye: ONNX Runtime has no boolean EyeLike
         outs = []
         for i in range(T):
             h = torch.tanh(hx + self.hf(f))                                       # eq. 7

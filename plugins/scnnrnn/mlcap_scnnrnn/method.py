@@ -97,6 +97,7 @@ class ScnnrnnMethod:
     }
     options_model = ScnnrnnOptions
     threshold = None        # greedy labels to END, beam-searched captions: no threshold
+    tasks = ("multilabel", "caption")
 
     def default_stages(self, train_flags: dict) -> tuple[str, ...]:
         """A full training: pretrain-tags only when the run uses the noisy tags."""
