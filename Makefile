@@ -22,8 +22,11 @@ $(STAMP): pyproject.toml constraints.txt
 demo: $(STAMP)
 	PATH="$(CURDIR)/$(BIN):$$PATH" bash examples/synthetic_demo.sh
 
+# two pytest-xdist workers of one torch thread each (tests/conftest.py), an idle one taking queued
+# tests from the other; TEST_WORKERS=0 runs in one process; the 25 slowest tests are printed at the end
+TEST_WORKERS ?= 2
 test: $(STAMP)
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -n $(TEST_WORKERS) --dist worksteal --durations=25
 
 clean:
 	rm -rf $(VENV) demo-out

@@ -5,41 +5,30 @@ attention of the search itself."""
 from __future__ import annotations
 
 import json
-import shutil
 
 import pytest
 import torch
 from PIL import Image
 
-from conftest import TINY_TRAIN, run_cli
+from helpers import SMALL, run_cli
 from mlcap.attention_maps import overlay, safe_name
 from mlcap.plugins import load_method
 from mlcap.protocol import Batch, ModelSpec
 
-TINY = {
-    "arnn": ["-o", "dim=16", "-o", "context_width=4", "-o", "glimpses=3"],
-    "orderless": [],
-    "orderfree": ["-o", "hidden=16", "-o", "pred_hidden=8", "-o", "attention_dim=8"],
-}
+WITH_ATTENTION = ("arnn", "orderless", "orderfree")
 
 
-@pytest.fixture(scope="module")
-def runs(tiny_data_master, tmp_path_factory):
-    root = tmp_path_factory.mktemp("attention")
-    data = root / "data"
-    shutil.copytree(tiny_data_master, data)
-    for method, options in TINY.items():
-        for stage in ("pretrain-cnn", "finetune"):
-            res = run_cli(stage, "-m", method, "--data", data, "--run", root / method, *options, *TINY_TRAIN)
-            assert res.code == 0, res.err
-    return data, root
+@pytest.fixture
+def runs(tiny_run, tiny_data_master):
+    """``(data, {method: run})``: the shared data and a run of each method with attention (read-only)."""
+    return tiny_data_master, {m: tiny_run(m, ["pretrain-cnn", "finetune"], *SMALL[m]) for m in WITH_ATTENTION}
 
 
-@pytest.mark.parametrize("method", sorted(TINY))
-def test_one_png_per_emitted_label(runs, method):
-    data, root = runs
-    out = root / f"maps-{method}"
-    res = run_cli("predict", "--run", root / method, "--data", data, "--attention", out)
+@pytest.mark.parametrize("method", WITH_ATTENTION)
+def test_one_png_per_emitted_label(runs, method, tmp_path):
+    data, run = runs
+    out = tmp_path / f"maps-{method}"
+    res = run_cli("predict", "--run", run[method], "--data", data, "--attention", out)
     assert res.code == 0, res.err
     rows = [json.loads(line) for line in res.out.splitlines()]
     emitted = sum(len(r["labels"]) + r["duplicates"] for r in rows)
@@ -53,14 +42,13 @@ def test_one_png_per_emitted_label(runs, method):
         assert Image.open(files[0]).size == (64, 64)
 
 
-def test_methods_and_stages_without_attention_are_refused(runs, tiny_data, tmp_path):
-    data, root = runs
-    res = run_cli("predict", "--run", root / "arnn", "--data", data, "--stage", "pretrain-cnn",
+def test_methods_and_stages_without_attention_are_refused(runs, tiny_run, tmp_path):
+    data, run = runs
+    res = run_cli("predict", "--run", run["arnn"], "--data", data, "--stage", "pretrain-cnn",
                   "--attention", tmp_path / "m")
     assert res.code == 2 and "checkpoint has no attention" in res.err
-    res = run_cli("pretrain-cnn", "-m", "bce", "--data", tiny_data, "--run", tmp_path / "bce", *TINY_TRAIN)
-    assert res.code == 0, res.err
-    res = run_cli("predict", "--run", tmp_path / "bce", "--data", tiny_data, "--attention", tmp_path / "m")
+    bce = tiny_run("bce", ["pretrain-cnn"])
+    res = run_cli("predict", "--run", bce, "--data", data, "--attention", tmp_path / "m")
     assert res.code == 2 and "method 'bce' has no attention maps" in res.err
 
 

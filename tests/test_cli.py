@@ -6,7 +6,7 @@ import json
 import subprocess
 import sys
 
-from conftest import TINY_TRAIN
+from helpers import TINY_TRAIN
 
 
 def test_help_does_not_import_torch():

@@ -24,6 +24,16 @@ def test_methods_with_nothing_installed_says_so(mlcap, monkeypatch):
     assert "no method is installed" in res.err and "pip install" in res.err
 
 
+def test_methods_registered_by_environment_variable(mlcap, monkeypatch):
+    monkeypatch.setenv("MLCAP_METHODS", "echo=mlcap_bce:BCEMethod, bce=mlcap_bce:BCEMethod")
+    rows = {r["name"]: r for r in mlcap("methods", "--json").json_lines()}
+    assert rows["echo"]["target"] == "mlcap_bce:BCEMethod" and rows["echo"]["package"] == "?"
+    assert plugins.load_method("echo").name == "bce"
+    monkeypatch.setenv("MLCAP_METHODS", "echo")
+    res = mlcap("methods")
+    assert res.code == 2 and "MLCAP_METHODS: 'echo' is not NAME=module:object" in res.err and res.err.count("\n") == 1
+
+
 @pytest.mark.parametrize("args, flag", [(["predict", "--data", "d"], "--run"),
                                         (["pretrain-cnn", "--method", "bce", "--run", "r"], "--data"),
                                         (["extract-features", "--data", "d", "--out", "f.h5"], "--backbone")])

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from conftest import TINY_TRAIN
+from helpers import TINY_TRAIN
 
 from mlcap.data.prepared import PreparedDataset, Sample, write_prepared
 

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import torch
 
-from conftest import TINY_TRAIN
+from helpers import TINY_TRAIN
 from mlcap.training.checkpoint import load_checkpoint
 
 
@@ -66,6 +66,18 @@ def test_cache_of_other_weights_is_refused(mlcap, tiny_data, tmp_path):
     res = mlcap("pretrain-cnn", "-m", "bce", "--data", tiny_data, "--run", tmp_path / "r", "--weights",
                 tmp_path / "w.pth", "--features", out, *TINY_TRAIN)
     assert res.code == 2 and "random init" in res.err
+
+
+def test_cache_of_another_image_size_is_refused_for_training_and_predict(mlcap, tiny_data_master, tiny_features,
+                                                                         tiny_run, tmp_path):
+    """The cache holds 64-pixel features: a 32-pixel run would train on them and predict otherwise on images."""
+    res = mlcap("pretrain-cnn", "-m", "bce", "--data", tiny_data_master, "--run", tmp_path / "r", "--image-size", "32",
+                "--features", tiny_features, *TINY_TRAIN)
+    assert res.code == 2 and "features of 64-pixel images, the run uses 32 (give --image-size 64" in res.err
+    assert res.err.count("\n") == 1 and not (tmp_path / "r" / "pretrain-cnn.pt").exists()
+    small = tiny_run("bce", ["pretrain-cnn"], "--image-size", "32")
+    res = mlcap("predict", "--run", small, "--data", tiny_data_master, "--features", tiny_features)
+    assert res.code == 2 and "features of 64-pixel images, the run uses 32" in res.err and res.out == ""
 
 
 def test_unknown_split_is_an_error(mlcap, tiny_data, tmp_path):

@@ -9,19 +9,16 @@ import numpy as np
 import pytest
 import torch
 
-from conftest import TINY_TRAIN, run_cli
+from helpers import TINY_TRAIN
 from mlcap import feature_store
 from mlcap.data.prepared import PreparedDataset
 from mlcap.features import make_feature_loader
 from mlcap.training.checkpoint import load_checkpoint
 
 
-@pytest.fixture(scope="module")
-def cache(tiny_data_master, tmp_path_factory):
-    out = tmp_path_factory.mktemp("streaming") / "f.h5"
-    res = run_cli("extract-features", "--data", tiny_data_master, "--backbone", "smallcnn", "--out", out)
-    assert res.code == 0, res.err
-    return tiny_data_master, out
+@pytest.fixture
+def cache(tiny_data_master, tiny_features):
+    return tiny_data_master, tiny_features
 
 
 def row_bytes(path, dtype=np.float32) -> int:

@@ -22,27 +22,16 @@ import pytest
 import torch
 from PIL import Image
 
-from tests.conftest import TINY_TRAIN, run_cli
+from helpers import TINY_TRAIN, run_cli
 
 BCE = ["pretrain-cnn", "-m", "bce"]
 
 
-@pytest.fixture(scope="module")
-def trained(tmp_path_factory):
-    """A prepared synthetic set and a bce run trained on it, copied per case by ``world``."""
-    from mlcap.data.synthetic import generate
-
-    root = tmp_path_factory.mktemp("hostile")
-    generate(root / "data", images=40, seed=5)
-    res = run_cli(*BCE, "--data", root / "data", "--run", root / "run", *TINY_TRAIN)
-    assert res.code == 0, res.err
-    return root
-
-
 @pytest.fixture
-def world(trained, tmp_path):
-    shutil.copytree(trained / "data", tmp_path / "data")
-    shutil.copytree(trained / "run", tmp_path / "run")
+def world(tiny_data_master, tiny_run, tmp_path):
+    """A copy of the shared 60-image set and of a bce run trained on it, to break at will."""
+    shutil.copytree(tiny_data_master, tmp_path / "data")
+    shutil.copytree(tiny_run("bce", ["pretrain-cnn"]), tmp_path / "run")
     return tmp_path
 
 
@@ -548,7 +537,7 @@ def test_extract_features_with_every_image_unreadable(world):
         image.unlink()
     res = run_cli("extract-features", "--data", world / "data", "--backbone", "smallcnn", "--out", world / "f.h5",
                   "--splits", "test")
-    assert res.code == 2 and "none of the 8 images of split 'test'" in res.err and "Traceback" not in res.err
+    assert res.code == 2 and "none of the 12 images of split 'test'" in res.err and "Traceback" not in res.err
     import h5py
 
     with h5py.File(world / "f.h5", "r") as f:

@@ -10,12 +10,7 @@ import pytest
 from PIL import Image
 
 import mlcap as api
-from conftest import run_cli
-
-
-@pytest.fixture(scope="module")
-def trained(tiny_runs):
-    return tiny_runs
+from helpers import run_cli
 
 
 def _test_images(data) -> dict[str, str]:
@@ -29,8 +24,8 @@ def _by_id(rows, key="id"):
 
 
 @pytest.mark.parametrize("method", ["bce", "scnnrnn"])
-def test_images_give_the_records_of_the_prepared_split(trained, method, tmp_path):
-    data, runs = trained
+def test_images_give_the_records_of_the_prepared_split(tiny_runs, method, tmp_path):
+    data, runs = tiny_runs
     folder = tmp_path / "mine" / "nested"
     folder.mkdir(parents=True)
     paths = _test_images(data)
@@ -49,8 +44,8 @@ def test_images_give_the_records_of_the_prepared_split(trained, method, tmp_path
     assert "predict scnnrnn" in mine.err or "predict bce" in mine.err      # the progress line
 
 
-def test_files_folders_glob_and_stdin_with_an_unreadable_file_reported(trained, tmp_path, mlcap):
-    data, runs = trained
+def test_files_folders_glob_and_stdin_with_an_unreadable_file_reported(tiny_runs, tmp_path, mlcap):
+    data, runs = tiny_runs
     paths = sorted(_test_images(data))
     (tmp_path / "folder").mkdir()
     shutil.copy(paths[0], tmp_path / "folder" / "a.png")
@@ -77,8 +72,8 @@ def test_files_folders_glob_and_stdin_with_an_unreadable_file_reported(trained, 
     (["--glob", "*.png"], "give --images too"),
     ([], "missing option --data"),
 ])
-def test_bad_image_arguments_are_one_line(trained, tmp_path, mlcap, args, message):
-    data, runs = trained
+def test_bad_image_arguments_are_one_line(tiny_runs, tmp_path, mlcap, args, message):
+    data, runs = tiny_runs
     (tmp_path / "empty").mkdir()
     args = [str(tmp_path / "empty") if a == "EMPTY" else str(data) if a == "DATA" else a for a in args]
     res = mlcap("predict", "--run", runs["bce"], *args, stdin="")
@@ -86,15 +81,15 @@ def test_bad_image_arguments_are_one_line(trained, tmp_path, mlcap, args, messag
     assert res.err.count("\n") == 1 and res.out == ""
 
 
-def test_all_unreadable_images_is_an_error(trained, tmp_path, mlcap):
-    _, runs = trained
+def test_all_unreadable_images_is_an_error(tiny_runs, tmp_path, mlcap):
+    _, runs = tiny_runs
     (tmp_path / "x.png").write_bytes(b"\x89PNG broken")
     res = mlcap("predict", "--run", runs["bce"], "--images", tmp_path / "x.png")
     assert res.code == 2 and "none of the 1 images of --images could be read" in res.err
 
 
-def test_a_captioning_run_prints_captions(trained, tmp_path):
-    data, runs = trained
+def test_a_captioning_run_prints_captions(tiny_runs, tmp_path):
+    data, runs = tiny_runs
     path = sorted(_test_images(data))[0]
     res = run_cli("predict", "--run", runs["caption"], "--images", path)
     assert res.code == 0, res.err
@@ -102,10 +97,10 @@ def test_a_captioning_run_prints_captions(trained, tmp_path):
     assert set(row) == {"id", "caption", "concepts"} and isinstance(row["caption"], str)
 
 
-def test_python_api_predicts_paths_pil_images_and_tensors_like_the_cli(trained):
+def test_python_api_predicts_paths_pil_images_and_tensors_like_the_cli(tiny_runs):
     import torch
 
-    data, runs = trained
+    data, runs = tiny_runs
     paths = sorted(_test_images(data))[:3]
     cli = run_cli("predict", "--run", runs["scnnrnn"], "--images", *paths).json_lines()
     run = api.load_run(runs["scnnrnn"], device="cpu")
@@ -121,8 +116,8 @@ def test_python_api_predicts_paths_pil_images_and_tensors_like_the_cli(trained):
         run.predict(torch.full((3, 8, 8), 2.0))
 
 
-def test_python_api_evaluate_matches_the_cli(trained, tmp_path):
-    data, runs = trained
+def test_python_api_evaluate_matches_the_cli(tiny_runs, tmp_path):
+    data, runs = tiny_runs
     split = run_cli("predict", "--run", runs["bce"], "--data", data, "--split", "test")
     (tmp_path / "p.jsonl").write_text(split.out)
     cli = run_cli("evaluate", "--data", data, "--split", "test", "--metrics", "f1,map", "--json", tmp_path / "p.jsonl")
@@ -134,8 +129,8 @@ def test_python_api_evaluate_matches_the_cli(trained, tmp_path):
         api.evaluate([{"id": split.json_lines()[0]["id"], "labels": ["zebra"]}], data)
 
 
-def test_absolute_glob_is_one_line_and_api_ids_name_the_records(trained, tmp_path, mlcap):
-    data, runs = trained
+def test_absolute_glob_is_one_line_and_api_ids_name_the_records(tiny_runs, tmp_path, mlcap):
+    data, runs = tiny_runs
     res = mlcap("predict", "--run", runs["bce"], "--images", data / "images", "--glob", "/abs/*.png")
     assert res.code == 2 and "not a pattern relative to the folder" in res.err
     paths = _test_images(data)

@@ -9,12 +9,17 @@ install stays invisible and every mlcap module is the wheel's.
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 import sys
 import sysconfig
 import textwrap
 from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.slow
 
 ROOT = Path(__file__).resolve().parents[1]
 BUILT_IN = {"arnn", "bce", "cnnrnn", "orderfree", "orderless", "ria", "scnnrnn"}
@@ -27,6 +32,11 @@ from mlcap_bce import BCEMethod
 class EchoMethod(BCEMethod):
     name = "echo"
 """
+
+
+def _clean_env() -> dict:
+    """This environment without what registers methods from elsewhere (another test's plugin folder)."""
+    return {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "MLCAP_METHODS")}
 
 
 def _pip(*args: str) -> None:
@@ -85,7 +95,8 @@ def test_wheel_install_brings_every_method_and_keeps_third_party_plugins(tmp_pat
     python = _fresh_venv(tmp_path / "venv")
     _pip("--python", str(python), "install", "--no-deps", "--no-index", *map(str, wheels.glob("*.whl")))
     mlcap = tmp_path / "venv" / "bin" / "mlcap"
-    res = subprocess.run([str(mlcap), "methods", "--json"], capture_output=True, text=True, cwd=tmp_path)
+    res = subprocess.run([str(mlcap), "methods", "--json"], capture_output=True, text=True, cwd=tmp_path,
+                         env=_clean_env())
     assert res.returncode == 0, res.stderr
     rows = {r["name"]: r for r in map(json.loads, res.stdout.splitlines())}
     assert set(rows) == BUILT_IN | {"echo"}
@@ -98,7 +109,7 @@ def test_wheel_install_brings_every_method_and_keeps_third_party_plugins(tmp_pat
             "files = {n: __import__(p._entry_points()[n].module).__file__ for n in p.method_names()}\n"
             "[p.load_method(n) for n in p.method_names()]\n"
             "print(json.dumps({'mlcap': mlcap.__file__, **files}))")
-    out = subprocess.run([str(python), "-c", code], capture_output=True, text=True, cwd=tmp_path)
+    out = subprocess.run([str(python), "-c", code], capture_output=True, text=True, cwd=tmp_path, env=_clean_env())
     assert out.returncode == 0, out.stderr
     venv = str(tmp_path / "venv")
     assert all(path.startswith(venv) for path in json.loads(out.stdout).values()), out.stdout

@@ -7,16 +7,17 @@ import json
 import pytest
 
 import mlcap.compare.runner as runner
-from conftest import run_cli
+from helpers import COMPARE_FAST, run_cli
 from mlcap.compare.variants import parse_methods, parse_spec
 from mlcap.errors import MlcapError
 
+pytestmark = pytest.mark.slow
+
 TWO = "bce,bce:loss=warp"
-FAST = ["--epochs-scale", "0.1", "--device", "cpu"]      # bce: 10 epochs -> 1
 
 
 def _compare(data, out, *extra):
-    res = run_cli("compare", "--data", data, "--out", out, *FAST, *extra)
+    res = run_cli("compare", "--data", data, "--out", out, *COMPARE_FAST, *extra)
     assert res.code == 0, res.err
     return res
 
@@ -64,7 +65,7 @@ def test_an_interrupted_compare_resumes_and_reuses_what_is_done(tiny_data, tmp_p
         return real_predict(*args)
 
     monkeypatch.setattr(runner, "_predict", interrupted)
-    stopped = run_cli("compare", "--data", tiny_data, "--out", out, *FAST, "--methods", TWO)
+    stopped = run_cli("compare", "--data", tiny_data, "--out", out, *COMPARE_FAST, "--methods", TWO)
     assert stopped.code == 130                                   # as after Ctrl-C
     monkeypatch.setattr(runner, "_predict", real_predict)
     first, second = out / "runs" / "bce" / "seed0", out / "runs" / "bce_loss=warp" / "seed0"

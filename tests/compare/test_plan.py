@@ -8,14 +8,13 @@ from pathlib import Path
 
 import pytest
 
-from conftest import run_cli
+from helpers import COMPARE_FAST, run_cli
 
 PRESETS = sorted((Path(__file__).resolve().parents[2] / "examples" / "compare").glob("*.toml"))
-FAST = ["--epochs-scale", "0.1", "--device", "cpu"]
 
 
 def _plan(data, out, *extra) -> list[dict]:
-    res = run_cli("compare", "--data", data, "--out", out, *FAST, "--dry-run", "--json", *extra)
+    res = run_cli("compare", "--data", data, "--out", out, *COMPARE_FAST, "--dry-run", "--json", *extra)
     assert res.code == 0, res.err
     return res.json_lines()
 
@@ -35,7 +34,7 @@ def test_a_fresh_comparison_plans_every_run_and_writes_nothing(tiny_data, tmp_pa
         ("cnn", 1, "train"), ("rnn", 1, "train (cnn trains first)")]
     assert entries[0]["run"] == str(out / "runs" / "cnn" / "seed0")
     assert not out.exists()
-    table = run_cli("compare", "--data", tiny_data, "--out", out, *FAST, "--dry-run", "--config",
+    table = run_cli("compare", "--data", tiny_data, "--out", out, *COMPARE_FAST, "--dry-run", "--config",
                     tmp_path / "p.toml").out
     assert table.startswith("| variant | seed | plan | run |")
     assert table.rstrip().endswith("2 runs: 2 train")       # "train (cnn trains first)" counts as train
@@ -43,7 +42,7 @@ def test_a_fresh_comparison_plans_every_run_and_writes_nothing(tiny_data, tmp_pa
 
 def test_the_plan_says_reuse_resume_or_train_again_as_the_run_would(tiny_data, tmp_path):
     out, preset = tmp_path / "cmp", _preset(tmp_path / "p.toml", 0.001)
-    res = run_cli("compare", "--data", tiny_data, "--out", out, *FAST, "--config", preset)
+    res = run_cli("compare", "--data", tiny_data, "--out", out, *COMPARE_FAST, "--config", preset)
     assert res.code == 0, res.err
     assert [e["plan"] for e in _plan(tiny_data, out, "--config", preset)] == ["reuse", "reuse"]
 

@@ -104,7 +104,7 @@ def test_gpu_decode_path_on_the_cpu_matches_torchvision(tiny_data):
 
 
 def test_gpu_decode_refuses_augmentation(tiny_data, tmp_path):
-    from conftest import TINY_TRAIN, run_cli
+    from helpers import TINY_TRAIN, run_cli
 
     res = run_cli("pretrain-cnn", "-m", "bce", "--data", tiny_data, "--run", tmp_path / "r", *TINY_TRAIN,
                   "--decode", "gpu", "--augment")

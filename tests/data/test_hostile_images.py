@@ -12,7 +12,7 @@ import zlib
 import numpy as np
 from PIL import Image
 
-from conftest import TINY_TRAIN, run_cli
+from helpers import TINY_TRAIN, run_cli
 from mlcap.data.loader import load_image
 from mlcap.data.prepared import PreparedDataset
 

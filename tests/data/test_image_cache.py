@@ -8,7 +8,7 @@ import json
 import numpy as np
 import torch
 
-from conftest import TINY_TRAIN, run_cli
+from helpers import TINY_TRAIN, run_cli
 from mlcap.data.image_cache import DecodedImages
 from mlcap.data.loader import batch_to_device, make_loader
 from mlcap.data.prepared import PreparedDataset

@@ -8,7 +8,7 @@ import json
 
 from PIL import Image
 
-from conftest import run_cli
+from helpers import run_cli
 
 
 def _images(root, names="abc"):

@@ -20,6 +20,7 @@ class _NamesOnly(pickle.Unpickler):
         raise pickle.UnpicklingError(f"refusing {module}.{name}")
 
 
+@pytest.mark.slow
 def test_real_csvs_keep_every_labelled_image(shared_data, tmp_path, mlcap):
     d = shared_data("nuswide")
     res = mlcap("prepare", "nuswide", "--out", tmp_path / "nw", "--concepts", d / "Concepts81.txt",

@@ -3,6 +3,8 @@ a flat Concepts81.txt, one label CSV per split (brthmas' labels_{train,test}.zip
 
 from __future__ import annotations
 
+import pytest
+
 import json
 import zipfile
 
@@ -77,6 +79,7 @@ def test_a_folder_with_neither_form_names_the_flags(tmp_path, mlcap):
     assert res.code == 2 and "absent: not found or not a directory" in res.err
 
 
+@pytest.mark.slow
 def test_the_real_derived_folder_as_root(shared_data, tmp_path, mlcap):
     """../shared/data/nuswide holds the derived files themselves: BiAM's Concepts81.txt, brthmas'
     labels_{train,test}.zip and BiAM's names pickle (not read)."""

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import pytest
+
 import json
 
 from mlcap.data.prepared import PreparedDataset
 
 
+@pytest.mark.slow
 def test_annotation5_split_and_training(shared_data, tmp_path, mlcap):
     root = shared_data("pa100k")
     res = mlcap("prepare", "pa100k", "--root", root, "--annotation", root / "annotation5.mat",

@@ -11,6 +11,7 @@ import pytest
 needs_java = pytest.mark.skipif(shutil.which("java") is None, reason="caption metrics need java")
 
 
+@pytest.mark.slow
 @needs_java
 def test_cli_equals_pycocoevalcap_scorers(shared_data, tmp_path, mlcap):
     from pycocoevalcap.bleu.bleu import Bleu

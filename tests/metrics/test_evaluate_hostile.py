@@ -8,7 +8,7 @@ import json
 
 import pytest
 
-from conftest import run_cli
+from helpers import run_cli
 from mlcap.data.prepared import PreparedDataset
 
 

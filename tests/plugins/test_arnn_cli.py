@@ -9,23 +9,17 @@ import shutil
 import pytest
 import torch
 
-from conftest import TINY_TRAIN, run_cli
+from helpers import SMALL as SMALL_OPTIONS, TINY_TRAIN, run_cli
 from mlcap.training.checkpoint import load_checkpoint
 
-SMALL = ["--option", "dim=16", "--option", "context_width=4", "--option", "glimpses=4"]
+SMALL = SMALL_OPTIONS["arnn"]
 
 
-@pytest.fixture(scope="module")
-def trained(tiny_data_master, tmp_path_factory):
-    root = tmp_path_factory.mktemp("arnn")
-    data, run = root / "data", root / "run"
-    shutil.copytree(tiny_data_master, data)
-    res = run_cli("pretrain-cnn", "-m", "arnn", "--data", data, "--run", run, *SMALL, *TINY_TRAIN)
-    assert res.code == 0, res.err
-    res = run_cli("finetune", "-m", "arnn", "--data", data, "--run", run, "--seed", "3", *TINY_TRAIN,
-                  "--epochs", "2")
-    assert res.code == 0, res.err
-    return data, run, root
+@pytest.fixture
+def trained(tiny_run, tiny_data_master, tmp_path):
+    """``(data, run, folder)``: the shared data, an arnn run (read-only) and a folder for outputs."""
+    run = tiny_run("arnn", ["pretrain-cnn", "finetune"], *SMALL, "--seed", "3", "--epochs", "2")
+    return tiny_data_master, run, tmp_path
 
 
 def test_end_to_end_predict_and_evaluate_top_3(trained):
@@ -48,8 +42,8 @@ def test_finetune_is_deterministic_per_seed(trained):
     data, run, root = trained
     again = root / "again"
     shutil.copytree(run, again)
-    res = run_cli("finetune", "-m", "arnn", "--data", data, "--run", again, "--seed", "3", *TINY_TRAIN, "--overwrite",
-                  "--epochs", "2")
+    res = run_cli("finetune", "-m", "arnn", "--data", data, "--run", again, *SMALL, "--seed", "3", *TINY_TRAIN,
+                  "--overwrite", "--epochs", "2")
     assert res.code == 0, res.err
     a, _, _ = load_checkpoint(run / "finetune.pt")
     b, _, _ = load_checkpoint(again / "finetune.pt")
@@ -80,15 +74,11 @@ def test_no_label_order_is_accepted(trained):
     assert res.code == 2 and "--order" in res.err
 
 
-def test_coco_mini_real_images_from_cached_imagenet_features(shared_data, tmp_path):
+@pytest.mark.slow
+def test_coco_mini_real_images_from_cached_imagenet_features(coco_mini_features, tmp_path):
     """The 80 COCO categories on the real COCO-mini images: EfficientNet-Lite0 ImageNet features
     cached (offline weights), projected to 512 channels on a 7 x 7 grid; finetune alone."""
-    root = shared_data("coco", "coco_mini")
-    data, feats, run = tmp_path / "data", tmp_path / "f.h5", tmp_path / "run"
-    assert run_cli("prepare", "coco", "--root", root, "--out", data, "--json").code == 0
-    res = run_cli("extract-features", "--data", data, "--backbone", "efficientnet_lite0", "--weights", "imagenet",
-                  "--out", feats, "--image-size", "128", "--device", "cpu")
-    assert res.code == 0, res.err
+    (data, feats), run = coco_mini_features, tmp_path / "run"
     res = run_cli("finetune", "-m", "arnn", "--data", data, "--run", run, "--backbone", "efficientnet_lite0",
                   "--weights", "imagenet", "--image-size", "128", "--features", feats, "--epochs", "1",
                   "--device", "cpu", *SMALL)

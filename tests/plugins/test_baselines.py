@@ -10,7 +10,7 @@ import shutil
 import pytest
 import torch
 
-from conftest import TINY_TRAIN, run_cli
+from helpers import TINY_TRAIN, run_cli
 from mlcap.protocol import Batch, ModelSpec
 from mlcap_bce import losses
 from mlcap_cnnrnn.network import OutputFusionDecoder

@@ -4,27 +4,20 @@ evaluate; theta_R and the backbone unchanged by finetune; the stored stop thresh
 from __future__ import annotations
 
 import json
-import shutil
 
 import pytest
 import torch
 
-from conftest import TINY_TRAIN, run_cli
+from helpers import SMALL as SMALL_OPTIONS, TINY_TRAIN, run_cli
 from mlcap.training.checkpoint import load_checkpoint
 
-SMALL = ["--option", "hidden=16", "--option", "pred_hidden=8", "--option", "attention_dim=8"]
+SMALL = SMALL_OPTIONS["orderfree"]
 
 
-@pytest.fixture(scope="module")
-def trained(tiny_data_master, tmp_path_factory):
-    root = tmp_path_factory.mktemp("orderfree")
-    data, run = root / "data", root / "run"
-    shutil.copytree(tiny_data_master, data)
-    res = run_cli("pretrain-cnn", "-m", "orderfree", "--data", data, "--run", run, *SMALL, *TINY_TRAIN)
-    assert res.code == 0, res.err
-    res = run_cli("finetune", "-m", "orderfree", "--data", data, "--run", run, *TINY_TRAIN)
-    assert res.code == 0, res.err
-    return data, run, root
+@pytest.fixture
+def trained(tiny_run, tiny_data_master, tmp_path):
+    """``(data, run, folder)``: the shared data, an orderfree run (read-only) and a folder for outputs."""
+    return tiny_data_master, tiny_run("orderfree", ["pretrain-cnn", "finetune"], *SMALL), tmp_path
 
 
 def test_end_to_end_predict_and_evaluate_without_duplicates(trained):
@@ -83,15 +76,11 @@ def test_mla_is_refused(trained):
     assert res.code == 2 and "--order mla: method 'orderfree' accepts free, frequent" in res.err
 
 
-def test_coco_mini_real_images_from_cached_imagenet_features(shared_data, tmp_path):
+@pytest.mark.slow
+def test_coco_mini_real_images_from_cached_imagenet_features(coco_mini_features, tmp_path):
     """The 80 COCO categories on the real COCO-mini images: EfficientNet-Lite0 ImageNet features
     (offline weights) cached, theta_R then the order-free LSTM, predictions with no repeats."""
-    root = shared_data("coco", "coco_mini")
-    data, feats, run = tmp_path / "data", tmp_path / "f.h5", tmp_path / "run"
-    assert run_cli("prepare", "coco", "--root", root, "--out", data, "--json").code == 0
-    res = run_cli("extract-features", "--data", data, "--backbone", "efficientnet_lite0", "--weights", "imagenet",
-                  "--out", feats, "--image-size", "128", "--device", "cpu")
-    assert res.code == 0, res.err
+    (data, feats), run = coco_mini_features, tmp_path / "run"
     common = ["-m", "orderfree", "--data", data, "--run", run, "--backbone", "efficientnet_lite0", "--weights",
               "imagenet", "--image-size", "128", "--features", feats, "--epochs", "1", "--device", "cpu", *SMALL]
     for stage in ("pretrain-cnn", "finetune"):

@@ -7,7 +7,7 @@ import json
 import pytest
 import torch
 
-from conftest import TINY_TRAIN
+from helpers import TINY_TRAIN
 from mlcap.plugins import load_method
 from mlcap.protocol import PAD, Batch, ModelSpec
 

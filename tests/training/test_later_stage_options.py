@@ -1,6 +1,7 @@
 """Every option given at a later stage is used (it changes the result, or what is selected and
 recorded) or refused with a one-line error; none is silently ignored. The test walks every field
-of TrainOptions and of the method's options, so a new field must be classified here."""
+of TrainOptions (on scnnrnn's finetune), so a new field must be classified here; each method's own
+options are walked by mlcap.testing.check_method (tests/methods/test_contract.py)."""
 
 from __future__ import annotations
 
@@ -11,10 +12,11 @@ import pytest
 import torch
 
 from mlcap.config import TrainOptions
+from helpers import SMALL, TINY_TRAIN, run_cli
 from mlcap.training.checkpoint import load_checkpoint
 
-SMALL = ["-o", "hidden=16", "-o", "embed_dim=8"]
-COMMON = ["--batch-size", "16", "--device", "cpu"]
+pytestmark = pytest.mark.slow
+
 
 REFUSED = {   # structural, or a recipe field the stage's optimizer/schedule does not use, or not applicable
     "backbone": ["--backbone", "resnet18"], "weights": ["--weights", "w.pth"], "image_size": ["--image-size", "48"],
@@ -47,30 +49,24 @@ RUNTIME = {   # by design these never change the weights (bit-identical); they a
 WITH_FEATURES = {"features_memory", "features_dtype"}
 SELECTION = {"select_by": ["--select-by", "loss"], "val_every": ["--val-every", "2"], "patience": ["--patience", "1"]}
 NOT_STAGE_OPTIONS = {"method", "data", "run", "method_options"}
-METHOD_REFUSED = {"variant": "nic-f", "embed_dim": 4, "hidden": 8, "cell": "tanh", "init": "tanh"}
-METHOD_CHANGES = {"dropout": 0.5, "cnn_loss_weight": 0.0, "loss_reduction": "mean"}
 
 
 def test_every_field_is_classified():
-    from mlcap_scnnrnn.method import ScnnrnnOptions
-
     groups = [REFUSED, CHANGES_WEIGHTS, RUNTIME, SELECTION, NOT_STAGE_OPTIONS]
     assert sum(map(len, groups)) == len(set().union(*groups)) == len(TrainOptions.model_fields)
     assert set().union(*groups) == set(TrainOptions.model_fields)
-    assert set(METHOD_REFUSED) | set(METHOD_CHANGES) == set(ScnnrnnOptions.model_fields)
 
 
 @pytest.fixture(scope="module")
-def base(tmp_path_factory, tiny_data_master):
+def base(tmp_path_factory, tiny_data_master, tiny_run):
+    """A folder with the data, an scnnrnn run through pretrain-cnn ("first", 32-pixel images), a bce
+    run, the feature cache at 32 pixels, and the reference finetune of "first" that each field's run is compared with."""
     root = tmp_path_factory.mktemp("later")
-    from conftest import run_cli
-
-    assert run_cli("pretrain-cnn", "-m", "scnnrnn", "--data", tiny_data_master, "--run", root / "first",
-                   "--epochs", "1", *SMALL, *COMMON).code == 0
-    assert run_cli("pretrain-cnn", "-m", "bce", "--data", tiny_data_master, "--run", root / "bce", "--epochs", "1",
-                   *COMMON).code == 0
-    assert run_cli("extract-features", "--data", tiny_data_master, "--backbone", "smallcnn", "--out",
-                   root / "f.h5").code == 0
+    shutil.copytree(tiny_run("scnnrnn", ["pretrain-cnn"], *SMALL["scnnrnn"], "--image-size", "32"), root / "first")
+    (root / "bce").symlink_to(tiny_run("bce", ["pretrain-cnn"]))
+    res = run_cli("extract-features", "--data", tiny_data_master, "--backbone", "smallcnn", "--image-size", "32",
+                  "--out", root / "f.h5")
+    assert res.code == 0, res.err
     (root / "data").symlink_to(tiny_data_master)
     reference = finetune(root, "reference", [])
     assert reference[0].code == 0, reference[0].err
@@ -78,12 +74,10 @@ def base(tmp_path_factory, tiny_data_master):
 
 
 def finetune(root, name, extra):
-    from conftest import run_cli
-
     run = root / name
     shutil.copytree(root / "first", run)
-    res = run_cli("finetune", "-m", "scnnrnn", "--data", root / "data", "--run", run,
-                  "--epochs", "2", *COMMON, *extra)
+    res = run_cli("finetune", "-m", "scnnrnn", "--data", root / "data", "--run", run, *TINY_TRAIN, "--epochs", "2",
+                  *extra)
     return res, run
 
 
@@ -162,19 +156,3 @@ def test_selection_options_change_what_is_validated_or_selected(base, field):
         assert "val/loss" not in rows(run)[0] and "val/loss" in rows(ref_run)[0]
     else:
         assert meta["options"]["patience"] == 1
-
-
-@pytest.mark.parametrize("name", sorted(METHOD_REFUSED))
-def test_structural_method_options_are_refused(base, name):
-    root, _ = base
-    res, _ = finetune(root, f"mrefused-{name}", ["-o", f"{name}={METHOD_REFUSED[name]}"])
-    assert res.code == 2 and "fixed by the run's first stage" in res.err, res.err
-
-
-@pytest.mark.parametrize("name", sorted(METHOD_CHANGES))
-def test_method_options_at_a_later_stage_are_used(base, name):
-    root, (ref, ref_run) = base
-    res, run = finetune(root, f"mchanged-{name}", ["-o", f"{name}={METHOD_CHANGES[name]}"])
-    assert res.code == 0, res.err
-    assert differs(weights(ref_run), weights(run)), name
-    assert json.loads((run / "finetune.json").read_text())["method_options"][name] == METHOD_CHANGES[name]

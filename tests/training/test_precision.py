@@ -5,15 +5,18 @@ from __future__ import annotations
 
 import math
 
+import pytest
 import torch
 
-from conftest import TINY_TRAIN, run_cli
+from helpers import TINY_TRAIN, run_cli
+
+pytestmark = pytest.mark.slow
 
 
 def test_float16_with_grad_scaler_and_resume(tiny_data, tmp_path):
     run = tmp_path / "fp16"
-    args = ["pretrain-cnn", "-m", "bce", "--data", tiny_data, "--run", run, *TINY_TRAIN, "--amp",
-            "--amp-dtype", "float16"]
+    args = ["pretrain-cnn", "-m", "bce", "--data", tiny_data, "--run", run, *TINY_TRAIN, "--image-size", "32",
+            "--amp", "--amp-dtype", "float16"]
     res = run_cli(*args)
     assert res.code == 0, res.err
     assert math.isfinite(res.json_lines()[-1]["loss"])
@@ -28,7 +31,8 @@ def test_float16_with_grad_scaler_and_resume(tiny_data, tmp_path):
 def test_bfloat16_and_float16_differ_from_fp32(tiny_data, tmp_path):
     losses = {}
     for name, flags in (("fp32", []), ("bf16", ["--amp"]), ("fp16", ["--amp", "--amp-dtype", "float16"])):
-        res = run_cli("pretrain-cnn", "-m", "bce", "--data", tiny_data, "--run", tmp_path / name, *TINY_TRAIN, *flags)
+        res = run_cli("pretrain-cnn", "-m", "bce", "--data", tiny_data, "--run", tmp_path / name, *TINY_TRAIN,
+                      "--image-size", "32", *flags)
         assert res.code == 0, res.err
         losses[name] = res.json_lines()[-1]["loss"]
     assert losses["bf16"] != losses["fp32"] and losses["fp16"] != losses["fp32"]

@@ -12,15 +12,19 @@ import time
 import pytest
 import torch
 
+from helpers import SMALL
 from mlcap.training.checkpoint import load_checkpoint
 
-EPOCHS = 8
+pytestmark = pytest.mark.slow
+
+EPOCHS = 4
 
 
 def mlcap_args(data, run, *extra):
     # finetune from scratch exercises encoder, decoder, both losses, and the random label order
     return [sys.executable, "-m", "mlcap", "finetune", "-m", "scnnrnn", "--data", str(data), "--run", str(run),
             "--epochs", str(EPOCHS), "--batch-size", "8", "--device", "cpu", "--seed", "7", "--order", "random",
+            "--image-size", "32", *SMALL["scnnrnn"],
             *extra]
 
 
@@ -71,7 +75,8 @@ def test_resume_with_validation_schedule_augmentation_and_workers(tiny_data, tmp
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     args = lambda run, *extra: [sys.executable, "-m", "mlcap", "pretrain-cnn", "-m", "bce", "--data", str(tiny_data),
                                 "--run", str(run), "--epochs", str(EPOCHS), "--batch-size", "8", "--device", "cpu",
-                                "--seed", "3", "--augment", "--num-workers", "1", *RECIPES[recipe], *extra]
+                                "--seed", "3", "--augment", "--num-workers", "1", "--image-size", "32",
+                                *RECIPES[recipe], *extra]
     straight, killed = tmp_path / "straight", tmp_path / "killed"
     subprocess.run(args(straight), check=True, capture_output=True, env=env)
     proc = subprocess.Popen(args(killed), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from conftest import TINY_TRAIN
+from helpers import TINY_TRAIN
 
 
 def test_resume_of_a_complete_stage_prints_the_fresh_summary(mlcap, tiny_data, tmp_path):

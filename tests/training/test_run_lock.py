@@ -8,7 +8,7 @@ import subprocess
 import sys
 import time
 
-from conftest import TINY_TRAIN, run_cli
+from helpers import TINY_TRAIN, run_cli
 
 
 def test_a_second_writer_is_refused_naming_the_holder(tiny_data, tmp_path):

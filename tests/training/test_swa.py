@@ -7,7 +7,7 @@ import json
 import pytest
 import torch
 
-from conftest import TINY_TRAIN
+from helpers import TINY_TRAIN
 from mlcap.training.swa import WeightAverager
 
 

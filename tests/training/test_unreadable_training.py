@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import json
 
-from conftest import TINY_TRAIN, run_cli
+from helpers import TINY_TRAIN, run_cli
 
 
 def _break_images(data, share: float):

@@ -8,7 +8,7 @@ import json
 import pytest
 import torch
 
-from conftest import TINY_TRAIN
+from helpers import TINY_TRAIN
 from mlcap.plugins import load_method
 from mlcap.training.checkpoint import load_checkpoint
 from mlcap.training.run import RunDir

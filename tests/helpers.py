@@ -1,0 +1,46 @@
+"""What tests share: the in-process CLI, the tiny training sizes, and the data folder beside the
+project. Tests import from here (fixtures live in conftest.py)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from mlcap.testing import TINY, Result, run_cli  # noqa: F401  (re-exported for the tests)
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED_DATA = ROOT / ".." / "shared" / "data"
+#: The tiny training sizes: one epoch, 16 images a batch, on the CPU.
+TINY_TRAIN = list(TINY)
+#: Small networks per method, as ``--option`` flags (tests of plumbing, not of accuracy).
+SMALL = {
+    "arnn": ["--option", "dim=16", "--option", "context_width=4", "--option", "glimpses=4"],
+    "orderfree": ["--option", "hidden=16", "--option", "pred_hidden=8", "--option", "attention_dim=8"],
+    "scnnrnn": ["--option", "hidden=16", "--option", "embed_dim=8"],
+    "orderless": [],
+}
+#: `mlcap compare` at a tenth of each recipe's epochs (bce: 10 -> 1), on the CPU.
+COMPARE_FAST = ["--epochs-scale", "0.1", "--device", "cpu"]
+#: Set by CI: a missing ``../shared/data`` file fails the test instead of skipping it.
+REQUIRE_DATA = "MLCAP_REQUIRE_DATA"
+
+
+def train_tiny(data: Path, run: Path, method: str, stages, *extra) -> Path:
+    """``run`` trained through ``stages`` of ``method`` for one tiny epoch each (in-process)."""
+    for stage in stages:
+        res = run_cli(stage, "--method", method, "--data", data, "--run", run, *TINY_TRAIN, *extra)
+        assert res.code == 0, f"{method} {stage}: {res.err}"
+    return run
+
+
+def shared_path(*parts) -> Path:
+    """A path under ../shared/data; a skip with the reason when it is absent, or a failure under
+    ``MLCAP_REQUIRE_DATA=1`` (CI), so that a run without the data cannot pass quietly."""
+    path = SHARED_DATA.joinpath(*parts)
+    if not path.exists():
+        if os.environ.get(REQUIRE_DATA) == "1":
+            pytest.fail(f"{path} not present, and {REQUIRE_DATA}=1 requires it")
+        pytest.skip(f"{path} not present")
+    return path
