@@ -12,7 +12,7 @@ import time
 import pytest
 import torch
 
-from helpers import SMALL
+from helpers import SMALL, run_cli
 from mlcap.training.checkpoint import load_checkpoint
 
 pytestmark = pytest.mark.slow
@@ -31,7 +31,7 @@ def mlcap_args(data, run, *extra):
 def test_killed_training_resumes_to_identical_weights(tiny_data, tmp_path):
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     straight, killed = tmp_path / "straight", tmp_path / "killed"
-    subprocess.run(mlcap_args(tiny_data, straight), check=True, capture_output=True, env=env)
+    assert run_cli(*mlcap_args(tiny_data, straight)[3:]).code == 0      # in-process: only the kill needs a process
 
     proc = subprocess.Popen(mlcap_args(tiny_data, killed), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                             env=env)
@@ -44,9 +44,9 @@ def test_killed_training_resumes_to_identical_weights(tiny_data, tmp_path):
     epoch_at_kill = json.loads(meta_path.read_text())["epoch"]
     assert 1 <= epoch_at_kill < EPOCHS, "the kill must land mid-training"
 
-    res = subprocess.run(mlcap_args(tiny_data, killed, "--resume"), capture_output=True, text=True, env=env)
-    assert res.returncode == 0, res.stderr
-    assert f"resuming from {killed / 'finetune.pt'} after epoch {epoch_at_kill}" in res.stderr
+    res = run_cli(*mlcap_args(tiny_data, killed, "--resume")[3:])
+    assert res.code == 0, res.err
+    assert f"resuming from {killed / 'finetune.pt'} after epoch {epoch_at_kill}" in res.err
 
     a, a_opt, a_meta = load_checkpoint(straight / "finetune.pt")
     b, b_opt, b_meta = load_checkpoint(killed / "finetune.pt")
@@ -78,7 +78,7 @@ def test_resume_with_validation_schedule_augmentation_and_workers(tiny_data, tmp
                                 "--seed", "3", "--augment", "--num-workers", "1", "--image-size", "32",
                                 *RECIPES[recipe], *extra]
     straight, killed = tmp_path / "straight", tmp_path / "killed"
-    subprocess.run(args(straight), check=True, capture_output=True, env=env)
+    assert run_cli(*args(straight)[3:]).code == 0      # in-process: only the kill needs a process
     proc = subprocess.Popen(args(killed), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
     meta_path = killed / "pretrain-cnn.json"
     deadline = time.time() + 120
@@ -88,8 +88,8 @@ def test_resume_with_validation_schedule_augmentation_and_workers(tiny_data, tmp
     proc.send_signal(signal.SIGKILL)
     proc.wait()
     assert not json.loads(meta_path.read_text())["complete"], "the kill must land mid-training"
-    res = subprocess.run(args(killed, "--resume"), capture_output=True, text=True, env=env)
-    assert res.returncode == 0, res.stderr
+    res = run_cli(*args(killed, "--resume")[3:])
+    assert res.code == 0, res.err
     for name in ("pretrain-cnn.pt", "pretrain-cnn.best.pt"):
         a, _, a_meta = load_checkpoint(straight / name)
         b, _, b_meta = load_checkpoint(killed / name)
