@@ -209,10 +209,12 @@ def methods(json_output: bool = typer.Option(False, "--json", help="Machine-read
 def backbones():
     """Backbone names accepted by --backbone."""
     from mlcap.models import backbone_input, backbone_names
+    from mlcap.models.registry import OFFLINE_IMAGENET
 
     for name in backbone_names():
         info = backbone_input(name)
-        sys.stdout.write(f"{name:<14} input {info.default_size}px\n")
+        offline = "--weights imagenet (offline)" if name in OFFLINE_IMAGENET else "--weights PATH only"
+        sys.stdout.write(f"{name:<18} input {info.default_size}px  {offline}\n")
 
 
 from mlcap import cli_export  # noqa: E402,F401  (`mlcap export`)

@@ -37,6 +37,18 @@ def _family(name: str):
     return None, None
 
 
+#: Backbones whose ImageNet weights (``--weights imagenet``) come with an installed package; no
+#: other backbone has ImageNet weights here, and nothing is ever downloaded.
+OFFLINE_IMAGENET = ("efficientnet_lite0",)
+
+
+def no_offline_weights(name: str) -> MlcapError:
+    """The one-line refusal of ``--weights imagenet`` for a backbone without offline weights."""
+    return MlcapError(f"--weights imagenet: {name} has no offline ImageNet weights (backbones that have them: "
+                      f"{', '.join(OFFLINE_IMAGENET)}), and mlcap never downloads; pass a local state-dict file "
+                      "(.pth or .safetensors) with --weights PATH")
+
+
 def register_backbone(*, mean, std, default_size: int):
     """Decorator: register a backbone factory under its function name."""
     def register(fn: Callable) -> Callable:
@@ -65,8 +77,8 @@ def backbone_names() -> list[str]:
 
 
 def create_backbone(name: str, weights: str | Path | None = None, **cfg):
-    """Build backbone ``name``; ``weights`` is a local state-dict file, or ``imagenet`` (offline for
-    efficientnet_lite0; a library download, when the network allows, for the others)."""
+    """Build backbone ``name``; ``weights`` is a local state-dict file, or ``imagenet`` for the
+    backbones of ``OFFLINE_IMAGENET`` (refused for the others: nothing is downloaded)."""
     family, rest = _family(name)
     if family:
         return family[0](rest, weights=weights, **cfg)

@@ -16,7 +16,8 @@ from __future__ import annotations
 from torch import nn
 
 from mlcap.errors import MlcapError
-from mlcap.models.registry import BackboneInput, load_state_dict_file, register_backbone, register_family
+from mlcap.models.registry import (BackboneInput, load_state_dict_file, no_offline_weights, register_backbone,
+                                   register_family)
 
 
 class TimmBackbone(nn.Module):
@@ -59,12 +60,8 @@ def _timm_net(model_name: str, weights):
     net = timm.create_model(model_name, pretrained=False)
     if weights == "imagenet" and model_name == "tf_efficientnet_lite0":
         net.load_state_dict(lite0_imagenet_state_dict())
-    elif weights == "imagenet":  # timm's hub download, when the network allows
-        try:
-            net = timm.create_model(model_name, pretrained=True)
-        except Exception as e:
-            raise MlcapError(f"no offline ImageNet weights for {model_name} and the download failed "
-                             f"({type(e).__name__}); pass a local state-dict file") from None
+    elif weights == "imagenet":  # timm's would come from the model hub: never downloaded
+        raise no_offline_weights(f"timm/{model_name}")
     elif weights:
         net.load_state_dict(load_state_dict_file(weights))
     return net

@@ -1,9 +1,9 @@
 """torchvision ResNet, VGG16 and Inception-v3 as backbones.
 
 Weights: ``weights=PATH`` loads a local torchvision state dict (for example
-``resnet50-0676ba61.pth``); ``weights="imagenet"`` asks torchvision for its ImageNet
-weights, which needs the network (a clear error without it); without either the network
-is randomly initialised. Shapes for a 224x224 input (299 for Inception-v3):
+``resnet50-0676ba61.pth``, downloaded by the user); ``weights="imagenet"`` is refused in one
+line (torchvision's ImageNet weights need a download, which mlcap never does); without a
+file the network is randomly initialised. Shapes for a 224x224 input (299 for Inception-v3):
 
 =============  ====================  =====================
 backbone       pooled (B, D)          spatial (B, C, H, W)
@@ -21,27 +21,19 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from mlcap.errors import MlcapError
 from mlcap.nn.sample_noise import SampleDropout
-from mlcap.models.registry import load_state_dict_file, register_backbone
+from mlcap.models.registry import load_state_dict_file, no_offline_weights, register_backbone
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 
 
 def _load(model: nn.Module, weights, name: str | None = None) -> nn.Module:
-    """``weights``: a local state-dict file, or ``imagenet`` (torchvision's download, when the
-    network allows; torch's hub cache is reused, and loading is ``weights_only``)."""
+    """``weights``: a local state-dict file (``imagenet`` is refused: torchvision's ImageNet weights
+    would need a download)."""
     if weights == "imagenet":
-        import torchvision
-
-        try:
-            state = torchvision.models.get_model_weights(name).DEFAULT.get_state_dict(progress=False)
-        except Exception as e:
-            raise MlcapError(f"{name}: could not fetch torchvision's ImageNet weights ({type(e).__name__}); "
-                             "pass a local weights file with --weights PATH") from None
-        model.load_state_dict(state)
-    elif weights:
+        raise no_offline_weights(name or "this backbone")
+    if weights:
         model.load_state_dict(load_state_dict_file(weights))
     return model
 
@@ -138,7 +130,7 @@ class MobileNetV3Backbone(nn.Module):
 def mobilenet_v3(weights=None, **_):
     import torchvision
 
-    return MobileNetV3Backbone(_load(torchvision.models.mobilenet_v3_large(weights=None), weights, "mobilenet_v3_large"))
+    return MobileNetV3Backbone(_load(torchvision.models.mobilenet_v3_large(weights=None), weights, "mobilenet_v3"))
 
 
 @register_backbone(mean=IMAGENET_MEAN, std=IMAGENET_STD, default_size=299)
