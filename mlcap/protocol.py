@@ -165,6 +165,11 @@ def cut_at_end(emitted: list[list[int]], end: int) -> list[list[int]]:
     return [row[: row.index(end)] if end in row else row for row in emitted]
 
 
+def method_tasks(method) -> tuple[str, ...]:
+    """The ``--task`` values ``method`` does (its ``tasks``; default multilabel only)."""
+    return tuple(getattr(method, "tasks", ("multilabel",)))
+
+
 def check_decoded(method, decoded: Decoded, batch: Batch, spec: ModelSpec) -> Decoded:
     """``decoded`` as ``predict`` must give it for ``batch``: one sequence and one score row per
     image, a score per label (a method that breaks this is named in one line)."""

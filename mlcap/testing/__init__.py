@@ -25,6 +25,7 @@ import os
 from contextlib import contextmanager
 from pathlib import Path
 
+from mlcap.protocol import method_tasks
 from mlcap.testing.checks_export import check_export, check_features, check_later_options
 from mlcap.testing.checks_predict import (check_api, check_attention, check_images, check_stages, check_threshold,
                                           check_weights_only)
@@ -87,10 +88,6 @@ def _registered(name: str, target: str | None):
             os.environ[ENV] = saved
 
 
-def supported_tasks(method) -> tuple[str, ...]:
-    return tuple(getattr(method, "tasks", ("multilabel",)))
-
-
 def check_method(method, tmp_path, *, checks=None, tasks=None, options: dict | None = None,
                  verbose: bool = False) -> dict[str, str]:
     """Run ``checks`` (default: all of ``CHECKS``) on ``method`` (an installed method's name, or a
@@ -110,7 +107,7 @@ def check_method(method, tmp_path, *, checks=None, tasks=None, options: dict | N
     failures: dict[str, str] = {}
     with _registered(name, target):
         loaded = load_method(name)
-        for task in tasks or supported_tasks(loaded):
+        for task in tasks or method_tasks(loaded):
             ctx = Context(name, loaded, task, Path(tmp_path) / task, data, declared_stages(loaded, task),
                           dict(options or {}))
             ctx.root.mkdir(parents=True, exist_ok=True)

@@ -12,7 +12,7 @@ from mlcap.data.prepared import PreparedDataset
 from mlcap.errors import MlcapError
 from mlcap.models import backbone_input
 from mlcap.progress import note
-from mlcap.protocol import UNK_WORD, ModelSpec
+from mlcap.protocol import UNK_WORD, ModelSpec, method_tasks
 from mlcap.training.checkpoint import load_checkpoint, load_weights
 from mlcap.training.run import RunDir
 
@@ -40,7 +40,7 @@ def _new_spec(method, data: PreparedDataset, opts: TrainOptions) -> ModelSpec:
     if use_tags and not data.tags:
         raise MlcapError(f"{data.root}: --use-tags, but the dataset has no tag vocabulary")
     task = opts.task or "multilabel"
-    tasks = tuple(getattr(method, "tasks", ("multilabel",)))
+    tasks = method_tasks(method)
     if task not in tasks:
         raise MlcapError(f"--task {task}: method {method.name!r} does not do it (its tasks: {', '.join(tasks)})")
     words: list[str] = []

@@ -19,6 +19,7 @@ import torch
 from torch.utils.data import DataLoader
 
 from helpers import run_cli
+from mlcap.testing.cli import subprocess_env
 from mlcap.training.replicas import GlobalBatchSampler
 
 pytestmark = pytest.mark.slow
@@ -52,9 +53,7 @@ def test_global_batches_are_one_process_batches():
 
 
 def _env() -> dict:
-    env = {**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}", "OMP_NUM_THREADS": "1"}
-    env.pop("WORLD_SIZE", None)
-    return env
+    return subprocess_env(OMP_NUM_THREADS="1")
 
 
 def _torchrun(data: Path, run: Path, *extra, wait: bool = True):
