@@ -14,7 +14,7 @@ import time
 
 import numpy as np
 
-from mlcap.alignment import align
+from mlcap.nn.alignment import align
 
 PAPER_MS = {"mla": 0.80, "pla": 0.25}   # Yazici et al., CVPR 2020, per image
 

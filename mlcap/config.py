@@ -54,7 +54,7 @@ class TrainOptions(Options):
     compile_backend: str = Field("inductor", pattern=r"^[a-z_]+$")
     sync_bn: bool = False                # under torchrun: BatchNorm statistics of the global batch
     step_losses: bool = False            # record each step's loss in the history (``step_losses``)
-    order: Order | None = None           # default: the method's default_order, else rare
+    order: Order | None = None           # default: the first of the method's orders
     freeze_cnn: bool = False             # the same as freeze_backbone (kept for older command lines)
     freeze_backbone: bool = False        # the backbone stays fixed in this stage (the papers' "Fix")
     features: Path | None = None         # train from an HDF5 feature cache (implies freeze_backbone)
@@ -99,23 +99,6 @@ class TrainOptions(Options):
 STRUCTURAL = ("backbone", "weights", "image_size", "use_tags", "task", "vocab_size", "min_count", "max_len")
 
 
-def structural(default, **kwargs):
-    """A method option fixed by the run's first stage (network sizes, vocabularies, variants)."""
-    return Field(default, json_schema_extra={"structural": True}, **kwargs)
-
-
-def merge_method_options(model: type[BaseModel], method: str, run_options: dict, given: dict) -> dict:
-    """The options for a later stage: ``given`` overrides the run's, except structural fields."""
-    before = method_options(model, method, run_options)
-    after = method_options(model, method, {**run_options, **given})
-    for name, info in model.model_fields.items():
-        extra = info.json_schema_extra if isinstance(info.json_schema_extra, dict) else {}
-        if extra.get("structural") and getattr(before, name) != getattr(after, name):
-            raise MlcapError(f"{method}: option {name!r} is fixed by the run's first stage "
-                             f"({getattr(before, name)!r}); cannot change it to {getattr(after, name)!r}")
-    return {**run_options, **given}
-
-
 class PredictOptions(Options):
     run: Path
     data: Path | None = None             # a prepared dataset; or image files (`predict --images`)
@@ -157,16 +140,6 @@ class EvaluateOptions(Options):
     groups: Path | None = None           # JSON {group: [labels]} for per-group heatmaps
     verbose: bool = False                # show the caption metrics' Java output (PTB tokenizer)
     predictions: list[str]
-
-
-def method_options(model: type[BaseModel], method: str, options: dict):
-    """A plugin's own options (``--option``, ``[method-options]``) validated by its pydantic model."""
-    try:
-        return model(**options)
-    except ValidationError as e:
-        err = e.errors()[0]
-        where = ".".join(str(p) for p in err["loc"]) or "options"
-        raise MlcapError(f"{method}: method option {where!r}: {err['msg']}") from None
 
 
 def _note_unknown_tables(path: Path, doc: dict, command: str) -> None:

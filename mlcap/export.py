@@ -50,9 +50,8 @@ class ExportedEncoder(nn.Module):
 def exported_module(predictor: Predictor, example: torch.Tensor) -> tuple[nn.Module, tuple[str, ...], str]:
     """The module to trace, its output names, and what it leaves to ``mlcap predict``."""
     method, model, spec = predictor.method, predictor.model, predictor.spec
-    hook = getattr(method, "export_outputs", None)
     with torch.no_grad():
-        outputs = hook(model, example, spec) if hook is not None else None
+        outputs = method.export_outputs(model, example, spec)
     if outputs is None:
         return (ExportedEncoder(model), ("pooled",),
                 f"the {method.name} {predictor.stage} decoding (its search is not traceable): the export is the "

@@ -200,7 +200,7 @@ def _done(group, path: Path, split: str, n: int) -> int:
 class CachedFeatures(Dataset):
     """A split of a feature cache as a dataset of feature items. ``memory``, ``dtype``: how rows are
     held or streamed (``mlcap.feature_store``); ``spatial=False``: the spatial maps are never read
-    (items carry ``None``), for a method that declares it needs none (``Method.stage_needs_spatial``)."""
+    (items carry ``None``), for a method that declares it needs none (``Method.stage_inputs``)."""
 
     def __init__(self, path: Path, data: PreparedDataset, split: str, backbone: str, memory: float | None = None,
                  dtype: str = "float32", spatial: bool = True, batch_size: int = 32):

@@ -21,7 +21,7 @@ import torch
 from mlcap.errors import MlcapError
 from mlcap.models import backbone_input
 from mlcap.plugins import load_method
-from mlcap.protocol import check_decoded, no_threshold_message, threshold_kind
+from mlcap.contract_checks import check_decoded, no_threshold_message
 from mlcap.training.checkpoint import load_checkpoint, load_weights
 from mlcap.training.run import RunDir, check_labels
 from mlcap.training.setup import pick_device
@@ -82,12 +82,12 @@ class Predictor:
         self.run = RunDir(Path(run))
         self.method, self.model, spec, self.stage = load_trained(self.run, stage, labels, checkpoint)
         if beam is not None:
-            if spec.task != "caption" and getattr(self.method, "default_beam", None) is None:
+            if spec.task != "caption" and self.method.default_beam is None:
                 raise MlcapError(f"--beam: method {self.method.name!r} decodes its labels without a beam search")
             spec = replace(spec, beam=beam)
         if threshold is not None:
-            if threshold_kind(self.method, spec) is None:
-                raise MlcapError(no_threshold_message(self.method))
+            if self.method.threshold_kind(spec) is None:
+                raise MlcapError(no_threshold_message(self.method, spec))
             spec = replace(spec, threshold=threshold)
         self.spec, self.labels = spec, list(spec.labels)
         self.device = pick_device(device)

@@ -79,24 +79,45 @@ def load_method(name: str):
     method = eps[name].load()
     if isinstance(method, type):
         method = method()
-    missing = [a for a in ("name", "stages", "build", "recipe", "parameter_groups", "stage_loss", "predict")
-               if not hasattr(method, a)]
+    return checked_method(method, name, eps[name].value)
+
+
+def checked_method(method, name: str, target: str):
+    """``method`` if it is a ``mlcap.protocol.Method`` with a name and the required hooks."""
+    from mlcap.protocol import Method
+
+    if not isinstance(method, Method):
+        raise MlcapError(f"method plugin {name!r} ({target}) is a {type(method).__name__}, not a "
+                         "mlcap.protocol.Method subclass")
+    kind = type(method)
+    hooks = (("build", kind.build, Method.build), ("recipe", kind.recipe, Method.recipe),
+             ("parameter_groups", kind.parameter_groups, Method.parameter_groups),
+             ("stage_loss", kind.stage_loss, Method.stage_loss), ("predict", kind.predict, Method.predict))
+    missing = ["name"] * (not method.name) + ["summary"] * (not method.summary)
+    missing += [hook for hook, own, default in hooks if own is default]
     if missing:
-        raise MlcapError(f"method plugin {name!r} ({eps[name].value}) lacks {', '.join(missing)}")
+        raise MlcapError(f"method plugin {name!r} ({target}) lacks {', '.join(missing)}")
     return method
+
+
+def training_stages(method, spec) -> tuple[str, ...]:
+    """The stages a full training of ``method`` runs, in order: all of them, less those that learn
+    from the noisy tags alone when the run does not use them (``StageInputs.tags_only``)."""
+    return tuple(s for s in method.stages if spec.use_tags or not method.stage_inputs(s, spec).tags_only)
 
 
 def method_stages(name: str, recipes: bool = False) -> dict:
     """A method's stages with their one-line help (and, with ``recipes``, its default recipe per stage
     for a generic dataset)."""
     method = load_method(name)
-    out = {"stages": list(method.stages), "stage_help": dict(getattr(method, "stage_help", {})),
-           "threshold": getattr(method, "threshold", None)}
+    from mlcap.protocol import ModelSpec
+
+    spec = ModelSpec(labels=[])
+    out = {"stages": list(method.stages), "stage_help": dict(method.stage_help),
+           "threshold": method.threshold_kind(spec)}
     if recipes:
-        from mlcap.protocol import ModelSpec
         from mlcap.training.recipe import recipe_json
 
-        spec = ModelSpec(labels=[])
         out["recipes"] = {s: recipe_json(method.recipe(s, spec, "")) for s in method.stages}
     return out
 

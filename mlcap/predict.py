@@ -20,7 +20,6 @@ from mlcap.inference import Predictor, dedupe  # noqa: F401  (dedupe: part of th
 from mlcap.progress import note, progress_bar
 from mlcap.feature_store import check_feature_options
 from mlcap.features import make_feature_loader
-from mlcap.protocol import needs_spatial
 from mlcap.training import distributed
 from mlcap.training.run import RunDir
 
@@ -45,12 +44,6 @@ def _predictor(opts: PredictOptions, labels: list[str] | None) -> Predictor:
 
 
 def _attention_writer(predictor: Predictor, data: PreparedDataset, split: str, folder):
-    method, stage = predictor.method, predictor.stage
-    if getattr(method, "attention_maps", None) is None:
-        raise MlcapError(f"--attention: method {method.name!r} has no attention maps")
-    if stage not in getattr(method, "attention_stages", method.stages):
-        raise MlcapError(f"--attention: a {method.name} {stage} checkpoint has no attention "
-                         f"(stages with attention: {', '.join(method.attention_stages)})")
     from mlcap.attention_maps import AttentionWriter
 
     return AttentionWriter(folder, data, split, predictor.spec.image_size)
@@ -85,6 +78,8 @@ def _write_attention(predictor: Predictor, batch, decoded, attention) -> None:
 
     with torch.no_grad():
         maps = predictor.method.attention_maps(predictor.model, batch, predictor.spec, decoded)
+    if maps is None:        # known at the first batch, before any record is written
+        raise MlcapError(f"--attention: a {predictor.method.name} {predictor.stage} checkpoint has no attention maps")
     for image_id, raw, m in zip(batch.ids, decoded.sequences, maps):
         attention.write(image_id, [predictor.labels[k] for k in raw], m)
 
@@ -103,7 +98,7 @@ def predict_rows(opts: PredictOptions) -> Iterator[dict]:
     share = distributed.shard(list(range(n))) if distributed.active() else None   # this rank's images
     if opts.features is not None:
         _check_features_fit(RunDir(opts.run), predictor.method, predictor.stage, opts.features)
-        spatial = attention is not None or needs_spatial(predictor.method, predictor.stage, spec)
+        spatial = attention is not None or predictor.method.stage_inputs(predictor.stage, spec).spatial
         loader = make_feature_loader(opts.features, data, opts.split, spec.backbone, opts.batch_size, indices=share,
                                      memory=opts.features_memory, dtype=opts.features_dtype, spatial=spatial)
         source = f"the features in {opts.features}"

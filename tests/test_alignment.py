@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 import torch
 
-from mlcap import alignment
-from mlcap.alignment import align, align_to_predictions, assignment_cost
+from mlcap.nn import alignment
+from mlcap.nn.alignment import align, align_to_predictions, assignment_cost
 
 END = 99
 

@@ -49,7 +49,7 @@ def test_methods_and_stages_without_attention_are_refused(runs, tiny_run, tmp_pa
     assert res.code == 2 and "checkpoint has no attention" in res.err
     bce = tiny_run("bce", ["pretrain-cnn"])
     res = run_cli("predict", "--run", bce, "--data", data, "--attention", tmp_path / "m")
-    assert res.code == 2 and "method 'bce' has no attention maps" in res.err
+    assert res.code == 2 and "a bce pretrain-cnn checkpoint has no attention maps" in res.err
 
 
 def test_overlay_scales_the_map_onto_the_image():

@@ -6,7 +6,7 @@ import math
 
 import torch
 
-from mlcap.decoding import beam_search
+from mlcap.nn.decoding import beam_search
 
 START, END = 4, 3   # tokens: 0 = A, 1 = B, 2 = X, 3 = END; 4 = START (input only)
 
@@ -71,7 +71,7 @@ def test_width_one_equals_greedy_argmax():
 
 import pytest  # noqa: E402
 
-from mlcap.decoding import pool_beam_search, threshold_pieces  # noqa: E402
+from mlcap_orderfree.pool_search import pool_beam_search, threshold_pieces  # noqa: E402
 
 A, B, X, Y = 0, 1, 2, 3
 
@@ -190,7 +190,7 @@ def test_threshold_pieces_give_the_decoding_at_every_threshold(beam, stop, end):
 
 
 def test_labels_at_or_above_a_global_or_per_label_threshold():
-    from mlcap.decoding import labels_at_or_above
+    from mlcap.nn.decoding import labels_at_or_above
 
     s = torch.tensor([[0.2, 0.9, 0.5, 0.7], [0.1, 0.1, 0.1, 0.1]])
     assert labels_at_or_above(s, 0.5) == [[1, 3, 2], []]          # most confident first, >= inclusive

@@ -39,11 +39,16 @@ class Setup:
 
 
 def stages_of(method, variant: Variant) -> list[str]:
-    """The variant's stages: its own list, else the method's ``default_stages`` (protocol), else all."""
+    """The variant's stages: its own list, else all the method's, less those that learn from the noisy
+    tags alone when the variant does not use them (``StageInputs.tags_only``)."""
     if variant.stages is not None:
         return list(variant.stages)
-    default = getattr(method, "default_stages", None)
-    return list(default(variant.train) if default is not None else method.stages)
+    from mlcap.plugins import training_stages
+    from mlcap.protocol import ModelSpec
+
+    spec = ModelSpec(labels=[], use_tags=bool(variant.train.get("use_tags")),
+                     task=variant.train.get("task") or "multilabel", options=dict(variant.method_options))
+    return list(training_stages(method, spec))
 
 
 def _stage_flags(method, variant: Variant, stage: str, setup: Setup, dataset_name: str) -> dict:
@@ -78,7 +83,7 @@ def check_variants(variants: list[Variant], setup: Setup, dataset_name: str) -> 
             validated(PredictOptions, {"run": setup.out, "data": setup.data, **variant.predict})
         except MlcapError as e:
             raise MlcapError(f"variant {variant.name!r}, predict: {e}") from None
-        if "beam" in variant.predict and getattr(method, "default_beam", None) is None \
+        if "beam" in variant.predict and method.default_beam is None \
                 and variant.train.get("task") != "caption":
             raise MlcapError(f"variant {variant.name!r}: method {method.name} decodes without a beam search (beam)")
         if variant.init_from:

@@ -68,7 +68,7 @@ def place_key(variant: Variant, key: str, value, method, where: str, stage: str 
     """Put ``key = value`` where it belongs (training flag, predict flag, method option)."""
     name = key.strip().replace("-", "_")
     train_keys = _train_keys()
-    option_fields = set(getattr(method, "options_model").model_fields) if hasattr(method, "options_model") else set()
+    option_fields = set(method.options_model.model_fields)
     if name in train_keys:
         (variant.stage_train.setdefault(stage, {}) if stage else variant.train)[name] = value
     elif name in PREDICT_KEYS and stage is None:

@@ -125,7 +125,7 @@ def pixels_of(rgb: np.ndarray, mean: np.ndarray | None = None, std: np.ndarray |
 class ImageLabelDataset(Dataset):
     """Items carry ``"pixels"``, the image as (H, W, 3) uint8 (``Collate`` and ``batch_to_device``
     normalise the batch); ``images=False``: items without pixels, no file opened (a stage whose loss never looks
-    at the images, see ``Method.stage_needs_images`` in mlcap/protocol.py); batches have ``images=None``."""
+    at the images, see ``Method.stage_inputs`` in mlcap/protocol.py); batches have ``images=None``."""
 
     def __init__(self, data: PreparedDataset, samples: list[Sample], image_size: int,
                  augment: bool = False, images: bool = True, cache=None, decode: str = "pil"):
@@ -257,7 +257,7 @@ class Collate:
         images, pending = self.images_of(items)
         features = None
         if "features" in items[0]:
-            spatial = [it["features"][1] for it in items]       # None: not read (Method.stage_needs_spatial)
+            spatial = [it["features"][1] for it in items]       # None: not read (Method.stage_inputs)
             features = (torch.stack([it["features"][0] for it in items]),
                         None if spatial[0] is None else torch.stack(spatial))
         captions = self.caption_tokens(items) if self.word_index is not None else None

@@ -1,5 +1,10 @@
-"""Small reusable network parts (no method-specific logic)."""
+"""The toolkit a method plugin composes (with the contract, ``mlcap.protocol``): the shared image
+encoder and backbones, LSTM cells and the label LSTM, soft attention, beam search and the decoding
+helpers, label-order alignment (PLA/MLA), losses, REINFORCE, per-sample noise, and the CNN-then-RNN
+base of the baselines. Nothing here names a method."""
 
+from mlcap.models import create_backbone
+from mlcap.nn.encoder import ConceptEncoder
 from mlcap.nn.lstm import LSTMCell, run_lstm
 
-__all__ = ["LSTMCell", "run_lstm"]
+__all__ = ["ConceptEncoder", "LSTMCell", "create_backbone", "run_lstm"]

@@ -20,8 +20,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from mlcap.decoding import beam_search, decoder_scores
-from mlcap.losses import sequence_nll
+from mlcap.nn.decoding import beam_search, decoder_scores
+from mlcap.nn.losses import sequence_nll
 from mlcap.nn.lstm import LSTMCell, run_lstm
 from mlcap.protocol import cut_at_end
 
@@ -71,7 +71,7 @@ class LabelLSTMDecoder(nn.Module):
         return self.out(hidden).float()
 
     def loss(self, s: torch.Tensor, sequences: torch.Tensor, reduction: str = "sum") -> torch.Tensor:
-        """Teacher-forced negative log-likelihood of ``sequences`` (``mlcap.losses.sequence_nll``):
+        """Teacher-forced negative log-likelihood of ``sequences`` (``mlcap.nn.losses.sequence_nll``):
         ``"sum"`` over the steps of each sequence, averaged over sequences; ``"mean"`` over all
         non-PAD steps of the batch."""
         return sequence_nll(self.teacher_forced(s, sequences), sequences, reduction)
@@ -106,7 +106,7 @@ class LabelLSTMDecoder(nn.Module):
     @torch.no_grad()
     def greedy_scores(self, s: torch.Tensor, max_len: int) -> tuple[list[list[int]], torch.Tensor]:
         """The greedy path (cut before END) and, per label, its highest probability over that
-        path's steps (B, K) (``mlcap.decoding.decoder_scores``)."""
+        path's steps (B, K) (``mlcap.nn.decoding.decoder_scores``)."""
         logits = self.free_run(s, max_len)
         return cut_at_end(logits.argmax(-1).tolist(), self.end), decoder_scores(logits, self.end)
 

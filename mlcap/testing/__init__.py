@@ -25,7 +25,6 @@ import os
 from contextlib import contextmanager
 from pathlib import Path
 
-from mlcap.protocol import method_tasks
 from mlcap.testing.checks_export import check_export, check_features, check_later_options
 from mlcap.testing.checks_predict import (check_api, check_attention, check_images, check_stages, check_threshold,
                                           check_weights_only)
@@ -107,7 +106,7 @@ def check_method(method, tmp_path, *, checks=None, tasks=None, options: dict | N
     failures: dict[str, str] = {}
     with _registered(name, target):
         loaded = load_method(name)
-        for task in tasks or method_tasks(loaded):
+        for task in tasks or loaded.tasks:
             ctx = Context(name, loaded, task, Path(tmp_path) / task, data, declared_stages(loaded, task),
                           dict(options or {}))
             ctx.root.mkdir(parents=True, exist_ok=True)

@@ -116,7 +116,7 @@ def check_later_options(ctx: Context) -> None:
 
     from mlcap.training.checkpoint import load_checkpoint
 
-    if len(ctx.stages) < 2 or getattr(ctx.method, "options_model", None) is None:
+    if len(ctx.stages) < 2:
         return
     stage, model, reference = ctx.last, ctx.method.options_model, ctx.reference
     weights, rows, preds = (load_checkpoint(reference / f"{stage}.pt")[0], history(reference, stage),

@@ -74,12 +74,11 @@ def check_weights_only(ctx: Context) -> None:
 def check_threshold(ctx: Context) -> None:
     """A method with a threshold chooses it on validation and ``predict --threshold`` overrides it;
     a method without one refuses ``--threshold`` with one line."""
-    from mlcap.protocol import threshold_kind
     from mlcap.training.run import RunDir
 
     run = RunDir(ctx.reference)
     spec = run.spec()
-    kind = threshold_kind(ctx.method, spec)
+    kind = ctx.method.threshold_kind(spec)
     if kind is None:
         res = ctx.predict(ctx.reference, "--data", ctx.data, "--split", "test", "--threshold", "0.5")
         expect(res.one_line_error(), f"a method without a threshold took predict --threshold "
@@ -99,8 +98,8 @@ def check_attention(ctx: Context) -> None:
     the stage, and is refused with one line where not; the hook's maps fit the sequences."""
     folder = ctx.root / "attention"
     res = ctx.predict(ctx.reference, "--data", ctx.data, "--split", "test", "--attention", folder)
-    hook = getattr(ctx.method, "attention_maps", None)
-    if hook is None or ctx.last not in getattr(ctx.method, "attention_stages", ctx.method.stages):
+    has_maps = _check_map_shapes(ctx)
+    if not has_maps:
         expect(res.one_line_error(), f"predict --attention on a {ctx.last} checkpoint without attention maps: "
                                      f"exit {res.code}, not a one-line refusal")
         return
@@ -108,10 +107,10 @@ def check_attention(ctx: Context) -> None:
     emitted = sum(len(r.get("labels", [])) for r in res.json_lines())
     written = len(list(folder.rglob("*.png")))
     expect(emitted == 0 or written > 0, f"predict --attention wrote no map for {emitted} emitted labels")
-    _check_map_shapes(ctx, hook)
 
 
-def _check_map_shapes(ctx: Context, hook) -> None:
+def _check_map_shapes(ctx: Context) -> bool:
+    """Whether the reference checkpoint has attention maps; where it has, that they fit the sequences."""
     import torch
 
     from mlcap.data.loader import batch_to_device
@@ -122,12 +121,15 @@ def _check_map_shapes(ctx: Context, hook) -> None:
     with torch.no_grad():
         batch = batch_to_device(batch, predictor.device)
         decoded = predictor.decode(batch, "images")
-        maps = hook(predictor.model, batch, predictor.spec, decoded)
+        maps = ctx.method.attention_maps(predictor.model, batch, predictor.spec, decoded)
+    if maps is None:
+        return False
     expect(len(maps) == len(batch.ids), f"attention_maps gave {len(maps)} maps for {len(batch.ids)} images")
     for i, m in enumerate(maps):
         expect(m.dim() == 3 and m.shape[0] == len(decoded.sequences[i]),
                f"attention_maps: image {i} has maps of shape {tuple(m.shape)} for "
                f"{len(decoded.sequences[i])} emitted labels (want (L, h, w), one per label)")
+    return True
 
 
 def _one_test_batch(ctx: Context, predictor):

@@ -41,10 +41,11 @@ def make_data(root: Path) -> Path:
 
 
 def declared_stages(method, task: str) -> tuple[str, ...]:
-    """The stages a full training of ``method`` runs, in order (its ``default_stages`` for these
-    training flags where it has one)."""
-    hook = getattr(method, "default_stages", None)
-    return tuple(hook({"task": task})) if hook is not None else tuple(method.stages)
+    """The stages a full training of ``method`` for ``task`` runs, in order."""
+    from mlcap.plugins import training_stages
+    from mlcap.protocol import ModelSpec
+
+    return training_stages(method, ModelSpec(labels=[], task=task))
 
 
 @dataclass
@@ -61,7 +62,7 @@ class Context:
     @property
     def xfail(self) -> dict[str, str]:
         """The method's ``xfail_checks``: check (or ``later_options:<option>``) -> why it fails."""
-        return dict(getattr(self.method, "xfail_checks", {}) or {})
+        return dict(self.method.xfail_checks)
 
     @property
     def last(self) -> str:

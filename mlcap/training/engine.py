@@ -11,7 +11,7 @@ import torch
 
 from mlcap.data.loader import SkipLog, batch_to_device
 from mlcap.errors import TrainingDiverged
-from mlcap.protocol import check_decoded
+from mlcap.contract_checks import check_decoded
 from mlcap.training.validate import cider, label_metrics
 
 

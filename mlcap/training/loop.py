@@ -21,7 +21,7 @@ from mlcap.data.loader import SkipLog
 from mlcap.seeding import epoch_seed
 from mlcap.errors import MlcapError, TrainingDiverged
 from mlcap.progress import note, progress_bar
-from mlcap.protocol import check_state
+from mlcap.contract_checks import check_state
 from mlcap.training import distributed
 from mlcap.training.checkpoint import save_checkpoint
 from mlcap.training.engine import evaluate, train_one_epoch

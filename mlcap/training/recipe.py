@@ -22,7 +22,7 @@ RECIPE_FIELDS = tuple(f.name for f in fields(Recipe))
 
 def resolve_recipe(method, stage: str, spec, dataset: str, overrides: dict) -> Recipe:
     """The method's recipe for ``stage`` with every given (non-None) override applied."""
-    base = method.recipe(stage, spec, dataset) if hasattr(method, "recipe") else Recipe()
+    base = method.recipe(stage, spec, dataset)
     given = {k: v for k, v in overrides.items() if k in RECIPE_FIELDS and v is not None}
     if overrides.get("swa"):
         given["schedule"] = "swa"

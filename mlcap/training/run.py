@@ -86,7 +86,7 @@ class RunDir:
 
 
 _SPEC_TYPES = {"labels": list, "num_tags": int, "backbone": str, "image_size": int, "weights": (str, type(None)),
-               "max_len": int, "use_tags": bool, "freeze_cnn": bool, "options": dict, "task": str, "words": list,
+               "max_len": int, "use_tags": bool, "options": dict, "task": str, "words": list,
                "max_caption_len": int, "beam": int, "threshold": (int, float, list, type(None)),
                "stage": (str, type(None)), "label_counts": list, "label_known": list}
 

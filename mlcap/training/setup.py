@@ -7,12 +7,12 @@ from dataclasses import replace
 
 import torch
 
-from mlcap.config import STRUCTURAL, TrainOptions, merge_method_options
+from mlcap.config import STRUCTURAL, TrainOptions
 from mlcap.data.prepared import PreparedDataset
 from mlcap.errors import MlcapError
 from mlcap.models import backbone_input
 from mlcap.progress import note
-from mlcap.protocol import UNK_WORD, ModelSpec, method_tasks
+from mlcap.protocol import UNK_WORD, ModelSpec
 from mlcap.training.checkpoint import load_checkpoint, load_weights
 from mlcap.training.run import RunDir
 
@@ -40,9 +40,9 @@ def _new_spec(method, data: PreparedDataset, opts: TrainOptions) -> ModelSpec:
     if use_tags and not data.tags:
         raise MlcapError(f"{data.root}: --use-tags, but the dataset has no tag vocabulary")
     task = opts.task or "multilabel"
-    tasks = method_tasks(method)
-    if task not in tasks:
-        raise MlcapError(f"--task {task}: method {method.name!r} does not do it (its tasks: {', '.join(tasks)})")
+    if task not in method.tasks:
+        raise MlcapError(f"--task {task}: method {method.name!r} does not do it "
+                         f"(its tasks: {', '.join(method.tasks)})")
     words: list[str] = []
     if task == "caption":
         from mlcap.datasets.captions import build_vocabulary, word_counts
@@ -53,10 +53,7 @@ def _new_spec(method, data: PreparedDataset, opts: TrainOptions) -> ModelSpec:
         size_limit = opts.vocab_size if opts.vocab_size is not None else 12000
         words = [UNK_WORD] + build_vocabulary(counts, size_limit, opts.min_count)
     options = dict(opts.method_options)
-    if hasattr(method, "options_model"):
-        from mlcap.config import method_options
-
-        method_options(method.options_model, method.name, options)   # fail before the run exists
+    method.options(ModelSpec(labels=[], options=options))   # fail before the run exists
     return ModelSpec(labels=data.labels, num_tags=len(data.tags) if use_tags else 0, backbone=backbone,
                      image_size=size, weights=str(opts.weights) if opts.weights else None, max_len=max_len,
                      use_tags=use_tags, options=options, task=task, words=words,
@@ -78,8 +75,8 @@ def label_counts(data: PreparedDataset) -> dict[str, list[int]]:
 
 def default_beam(method, task: str) -> int:
     """The beam width a method decodes with when ``predict --beam`` is not given: 3 for captions
-    (S-CNN-RNN L139), else the method's ``default_beam`` (1, greedy, when it declares none)."""
-    return 3 if task == "caption" else int(getattr(method, "default_beam", 1))
+    (S-CNN-RNN, "Joint CNN-LSTM"), else the method's ``default_beam`` (1, greedy, when it has no beam search)."""
+    return 3 if task == "caption" else (method.default_beam or 1)
 
 
 def spec_for_stage(run: RunDir, method, data: PreparedDataset, opts: TrainOptions) -> ModelSpec:
@@ -103,11 +100,20 @@ def spec_for_stage(run: RunDir, method, data: PreparedDataset, opts: TrainOption
             raise MlcapError(f"{run.root}: run has {key}={current!r}, fixed by its first stage; "
                              f"cannot change it to {given!r}")
     if opts.method_options:
-        if not hasattr(method, "options_model"):
-            raise MlcapError(f"method {method.name!r} declares no options model; its options are fixed")
-        spec = replace(spec, options=merge_method_options(method.options_model, method.name, spec.options,
-                                                          opts.method_options))
+        spec = replace(spec, options=merged_method_options(method, spec, opts.method_options))
     return spec
+
+
+def merged_method_options(method, spec: ModelSpec, given: dict) -> dict:
+    """The options for a later stage: ``given`` overrides the run's, except structural fields."""
+    before = method.options(spec)
+    after = method.options(replace(spec, options={**spec.options, **given}))
+    for name, info in method.options_model.model_fields.items():
+        extra = info.json_schema_extra if isinstance(info.json_schema_extra, dict) else {}
+        if extra.get("structural") and getattr(before, name) != getattr(after, name):
+            raise MlcapError(f"{method.name}: option {name!r} is fixed by the run's first stage "
+                             f"({getattr(before, name)!r}); cannot change it to {getattr(after, name)!r}")
+    return {**spec.options, **given}
 
 
 def init_from(model: torch.nn.Module, path, labels: list[str]) -> None:

@@ -22,7 +22,7 @@ from mlcap.features import check_cache_fits, make_feature_loader
 from mlcap.models import backbone_input
 from mlcap.plugins import load_method
 from mlcap.progress import note
-from mlcap.protocol import ModelSpec, Recipe, needs_spatial
+from mlcap.protocol import ModelSpec, Recipe
 from mlcap.training.checkpoint import load_extra, remove_orphans
 from mlcap.training import distributed
 from mlcap.training.recipe import LrSchedule, build_optimizer, check_groups, recipe_json, resolve_recipe
@@ -87,7 +87,7 @@ class Stage:
             return make_feature_loader(o.features, self.data, split, s.backbone, o.batch_size, order=self.order,
                                        shuffle=shuffle, generator=generator, words=s.words, indices=indices,
                                        batches=batches, memory=o.features_memory, dtype=o.features_dtype,
-                                       spatial=needs_spatial(self.method, self.name, s))
+                                       spatial=self.method.stage_inputs(self.name, s).spatial)
         mean, std, _ = backbone_input(s.backbone)
         return make_loader(self.data, split, s.image_size, mean, std, o.batch_size, order=self.order,
                            shuffle=shuffle, generator=generator, num_workers=self.workers, words=s.words,
@@ -97,9 +97,8 @@ class Stage:
 
     @property
     def loss_needs_images(self) -> bool:
-        """The method's ``stage_needs_images`` (mlcap/protocol.py); every stage needs them by default."""
-        declared = getattr(self.method, "stage_needs_images", None)
-        return True if declared is None else bool(declared(self.name, self.spec))
+        """The method's ``stage_inputs(...).images`` (mlcap/protocol.py)."""
+        return self.method.stage_inputs(self.name, self.spec).images
 
     def train_loader(self, epoch_seed: int):
         """The shuffled training batches of the epoch whose seed is ``epoch_seed``
@@ -176,10 +175,14 @@ def _groups(method, model, stage: str, spec: ModelSpec, opts: TrainOptions, reci
     return groups, frozen
 
 
-def _check_order(method, order: str | None) -> None:
-    from mlcap.protocol import SEQUENCE_ORDERS
+def default_order(method) -> str:
+    """The label order of a stage run without ``--order``: the method's first (any, for a method
+    without a label sequence: its batches' ``sequences`` go unread)."""
+    return method.orders[0] if method.orders else "rare"
 
-    accepted = tuple(getattr(method, "orders", SEQUENCE_ORDERS))
+
+def _check_order(method, order: str | None) -> None:
+    accepted = method.orders
     if order is not None and order not in accepted:
         raise MlcapError(f"--order {order}: method {method.name!r} " +
                          (f"accepts {', '.join(accepted)}" if accepted else "emits no label sequence"))
@@ -228,7 +231,7 @@ def prepare_stage(name: str, opts: TrainOptions) -> Stage:
         compile_backbone(model, opts.compile_backend)
     stage = Stage(name, opts, data, method, run, spec, recipe, model, groups, build_optimizer(recipe, groups),
                   LrSchedule(recipe), Selector(recipe.select_by, opts.patience), val, device,
-                  opts.order or getattr(method, "default_order", "rare"),
+                  opts.order or default_order(method),
                   averager=WeightAverager(recipe.swa_cycle) if recipe.schedule == "swa" else None,
                   backbone_frozen=frozen, image_cache=DecodedImages(opts.image_cache_mb * 2**20),
                   workers=resolve_workers(opts.num_workers, device))

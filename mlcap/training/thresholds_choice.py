@@ -6,8 +6,11 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+import torch
+
+from mlcap.data.loader import batch_to_device
 from mlcap.errors import MlcapError
-from mlcap.protocol import no_threshold_message, threshold_kind
+from mlcap.contract_checks import no_threshold_message
 from mlcap.progress import note
 from mlcap.training import thresholds
 from mlcap.training.engine import collect
@@ -28,9 +31,9 @@ def parse_threshold(value: str | None) -> str | float | None:
 def check_threshold_option(method, value: str | None, spec) -> None:
     """Before training: ``--threshold`` must mean something to this model."""
     wanted = parse_threshold(value)
-    kind = threshold_kind(method, spec)
+    kind = method.threshold_kind(spec)
     if wanted is not None and kind is None:
-        raise MlcapError(no_threshold_message(method))
+        raise MlcapError(no_threshold_message(method, spec))
     if wanted == "auto-class" and kind != "label":
         raise MlcapError(f"--threshold auto-class: {method.name!r}'s threshold is a {kind} threshold, "
                          "one value for all labels")
@@ -38,7 +41,7 @@ def check_threshold_option(method, value: str | None, spec) -> None:
 
 def choose_threshold(stage, model) -> dict:
     """``{"threshold": ..., "threshold_source": ...}`` for ``model`` (empty when the method has none)."""
-    kind = threshold_kind(stage.method, stage.spec)
+    kind = stage.method.threshold_kind(stage.spec)
     wanted = parse_threshold(stage.opts.threshold)
     if kind is None:
         return {}
@@ -68,18 +71,19 @@ def _stop_threshold(stage, model) -> dict:
         y_true, y_pred, _ = got.arrays()
         return classification_metrics(y_true, y_pred)["O-F1"]
 
-    curve = getattr(stage.method, "threshold_curve", None)
-    table = curve(model, stage.val_loader(), stage.spec, stage.device) if callable(curve) else None
+    batches = (batch_to_device(batch, stage.device) for batch, _ in stage.val_loader() if batch is not None)
+    model.eval()
+    with torch.no_grad():
+        table = stage.method.threshold_curve(model, batches, stage.spec)
     if table:
         return _from_curve(stage, table, f1_at)
-    candidates = getattr(stage.method, "threshold_candidates", thresholds.STOP_GRID)
-    value, f1 = thresholds.stop_threshold(f1_at, candidates)
+    value, f1 = thresholds.stop_threshold(f1_at, thresholds.STOP_GRID)
     note(f"{stage.name}: stop threshold {value} chosen on validation (O-F1 {f1:.4f})")
     return {"threshold": value, "threshold_source": "val", "threshold_val_f1": f1}
 
 
 def _from_curve(stage, table: dict, f1_at) -> dict:
-    """A method's ``threshold_curve(model, loader, spec, device) -> {threshold: validation O-F1}``
+    """A method's ``threshold_curve(model, batches, spec) -> {threshold: validation O-F1}``
     covers every value at which its decoding can change: the best one (the lowest among equals,
     as ``thresholds.stop_threshold``), its F1 checked by decoding validation once more."""
     value, f1 = thresholds.stop_threshold(table.__getitem__, table)

@@ -7,7 +7,8 @@ import torch
 from safetensors.torch import save_file
 
 from mlcap.errors import MlcapError
-from mlcap.models import ConceptEncoder, backbone_input, backbone_names, create_backbone
+from mlcap.models import backbone_input, backbone_names, create_backbone
+from mlcap.nn import ConceptEncoder
 
 # (name, input side, pooled D, spatial C, spatial side)
 SHAPES = [("smallcnn", 64, 128, 128, 8), ("resnet18", 64, 512, 512, 2), ("resnet50", 64, 2048, 2048, 2),

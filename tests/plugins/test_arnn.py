@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import torch
 
-from mlcap.alignment import match_to_labels
+from mlcap.nn.alignment import match_to_labels
 from mlcap.plugins import load_method
 from mlcap.protocol import Batch, ModelSpec
 from mlcap_arnn.network import GatedRelationExtractor, guide

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import torch
 
-from mlcap.decoding import threshold_pieces
+from mlcap_orderfree.pool_search import threshold_pieces
 from mlcap.metrics import classification_metrics
 from mlcap.plugins import load_method
 from mlcap.protocol import PAD, Batch, ModelSpec
@@ -160,7 +160,7 @@ def test_threshold_chosen_on_val_maximises_f1_over_every_candidate(stage, beam, 
         features = model.encoder.backbone(torch.randn(6, 3, 32, 32, generator=g))
     val = Batch(ids=[str(i) for i in range(6)], images=None, features=features,
                 targets=(torch.rand(6, 5, generator=g) < 0.4).float(), sequences=torch.zeros(6, 1).long())
-    curve = method.threshold_curve(model, [(val, [])], spec, torch.device("cpu"))
+    curve = method.threshold_curve(model, [val], spec)
     best = max(curve.values())
     chosen = min(t for t, f in curve.items() if f == best)       # the core's rule (lowest among equals)
     # the curve is what decoding gives at each candidate...

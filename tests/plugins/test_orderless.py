@@ -47,7 +47,7 @@ def test_every_order_trains_encoder_and_decoder(order):
 
 def test_default_order_is_pla_and_stages():
     method = load_method("orderless")
-    assert method.default_order == "pla" and method.stages == ("pretrain-cnn", "finetune")
+    assert method.orders[0] == "pla" and method.stages == ("pretrain-cnn", "finetune")
 
 
 def test_orderless_end_to_end_with_order_metrics(mlcap, tiny_data, tmp_path):

@@ -10,10 +10,10 @@ import torch
 import torch.nn.functional as F
 
 from mlcap.errors import MlcapError
-from mlcap.losses import concept_bce
+from mlcap.nn.losses import concept_bce
 from mlcap.plugins import load_method
 from mlcap.protocol import PAD, Batch, ModelSpec
-from mlcap.decoding import decoder_scores, prediction_steps
+from mlcap.nn.decoding import decoder_scores, prediction_steps
 from mlcap_orderless.decoder import fixed_order_loss
 
 END = 2                      # two labels (0, 1), END = 2

@@ -8,10 +8,10 @@ import pytest
 import torch
 
 from mlcap.errors import MlcapError
-from mlcap.losses import concept_bce
+from mlcap.nn.losses import concept_bce
 from mlcap.protocol import PAD, Batch, ModelSpec
 from mlcap_scnnrnn import ScnnrnnMethod
-from mlcap.losses import sequence_nll
+from mlcap.nn.losses import sequence_nll
 from mlcap_scnnrnn.losses import concept_bce_sum, concept_loss
 
 LABELS = ["a", "b", "c", "d", "e"]

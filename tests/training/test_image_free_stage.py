@@ -1,4 +1,4 @@
-"""A stage whose loss never looks at the images (``Method.stage_needs_images``, mlcap/protocol.py)
+"""A stage whose loss never looks at the images (``Method.stage_inputs``, mlcap/protocol.py)
 opens no training image: scnnrnn's pretrain-rnn (the LSTM on ground-truth concepts) trains with the
 training images deleted and ends with the same weights as when it decoded them."""
 
@@ -11,7 +11,7 @@ import torch
 from mlcap.data.loader import make_loader
 from mlcap.data.prepared import PreparedDataset
 from mlcap.plugins import load_method
-from mlcap.protocol import ModelSpec
+from mlcap.protocol import ModelSpec, StageInputs
 from mlcap.training.checkpoint import load_checkpoint
 from mlcap_scnnrnn.method import ScnnrnnMethod
 
@@ -21,13 +21,13 @@ from helpers import TINY_TRAIN
 def test_scnnrnn_declares_its_image_free_stages():
     method = load_method("scnnrnn")
     labels = ModelSpec(labels=["a", "b"])
-    assert [method.stage_needs_images(s, labels) for s in method.stages] == [False, True, False, True]
+    assert [method.stage_inputs(s, labels).images for s in method.stages] == [False, True, False, True]
     caption = ModelSpec(labels=["a"], task="caption", words=["<unk>", "a"])
-    assert not method.stage_needs_images("pretrain-rnn", caption)
+    assert not method.stage_inputs("pretrain-rnn", caption).images
     for variant in ("nic-f", "nic-deeply"):   # their LSTM starts from the CNN's features
         ablation = ModelSpec(labels=["a"], task="caption", words=["<unk>", "a"], options={"variant": variant})
-        assert method.stage_needs_images("pretrain-rnn", ablation)
-    assert not hasattr(load_method("bce"), "stage_needs_images")   # the default: every stage needs them
+        assert method.stage_inputs("pretrain-rnn", ablation).images
+    assert load_method("orderless").stage_inputs("finetune", labels).images   # the default
 
 
 def test_loader_without_images_opens_no_file(tiny_data):
@@ -51,7 +51,7 @@ def test_pretrain_rnn_trains_without_its_images_to_the_same_weights(tiny_data, t
     rnn = ["pretrain-rnn", *common, "--init-from", cnn, "--epochs", "2"]
 
     with monkeypatch.context() as m:   # as before the declaration: every training image decoded
-        m.setattr(ScnnrnnMethod, "stage_needs_images", lambda self, stage, spec: True)
+        m.setattr(ScnnrnnMethod, "stage_inputs", lambda self, stage, spec: StageInputs())
         res = mlcap(*rnn, "--data", tiny_data, "--run", tmp_path / "decoded")
         assert res.code == 0, res.err
 

@@ -45,14 +45,13 @@ import torch.nn.functional as F
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 from torch import nn
 
-from mlcap.alignment import label_sets_of
-from mlcap.config import method_options, structural
-from mlcap.decoding import labels_at_or_above, padded_labels_at_or_above
-from mlcap.losses import concept_bce
-from mlcap.models import ConceptEncoder, create_backbone
+from mlcap.nn import ConceptEncoder, create_backbone
+from mlcap.nn.alignment import label_sets_of
+from mlcap.nn.decoding import labels_at_or_above, padded_labels_at_or_above
+from mlcap.nn.losses import concept_bce
 from mlcap.nn.reinforce import baseline_loss, bernoulli_log_prob, reinforce_loss, returns_to_go
 from mlcap.nn.sample_noise import sample_bernoulli
-from mlcap.protocol import Batch, Decoded, ModelSpec, Recipe, images_only
+from mlcap.protocol import Batch, Decoded, Method, ModelSpec, Recipe, images_only, method_options, structural
 
 from mlcap_arnn.network import (ContextExtractor, FeatureMap, GatedRelationExtractor, HighlightNetwork,
                                 LabelPredictor, PlainRelationRNN)
@@ -140,7 +139,7 @@ def sequence_ce(log_probs: torch.Tensor, emitted: torch.Tensor, label_sets: list
     return nll.view(targets.shape).sum(1) / n_e
 
 
-class ARNNMethod:
+class ARNNMethod(Method):
     name = "arnn"
     summary = "Attentive RNN: recurrent highlight network, REINFORCE emission indicator, GRRE (ACM MM 2018)"
     stages = ("pretrain-cnn", "finetune")
@@ -149,8 +148,7 @@ class ARNNMethod:
                   "finetune": "RHN glimpses, emission indicator by REINFORCE, context extractor, GRRE, eq. 10; "
                               "backbone from epoch 20"}
     options_model = ARNNOptions
-    threshold = None            # the emission indicator decides; no threshold
-    orders = ()                 # no label sequence to order
+    orders = ()                 # no label sequence to order; the emission indicator decides (no threshold)
 
     def recipe(self, stage: str, spec: ModelSpec, dataset: str) -> Recipe:
         adam = dict(optimizer="adam", lr=1e-3, betas=(0.8, 0.999))
@@ -231,8 +229,6 @@ class ARNNMethod:
         scores = (probs * emitted[..., None]).amax(1)
         return Decoded(sequences=sequences, scores=scores)
 
-    attention_stages = ("finetune",)
-
     def export_outputs(self, model: ARNNModel, images: torch.Tensor, spec: ModelSpec) -> dict | None:
         """``predict`` with tensor operations only (``mlcap export``); the sequence has one slot per
         glimpse, -1 where the emission indicator emits nothing. ``-o emit=sample`` draws at random:
@@ -252,7 +248,9 @@ class ARNNMethod:
     def attention_maps(self, model: ARNNModel, batch: Batch, spec: ModelSpec, decoded: Decoded) -> list:
         """Per image (N_e, g, g): each emitted glimpse's highlighted features V_t = V_I (x) A_t,
         averaged over channels (the paper's Figure 6 shows where V_t concentrates). With
-        ``emit=sample`` the maps come from a fresh draw of the emissions."""
+        ``emit=sample`` the maps come from a fresh draw of the emissions. None at pretrain-cnn."""
+        if spec.stage != "finetune":
+            return None
         _, emitted, v = self.emitted_glimpses(model, batch, spec)
         heat = v.abs().mean(2)                                          # (B, T, g, g)
         return [heat[b][emitted[b]] for b in range(heat.shape[0])]

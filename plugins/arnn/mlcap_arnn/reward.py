@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from mlcap.alignment import match_to_labels
+from mlcap.nn.alignment import match_to_labels
 
 R_PLUS, R_MINUS, R_EMPTY = 1.0, 0.1, 10.0   # R+, R-, R_e (L145)
 
@@ -55,7 +55,7 @@ def rewards(logits: torch.Tensor, emitted: torch.Tensor, label_sets: list[set[in
 def glimpse_targets(log_probs: torch.Tensor, emitted: torch.Tensor, label_sets: list[list[int]]) -> torch.Tensor:
     """(N, T) the ground-truth label each emitted glimpse is trained on (P^_i of eq. 10), -100
     elsewhere: the emitted glimpses and the image's labels matched by minimum total -log P
-    (``mlcap.alignment.match_to_labels``); a glimpse left over takes its most probable
+    (``mlcap.nn.alignment.match_to_labels``); a glimpse left over takes its most probable
     ground-truth label. An image without labels gives no targets."""
     cost = (-log_probs.detach().float()).cpu().numpy()
     mask = emitted.cpu().numpy()

@@ -21,12 +21,11 @@ import torch
 from pydantic import BaseModel, ConfigDict, Field
 from torch import nn
 
-from mlcap.config import method_options, structural
-from mlcap.decoding import labels_at_or_above, padded_labels_at_or_above, top_k_labels
-from mlcap.errors import MlcapError
-from mlcap.losses import concept_bce
-from mlcap.models import ConceptEncoder, create_backbone
-from mlcap.protocol import Batch, Decoded, ModelSpec, Recipe, images_only
+from mlcap.nn import ConceptEncoder, create_backbone
+from mlcap.nn.decoding import labels_at_or_above, padded_labels_at_or_above, top_k_labels
+from mlcap.nn.losses import concept_bce
+from mlcap.protocol import (Batch, Decoded, Method, MlcapError, ModelSpec, Recipe, StageInputs, images_only,
+                            method_options, structural)
 
 from mlcap_bce import losses
 
@@ -63,25 +62,25 @@ class BCEModel(nn.Module):
         self.decoder = None
 
 
-class BCEMethod:
+class BCEMethod(Method):
     name = "bce"
     summary = "CNN + per-label sigmoid, threshold chosen on validation (baseline)"
     stages = ("pretrain-cnn",)
     stage_help = {"pretrain-cnn": "the CNN and its per-label sigmoid head, BCE"}
     options_model = BCEOptions
-    threshold = "label"     # a per-label probability: emit the labels whose score reaches it
     orders = ()             # no label sequence: --order is refused
 
     def threshold_kind(self, spec: ModelSpec) -> str | None:
-        """None with a top-k decoding (softmax and warp by default): no threshold is chosen or taken."""
+        """A per-label probability: emit the labels whose score reaches it; None with a top-k decoding
+        (softmax and warp by default): no threshold is chosen or taken."""
         return None if _top_k(_options(spec)) > 0 else "label"
 
     def recipe(self, stage: str, spec: ModelSpec, dataset: str) -> Recipe:
         return Recipe(optimizer="adam", lr=1e-3, epochs=10, select_by="loss")
 
-    def stage_needs_spatial(self, stage: str, spec: ModelSpec) -> bool:
+    def stage_inputs(self, stage: str, spec: ModelSpec) -> StageInputs:
         """The concept head sees the pooled features only, so ``--features`` never reads the spatial maps."""
-        return False
+        return StageInputs(spatial=False)
 
     def parameter_groups(self, model: BCEModel, stage: str, spec: ModelSpec):
         backbone = list(model.encoder.backbone.parameters())

@@ -21,8 +21,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from mlcap import seeding
-from mlcap.nn.sample_noise import sample_uniform
+from mlcap.nn.sample_noise import WARP, sample_uniform
 from mlcap.protocol import Batch
 
 
@@ -55,11 +54,11 @@ def warp(scores: torch.Tensor, batch: Batch, generator: torch.Generator | None =
     candidate = pos[:, :, None] & neg[:, None, :]
     violates = candidate & (margin > 0)
     # a random order of the negatives per (image, positive): the draw order, per image from its own
-    # seed in training (mlcap/seeding.py), from ``generator`` when one is given
+    # seed in training (``mlcap.nn.sample_noise``), from ``generator`` when one is given
     if generator is not None:
         keys = torch.rand(margin.shape, generator=generator, device=f.device)
     else:
-        keys = sample_uniform(margin.shape[0], tuple(margin.shape[1:]), seeding.WARP, f.device)
+        keys = sample_uniform(margin.shape[0], tuple(margin.shape[1:]), WARP, f.device)
     keys = keys.masked_fill(~candidate, 2.0)
     first_key = keys.masked_fill(~violates, 3.0).amin(2, keepdim=True)             # (B, j, 1)
     draws = (candidate & (keys <= first_key)).sum(2)                # N: negatives drawn up to the violator

@@ -1,6 +1,6 @@
 """``cnnrnn``: CNN-RNN (Wang et al., CVPR 2016), the seeds' output-fusion baseline.
 
-Stages, recipe and prediction are those the seeds' CNN-RNN baselines share (``mlcap.cnn_then_rnn``:
+Stages, recipe and prediction are those the seeds' CNN-RNN baselines share (``mlcap.nn.cnn_then_rnn``:
 ``pretrain-cnn`` as S-CNN-RNN's, then ``finetune`` of the CNN and the output-fusion decoder of
 ``network.py`` with the sequence NLL), frequent-first by default as that paper, beam search of
 width 3 by default (``predict --beam``; 1 = greedy). ``--freeze-backbone`` trains the heads only:
@@ -12,9 +12,8 @@ from __future__ import annotations
 
 from typing import Literal
 
-from mlcap.cnn_then_rnn import CnnThenRnnMethod, CnnThenRnnOptions
-from mlcap.config import structural
-from mlcap.protocol import ModelSpec
+from mlcap.nn.cnn_then_rnn import CnnThenRnnMethod, CnnThenRnnOptions
+from mlcap.protocol import ModelSpec, structural
 
 from mlcap_cnnrnn.network import OutputFusionDecoder
 
@@ -29,13 +28,8 @@ class CnnRnnMethod(CnnThenRnnMethod):
     stage_help = {"pretrain-cnn": "backbone + concept head with BCE (as scnnrnn's; skip it with --weights)",
                   "finetune": "CNN + output-fusion label RNN jointly, sequence NLL (frequent-first)"}
     options_model = CnnRnnOptions
-    default_order = "frequent"  # Wang et al.'s order
+    orders = ("frequent", "rare", "dictionary", "random")   # Wang et al.'s order first
     default_beam = 3            # Wang et al. decode with beam search
-
-    def stage_needs_spatial(self, stage: str, spec: ModelSpec) -> bool:
-        """No attention: the output fusion sees the pooled features and the concepts, so
-        ``--features`` never reads the spatial maps."""
-        return False
 
     def make_decoder(self, spec: ModelSpec, options: CnnRnnOptions, feature_dim: int) -> OutputFusionDecoder:
         return OutputFusionDecoder(len(spec.labels), feature_dim, options.embed_dim, options.hidden,

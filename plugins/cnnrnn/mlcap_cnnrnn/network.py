@@ -21,8 +21,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from mlcap.decoding import beam_search, decoder_scores
-from mlcap.losses import sequence_nll
+from mlcap.nn.decoding import beam_search, decoder_scores
+from mlcap.nn.losses import sequence_nll
 from mlcap.nn import LSTMCell, run_lstm
 from mlcap.protocol import cut_at_end
 

@@ -26,7 +26,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from mlcap.decoding import PoolSearch, pool_beam_search
+from mlcap_orderfree.pool_search import PoolSearch, pool_beam_search
 from mlcap.nn.attention import SoftAttention, annotation_vectors
 from mlcap.nn.lstm import LSTMCell
 from mlcap.nn.sample_noise import SampleDropout
@@ -115,7 +115,7 @@ class OrderFreeDecoder(nn.Module):
     @torch.no_grad()
     def search(self, enc: EncoderOutput, v_prob: torch.Tensor, beam: int, max_len: int,
                threshold: float | torch.Tensor, stop: str, record: bool = False) -> PoolSearch:
-        """Beam search with a candidate pool per path and the stop threshold (``mlcap.decoding``)."""
+        """Beam search with a candidate pool per path and the stop threshold (``mlcap.nn.decoding``)."""
         fixed, C = self.fixed, self.num_labels
 
         def step(chosen, state):

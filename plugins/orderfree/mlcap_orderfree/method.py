@@ -17,7 +17,7 @@ Prediction (L201-L210): beam search over K paths, each with its own candidate po
 is ever repeated), path probability the product of its labels' probabilities (eq. 11); a path
 stops when its "probability output" is below the stop threshold, or at the maximum length; the
 answer is the most probable stopped path, without length normalisation
-(``mlcap.decoding.pool_beam_search``). K is ``predict --beam`` (default 3; 1 is greedy); the
+(``mlcap.nn.decoding.pool_beam_search``). K is ``predict --beam`` (default 3; 1 is greedy); the
 validation during training, and so the threshold's choice, uses the run's ``ModelSpec.beam``
 (3). The threshold is chosen on validation at the end of each stage over every value at which
 the validation predictions change (``mlcap_orderfree.threshold``, exact: no grid), stored in the
@@ -74,11 +74,11 @@ import torch
 from pydantic import BaseModel, ConfigDict, Field
 from torch import nn
 
-from mlcap.config import method_options, structural
-from mlcap.losses import concept_bce
-from mlcap.models import ConceptEncoder, create_backbone
-from mlcap.protocol import FREE_ORDER, Batch, Decoded, ModelSpec, Recipe, images_only
-from mlcap.decoding import padded_labels_at_or_above
+from mlcap.nn import ConceptEncoder, create_backbone
+from mlcap.nn.decoding import padded_labels_at_or_above
+from mlcap.nn.losses import concept_bce
+from mlcap.protocol import (FREE_ORDER, Batch, Decoded, Method, MlcapError, ModelSpec, Recipe, images_only,
+                            method_options, structural)
 
 from mlcap_orderfree.decoder import OrderFreeDecoder, concept_search, path_scores
 
@@ -111,7 +111,7 @@ class OrderFreeModel(nn.Module):
         return enc, torch.sigmoid(enc.concept_logits.float())
 
 
-class OrderFreeMethod:
+class OrderFreeMethod(Method):
     name = "orderfree"
     summary = "Order-Free RNN with visual attention, candidate pool and beam search (AAAI 2018)"
     stages = ("pretrain-cnn", "finetune")
@@ -120,13 +120,12 @@ class OrderFreeMethod:
                   "finetune": "attention + confidence-ranked LSTM on the frozen M_map, per-step BCE against "
                               "the label vector (or a fixed --order), Adam 3e-4"}
     options_model = OrderFreeOptions
-    threshold = "stop"      # the beam search's stop threshold, chosen on validation
     #: mlcap.testing.check_method: what its runs with a validation split cannot show
     xfail_checks = {"later_options:stop_threshold": "the fallback for a run without a validation split; the check's "
                                                     "runs have one, and the threshold chosen there replaces it"}
     default_beam = 3        # K paths (L201-L210)
-    default_order = FREE_ORDER      # order-free: no target order; or a fixed order, the ablation
-    orders = (FREE_ORDER, "frequent", "rare", "dictionary", "random")
+    orders = (FREE_ORDER,    # order-free: no target order (the default); or a fixed order, the ablation
+              "frequent", "rare", "dictionary", "random")
 
     def recipe(self, stage: str, spec: ModelSpec, dataset: str) -> Recipe:
         return Recipe(optimizer="adam", lr=3e-4, epochs=10, select_by="loss")
@@ -190,21 +189,23 @@ class OrderFreeMethod:
         _, v_prob = model.encode(images_only(images))
         return {"scores": v_prob, "sequence": padded_labels_at_or_above(v_prob, self.stop_threshold(spec))}
 
-    def threshold_curve(self, model: OrderFreeModel, loader, spec: ModelSpec, device) -> dict[float, float] | None:
-        """``{threshold: validation O-F1}`` over every piece of constant predictions (the core's
-        ``thresholds_choice`` keeps the best)."""
+    def threshold_kind(self, spec: ModelSpec) -> str | None:
+        """The beam search's stop threshold, chosen on validation."""
+        return "stop"
+
+    def threshold_curve(self, model: OrderFreeModel, batches, spec: ModelSpec) -> dict[float, float] | None:
+        """``{threshold: validation O-F1}`` over every piece of constant predictions (the core keeps
+        the best)."""
         from mlcap_orderfree.threshold import validation_curve
 
-        return validation_curve(self, model, loader, spec, device)
-
-    attention_stages = ("finetune",)
+        return validation_curve(self, model, batches, spec)
 
     @torch.no_grad()
     def attention_maps(self, model: OrderFreeModel, batch: Batch, spec: ModelSpec, decoded: Decoded) -> list:
-        """Per image (L, h, w): M_att's alpha_t at each step of the final beam path."""
+        """Per image (L, h, w): M_att's alpha_t at each step of the final beam path (finetune)."""
+        if spec.stage != "finetune":
+            return None
         if model.decoder.attend is None:
-            from mlcap.errors import MlcapError
-
             raise MlcapError("--attention: this run was trained without attention (-o attention=false)")
         enc, v_prob = model.encode(batch)
         return model.decoder.attention(enc, v_prob, decoded.sequences)

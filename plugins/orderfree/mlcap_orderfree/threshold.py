@@ -1,6 +1,6 @@
 """The stop threshold chosen on validation over every value at which the decoding can change.
 
-Per validation image, ``mlcap.decoding.threshold_pieces`` finds the predicted label set on each
+Per validation image, ``mlcap.nn.decoding.threshold_pieces`` finds the predicted label set on each
 interval (lo, hi] of thresholds (exactly: it follows the stop quantities the search compared).
 Across images the union of the interval ends cuts (-inf, +inf) into pieces on which every
 image's prediction, hence the validation O-F1, is constant; each piece is represented by its
@@ -15,9 +15,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from mlcap.data.loader import batch_to_device
-from mlcap.decoding import threshold_pieces
-from mlcap.progress import note
+from mlcap_orderfree.pool_search import threshold_pieces
 
 
 def representatives(bounds: list[float]) -> list[float]:
@@ -55,14 +53,11 @@ def f1_curve(pieces: list[list[tuple[float, float, list[int]]]], y_true: np.ndar
 
 
 @torch.no_grad()
-def validation_curve(method, model, loader, spec, device) -> dict[float, float] | None:
-    """The curve of ``f1_curve`` on a validation loader (None when the sweep does not end)."""
-    model.eval()
+def validation_curve(method, model, batches, spec) -> dict[float, float] | None:
+    """The curve of ``f1_curve`` on the validation batches (None when the sweep does not end: the
+    core then chooses the threshold on its grid)."""
     pieces, truth = [], []
-    for batch, _ in loader:
-        if batch is None:
-            continue
-        batch = batch_to_device(batch, device)
+    for batch in batches:
         enc, v_prob = model.encode(batch)
 
         def decode(tau):
@@ -70,8 +65,7 @@ def validation_curve(method, model, loader, spec, device) -> dict[float, float] 
 
         try:
             pieces.extend(threshold_pieces(decode, len(batch.ids)))
-        except RuntimeError as e:
-            note(f"orderfree: {e}; the stop threshold is chosen on the core's grid instead")
+        except RuntimeError:
             return None
         truth.extend(batch.targets.bool().cpu().numpy())
     if not pieces:

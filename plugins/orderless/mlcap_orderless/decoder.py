@@ -32,7 +32,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from mlcap.decoding import decoder_scores, prediction_steps
+from mlcap.nn.decoding import decoder_scores, prediction_steps
 from mlcap.nn.attention import SoftAttention, annotation_vectors
 from mlcap.protocol import PAD, EncoderOutput, cut_at_end
 

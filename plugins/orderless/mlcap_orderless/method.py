@@ -5,7 +5,7 @@
 * ``finetune``: encoder and attention LSTM together (Adam). The decoder always
   runs free: its input at each step is its own previous argmax. The LSTM's target
   order is ``--order``: ``pla`` (default) or ``mla`` align the ground truth to the
-  model's predictions at every step (``mlcap.alignment``); the fixed orders
+  model's predictions at every step (``mlcap.nn.alignment``); the fixed orders
   (``frequent``, ``rare``, ``dictionary``, and ``random``, re-drawn per mini-batch
   by the loader) are compared position by position with the free-running outputs,
   truncated or padded to the ground-truth length as in the paper (Sec. 3.2; see
@@ -41,13 +41,12 @@ import torch
 from pydantic import BaseModel, ConfigDict, Field
 from torch import nn
 
-from mlcap.alignment import aligned_cross_entropy
-from mlcap.errors import MlcapError
-from mlcap.decoding import decoder_scores, labels_at_or_above, padded_labels_at_or_above, padded_steps
-from mlcap.losses import concept_bce
-from mlcap.config import method_options, structural
-from mlcap.models import ConceptEncoder, create_backbone
-from mlcap.protocol import ALIGNED_ORDERS, Batch, Decoded, ModelSpec, Recipe, images_only
+from mlcap.nn import ConceptEncoder, create_backbone
+from mlcap.nn.alignment import aligned_cross_entropy
+from mlcap.nn.decoding import decoder_scores, labels_at_or_above, padded_labels_at_or_above, padded_steps
+from mlcap.nn.losses import concept_bce
+from mlcap.protocol import (ALIGNED_ORDERS, SEQUENCE_ORDERS, Batch, Decoded, Method, MlcapError, ModelSpec, Recipe,
+                            images_only, method_options, structural)
 
 from mlcap_orderless.decoder import AttentionLSTMDecoder
 
@@ -73,15 +72,14 @@ class OrderlessModel(nn.Module):
         self.encoder, self.decoder = encoder, decoder
 
 
-class OrderlessMethod:
+class OrderlessMethod(Method):
     name = "orderless"
     summary = "Orderless recurrent models, PLA/MLA (CVPR 2020)"
     stages = ("pretrain-cnn", "finetune")
     stage_help = {"pretrain-cnn": "the CNN with a BCE concept head (or --init-from a bce run)",
                   "finetune": "encoder and attention LSTM, PLA/MLA or a fixed order, Adam + SWA"}
     options_model = OrderlessOptions
-    threshold = None        # greedy decoding to END: no threshold
-    default_order = "pla"
+    orders = ("pla",) + tuple(o for o in SEQUENCE_ORDERS if o != "pla")     # PLA by default
     #: mlcap.testing.check_method: a guarantee this method is known not to keep
     xfail_checks = {"ranks": "its sequence losses average over the label steps of the batch each process holds, "
                              "and DistributedDataParallel averages the processes' means: images with more labels "
@@ -141,8 +139,6 @@ class OrderlessMethod:
             scores = concepts
         return Decoded(sequences=sequences, scores=scores)
 
-    attention_stages = ("finetune",)
-
     def export_outputs(self, model: OrderlessModel, images: torch.Tensor, spec: ModelSpec) -> dict:
         """``predict`` with tensor operations only (``mlcap export``)."""
         enc = model.encoder.encode(images_only(images))
@@ -155,5 +151,7 @@ class OrderlessMethod:
 
     @torch.no_grad()
     def attention_maps(self, model: OrderlessModel, batch: Batch, spec: ModelSpec, decoded: Decoded) -> list:
-        """Per image (L, h, w): the soft attention over the spatial map at each greedy step."""
+        """Per image (L, h, w): the soft attention over the spatial map at each greedy step (finetune)."""
+        if spec.stage != "finetune":
+            return None
         return model.decoder.attention(model.encoder.encode(batch), decoded.sequences, spec.max_len)

@@ -10,7 +10,7 @@ label LSTM (``mlcap.nn.label_lstm``) conditioned on the pooled CNN feature:
 * ``--option init=input``: I_e fed at the first time step, (h0, c0) = LSTM(W I_e + b, 0, 0),
   the reading of ARNN (L236: "feed it into LSTM at the first timestep").
 
-Stages, recipe and prediction: those the seeds' CNN-RNN baselines share (``mlcap.cnn_then_rnn``):
+Stages, recipe and prediction: those the seeds' CNN-RNN baselines share (``mlcap.nn.cnn_then_rnn``):
 ``finetune`` trains CNN and LSTM jointly with the sequence NLL alone (no semantic regularisation).
 Rare-first order by default (RIA's finding); greedy decoding by default, as S-CNN-RNN's
 re-implementation with the same modules (L139, L163); ``predict --beam``.
@@ -20,10 +20,9 @@ from __future__ import annotations
 
 from typing import Literal
 
-from mlcap.cnn_then_rnn import CnnThenRnnMethod, CnnThenRnnOptions
-from mlcap.config import structural
+from mlcap.nn.cnn_then_rnn import CnnThenRnnMethod, CnnThenRnnOptions
 from mlcap.nn.label_lstm import LabelLSTMDecoder
-from mlcap.protocol import ModelSpec
+from mlcap.protocol import ModelSpec, structural
 
 
 class RiaOptions(CnnThenRnnOptions):
@@ -36,13 +35,8 @@ class RiaMethod(CnnThenRnnMethod):
     stage_help = {"pretrain-cnn": "backbone + concept head with BCE (as scnnrnn's; skip it with --weights)",
                   "finetune": "CNN + label LSTM from h0 = W_i I_e + b_i, sequence NLL (rare-first)"}
     options_model = RiaOptions
-    default_order = "rare"      # RIA's finding
-    default_beam = 1            # greedy, as S-CNN-RNN's re-implementation (L139, L163)
-
-    def stage_needs_spatial(self, stage: str, spec: ModelSpec) -> bool:
-        """No attention: the pooled CNN feature sets (or feeds) the LSTM, so ``--features`` never
-        reads the spatial maps."""
-        return False
+    orders = ("rare", "frequent", "dictionary", "random")   # rare first: RIA's finding
+    default_beam = 1            # greedy, as S-CNN-RNN's re-implementation (its Sec. 4, "Competitors")
 
     def make_decoder(self, spec: ModelSpec, options: RiaOptions, feature_dim: int) -> LabelLSTMDecoder:
         return LabelLSTMDecoder(len(spec.labels), options.embed_dim, options.hidden, num_inputs=feature_dim,

@@ -3,12 +3,12 @@
 * L_u = sum_i l_u(s_i, s^_i) with l_u the binary cross-entropy *summed* over the k
   concepts (eq. 5, written there without its minus sign);
 * L_r = sum_i l_r(pi_i, pi*_i | s^_i), "simply the sum of the negative log
-  likelihood over all time steps" (Sec. 3.3): ``mlcap.losses.sequence_nll``, shared with
+  likelihood over all time steps" (Sec. 3.3): ``mlcap.nn.losses.sequence_nll``, shared with
   the other label-sequence methods.
 
 The paper's sum over images i becomes a mean over the images of a minibatch, so
 that the scale does not depend on the batch size. ``reduction="mean"`` gives the
-older per-element means instead (``mlcap.losses.concept_bce`` and the token-mean
+older per-element means instead (``mlcap.nn.losses.concept_bce`` and the token-mean
 cross-entropy), kept as the method option ``loss_reduction=mean``.
 """
 
@@ -17,7 +17,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from mlcap.losses import concept_bce
+from mlcap.nn.losses import concept_bce
 from mlcap.protocol import Batch
 
 REDUCTIONS = ("sum", "mean")
@@ -35,7 +35,7 @@ def concept_bce_sum(logits: torch.Tensor, targets: torch.Tensor, mask: torch.Ten
 
 
 def concept_loss(logits: torch.Tensor, batch: Batch, reduction: str = "sum") -> torch.Tensor:
-    """L_u of a batch's concept logits, summed as in eq. 5 or averaged (``mlcap.losses.concept_bce``)."""
+    """L_u of a batch's concept logits, summed as in eq. 5 or averaged (``mlcap.nn.losses.concept_bce``)."""
     if reduction == "sum":
         return concept_bce_sum(logits, batch.targets, batch.mask)
     if reduction == "mean":

@@ -44,15 +44,14 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field
 from torch import nn
 
-from mlcap.config import method_options, structural
-from mlcap.decoding import labels_at_or_above, padded_labels_at_or_above, padded_steps
-from mlcap.errors import MlcapError
-from mlcap.models import ConceptEncoder, create_backbone
-from mlcap.alignment import align_to_predictions, label_sets_of
-from mlcap.protocol import ALIGNED_ORDERS, Batch, Decoded, ModelSpec, Recipe, images_only
-
-from mlcap.losses import sequence_nll
+from mlcap.nn import ConceptEncoder, create_backbone
+from mlcap.nn.alignment import align_to_predictions, label_sets_of
+from mlcap.nn.decoding import labels_at_or_above, padded_labels_at_or_above, padded_steps
 from mlcap.nn.label_lstm import LabelLSTMDecoder
+from mlcap.nn.losses import sequence_nll
+from mlcap.protocol import (ALIGNED_ORDERS, Batch, Decoded, Method, MlcapError, ModelSpec, Recipe, StageInputs,
+                            images_only, method_options, structural)
+
 from mlcap_scnnrnn.losses import concept_loss
 
 
@@ -85,7 +84,7 @@ def _require_tags(model: ScnnrnnModel, spec: ModelSpec) -> None:
                          "(on a dataset with tags), or skip pretrain-tags")
 
 
-class ScnnrnnMethod:
+class ScnnrnnMethod(Method):
     name = "scnnrnn"
     summary = "Semantic Regularisation CNN-RNN (CVPR 2017)"
     stages = ("pretrain-tags", "pretrain-cnn", "pretrain-rnn", "finetune")
@@ -96,12 +95,7 @@ class ScnnrnnMethod:
         "finetune": "Stage 3: train CNN and LSTM jointly, L_u + L_r (--freeze-backbone: the paper's Fix).",
     }
     options_model = ScnnrnnOptions
-    threshold = None        # greedy labels to END, beam-searched captions: no threshold
     tasks = ("multilabel", "caption")
-
-    def default_stages(self, train_flags: dict) -> tuple[str, ...]:
-        """A full training: pretrain-tags only when the run uses the noisy tags."""
-        return self.stages if train_flags.get("use_tags") else self.stages[1:]
 
     def recipe(self, stage: str, spec: ModelSpec, dataset: str) -> Recipe:
         decoded = "CIDEr" if spec.task == "caption" else "O-F1"
@@ -112,20 +106,17 @@ class ScnnrnnMethod:
                           select_by="loss")
         return Recipe(optimizer="rmsprop", lr=1e-4, alpha=0.9, momentum=0.0, epochs=10, select_by=decoded)
 
-    def stage_needs_images(self, stage: str, spec: ModelSpec) -> bool:
-        """pretrain-tags (tags -> labels) and pretrain-rnn (the LSTM on the ground-truth concepts)
-        never look at the images; the captioning ablations nic-f and nic-deeply do in pretrain-rnn
-        (the CNN's features start the LSTM)."""
+    def stage_inputs(self, stage: str, spec: ModelSpec) -> StageInputs:
+        """pretrain-tags (tags -> labels, run only with --use-tags) and pretrain-rnn (the LSTM on the
+        ground-truth concepts) never look at the images; the captioning ablations nic-f and
+        nic-deeply do in pretrain-rnn (the CNN's features start the LSTM). No stage or variant
+        attends: the LSTM starts from the pooled features and the concepts, so ``--features`` never
+        reads the spatial maps."""
         if stage == "pretrain-tags":
-            return False
+            return StageInputs(images=False, spatial=False, tags_only=True)
         if stage == "pretrain-rnn":
-            return spec.task == "caption" and _options(spec).variant != "scnnrnn"
-        return True
-
-    def stage_needs_spatial(self, stage: str, spec: ModelSpec) -> bool:
-        """No stage or variant (captioning ones included) attends: the LSTM starts from the pooled
-        features and the concepts, so ``--features`` never reads the spatial maps."""
-        return False
+            return StageInputs(images=spec.task == "caption" and _options(spec).variant != "scnnrnn", spatial=False)
+        return StageInputs(spatial=False)
 
     def parameter_groups(self, model: ScnnrnnModel, stage: str, spec: ModelSpec):
         if stage == "pretrain-tags":

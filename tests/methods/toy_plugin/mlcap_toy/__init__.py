@@ -11,11 +11,10 @@ import torch
 from pydantic import BaseModel, ConfigDict, Field
 from torch import nn
 
-from mlcap.config import method_options
-from mlcap.decoding import labels_at_or_above, padded_labels_at_or_above
-from mlcap.losses import concept_bce
-from mlcap.models import ConceptEncoder, create_backbone
-from mlcap.protocol import Batch, Decoded, ModelSpec, Recipe, images_only
+from mlcap.nn import ConceptEncoder, create_backbone
+from mlcap.nn.decoding import labels_at_or_above, padded_labels_at_or_above
+from mlcap.nn.losses import concept_bce
+from mlcap.protocol import Batch, Decoded, Method, ModelSpec, Recipe, images_only
 
 
 class ToyOptions(BaseModel):
@@ -30,18 +29,16 @@ class ToyModel(nn.Module):
         self.decoder = None
 
 
-class ToyMethod:
+class ToyMethod(Method):
     name = "toy"
     summary = "a toy CNN head (the conformance suite's own out-of-tree plugin)"
     stages = ("pretrain-cnn", "finetune")
     stage_help = {"pretrain-cnn": "the label head on a frozen CNN", "finetune": "the CNN and its head"}
     options_model = ToyOptions
-    threshold = "label"
     orders = ()
-    attention_stages = ("pretrain-cnn", "finetune")
 
-    def options(self, spec: ModelSpec) -> ToyOptions:
-        return method_options(self.options_model, self.name, spec.options)
+    def threshold_kind(self, spec: ModelSpec) -> str | None:
+        return "label"
 
     def recipe(self, stage: str, spec: ModelSpec, dataset: str) -> Recipe:
         return Recipe(optimizer="adam", lr=1e-3, epochs=2, select_by="loss")

@@ -1,6 +1,6 @@
 """What the seeds' CNN-RNN baselines share (``cnnrnn``, ``ria``): a CNN, then a label RNN conditioned
-on the CNN's pooled feature I_e, with S-CNN-RNN's modules and recipe (L163: "In all compared models,
-the same CNN and RNN modules are used").
+on the CNN's pooled feature I_e, with S-CNN-RNN's modules and recipe (its Sec. 4, "Competitors": "In all
+compared models, the same CNN and RNN modules are used").
 
 * ``pretrain-cnn``: the backbone and a concept head with BCE, exactly S-CNN-RNN's CNN stage (so
   ``finetune --init-from`` a scnnrnn ``pretrain-cnn`` checkpoint gives the same start); skip it
@@ -9,7 +9,7 @@ the same CNN and RNN modules are used").
   supervision, no semantic regularisation); the concept head is not used.
 
 A method built on it gives ``name``, ``summary``, ``stage_help``, ``options_model`` (a subclass
-of ``CnnThenRnnOptions``), ``default_order``, ``default_beam`` and ``make_decoder(spec, options,
+of ``CnnThenRnnOptions``), ``orders`` (its default first), ``default_beam`` and ``make_decoder(spec, options,
 feature_dim)``; the decoder provides ``loss(image, sequences, reduction)``,
 ``greedy_scores(image, max_len) -> (sequences, scores)`` and ``beam(image, width, max_len)``.
 Prediction is the greedy path with ``--beam 1``, else beam search; a label's score (mAP, top-k)
@@ -24,12 +24,12 @@ import torch
 from pydantic import BaseModel, ConfigDict, Field
 from torch import nn
 
-from mlcap.config import method_options, structural
-from mlcap.decoding import decoder_scores, labels_at_or_above, padded_labels_at_or_above, padded_steps
-from mlcap.errors import MlcapError
-from mlcap.losses import concept_bce
-from mlcap.models import ConceptEncoder, create_backbone
-from mlcap.protocol import Batch, Decoded, ModelSpec, Recipe, images_only
+from mlcap.models import create_backbone
+from mlcap.nn.encoder import ConceptEncoder
+from mlcap.nn.decoding import decoder_scores, labels_at_or_above, padded_labels_at_or_above, padded_steps
+from mlcap.nn.losses import concept_bce
+from mlcap.protocol import (Batch, Decoded, Method, MlcapError, ModelSpec, Recipe, StageInputs, images_only,
+                            structural)
 
 
 class CnnThenRnnOptions(BaseModel):
@@ -48,14 +48,15 @@ class CnnThenRnnModel(nn.Module):
         self.encoder, self.decoder = encoder, decoder
 
 
-class CnnThenRnnMethod:
+class CnnThenRnnMethod(Method):
     stages = ("pretrain-cnn", "finetune")
     options_model = CnnThenRnnOptions
-    threshold = None            # labels until END: no threshold
-    orders = ("rare", "frequent", "dictionary", "random")   # fixed orders: a predefined order (L163); no PLA/MLA
+    orders = ("rare", "frequent", "dictionary", "random")   # fixed orders: a predefined order; no PLA/MLA
 
-    def options(self, spec: ModelSpec):
-        return method_options(self.options_model, self.name, spec.options)
+    def stage_inputs(self, stage: str, spec: ModelSpec) -> StageInputs:
+        """No attention: the pooled CNN feature conditions the label RNN, so ``--features`` never reads
+        the spatial maps."""
+        return StageInputs(spatial=False)
 
     def make_decoder(self, spec: ModelSpec, options, feature_dim: int) -> nn.Module:
         raise NotImplementedError
@@ -77,8 +78,7 @@ class CnnThenRnnMethod:
 
     def build(self, spec: ModelSpec) -> CnnThenRnnModel:
         if spec.use_tags:
-            raise MlcapError(f"{self.name}: the baseline takes no noisy tags (--use-tags is scnnrnn's side "
-                             "information)")
+            raise MlcapError(f"{self.name}: the baseline takes no noisy tags (--use-tags)")
         opts = self.options(spec)
         backbone = create_backbone(spec.backbone, weights=spec.weights)
         encoder = ConceptEncoder(backbone, len(spec.labels), spec.num_tags, dropout=opts.dropout)
