@@ -10,8 +10,10 @@ from typing import Optional
 
 import typer
 
-from mlcap.cli import app
+from mlcap.cli.app import app
 from mlcap.errors import MlcapError
+from mlcap.textfile import read_text
+
 
 def _preset_types():
     from typing import Literal
@@ -43,8 +45,6 @@ PRESET_KEYS = {"data", "features", "backbone", "weights", "methods", "out", "met
 
 
 def _read_preset(path: Path) -> dict:
-    from mlcap.textfile import read_text
-
     try:
         doc = tomllib.loads(read_text(Path(path), "compare preset"))
     except tomllib.TOMLDecodeError as e:

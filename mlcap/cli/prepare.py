@@ -10,7 +10,7 @@ from typing import Optional
 import click
 import typer
 
-from mlcap.cli import app
+from mlcap.cli.app import app
 from mlcap.errors import MlcapError
 from mlcap.shell import removed_on_failure
 

@@ -3,13 +3,16 @@ They share one option list (``_train``); heavy imports happen inside the command
 
 from __future__ import annotations
 
+import inspect
 import json
+import sys
+import typing
 from pathlib import Path
 from typing import List, Optional
 
 import typer
 
-from mlcap.cli import CONFIG, _emit, app
+from mlcap.cli.app import CONFIG, app, emit
 from mlcap.errors import MlcapError
 
 STAGE_HELP = {
@@ -116,8 +119,6 @@ def _train(
 
 def _run_stage(stage: str, values: dict) -> None:
     if (values.get("nproc") or 1) > 1:
-        import sys
-
         from mlcap.training.launch import launch, without_nproc
 
         raise SystemExit(launch(values["nproc"], without_nproc(sys.argv[1:])))
@@ -134,14 +135,11 @@ def _run_stage(stage: str, values: dict) -> None:
     from mlcap.training.loop import train_stage
 
     opts = resolve(TrainOptions, stage, cli, values.get("config"))
-    _emit(train_stage(stage, opts))
+    emit(train_stage(stage, opts))
 
 
 def _with_signature(command, extra_first=None):
     """Give ``command`` the training options of ``_train`` (and an optional leading parameter)."""
-    import inspect
-    import typing
-
     hints = typing.get_type_hints(_train)
     params = [p.replace(annotation=hints[p.name]) for p in inspect.signature(_train).parameters.values()]
     if extra_first is not None:
@@ -168,8 +166,6 @@ def _stage_any(name: str, **values):
 
 
 def _register_named_stage() -> None:
-    import inspect
-
     name = inspect.Parameter("name", inspect.Parameter.POSITIONAL_OR_KEYWORD, annotation=str,
                              default=typer.Argument(..., help="The stage, e.g. pretrain-tags (see `mlcap methods`)."))
     app.command("stage")(_with_signature(_stage_any, name))

@@ -9,8 +9,9 @@ from typing import List, Optional
 
 import typer
 
-from mlcap.cli import CONFIG, app
+from mlcap.cli.app import CONFIG, app
 from mlcap.errors import MlcapError
+from mlcap.training import distributed
 
 
 @app.command()
@@ -50,8 +51,6 @@ def predict(
                                                      checkpoint=checkpoint, threshold=threshold,
                                                      batch_size=batch_size, device=device,
                                                      num_workers=num_workers, decode=decode), config)
-    from mlcap.training import distributed
-
     if distributed.world_size() > 1 and (images or opts.attention is not None):
         raise MlcapError("under torchrun, predict takes a prepared split (--data) without --attention; "
                          "--images and --attention run in one process")
@@ -89,9 +88,7 @@ def _write_predictions(rows, coco_results: Optional[Path]) -> None:
         if coco_results is not None and "caption" in row:
             image_id = int(row["id"]) if str(row["id"]).isdigit() else row["id"]
             results.append({"image_id": image_id, "caption": row["caption"]})
-    from mlcap.training.distributed import is_main
-
-    if coco_results is not None and is_main():
+    if coco_results is not None and distributed.is_main():
         if not results:
             raise MlcapError("--coco-results: this run predicts labels, not captions")
         coco_results.write_text(json.dumps(results))

@@ -7,7 +7,7 @@ from typing import Optional
 
 import typer
 
-from mlcap.cli import _emit, app
+from mlcap.cli.app import app, emit
 from mlcap.errors import MlcapError
 
 
@@ -25,4 +25,4 @@ def export(
         raise MlcapError(f"missing option {'--run' if run is None else '--out'}")
     from mlcap.export import export_run
 
-    _emit(export_run(run, format, out, stage, checkpoint))
+    emit(export_run(run, format, out, stage, checkpoint))

@@ -1,0 +1,3 @@
+from mlcap.cli import main
+
+main()

@@ -1,0 +1,48 @@
+"""`mlcap methods` and `mlcap backbones`: what --method and --backbone accept."""
+
+from __future__ import annotations
+
+import json
+import sys
+
+import typer
+
+from mlcap.cli.app import app, emit
+from mlcap.errors import MlcapError
+
+
+@app.command()
+def methods(json_output: bool = typer.Option(False, "--json", help="Machine-readable output."),
+            recipes: bool = typer.Option(False, "--recipes", help="Also each stage's default recipe.")):
+    """Installed method plugins (entry-point group mlcap.methods), their stages and recipes."""
+    from mlcap.plugins import describe_methods, method_stages
+
+    rows = describe_methods()
+    if not rows:
+        raise MlcapError("no method is installed (entry-point group mlcap.methods): install mlcap "
+                         "with its built-in methods (`pip install .` or `make venv` in a clone, or its wheel), or a "
+                         "method plugin's package")
+    for r in rows:
+        r.update(method_stages(r["name"], recipes))
+    if json_output:
+        for r in rows:
+            emit(r)
+        return
+    for r in rows:
+        sys.stdout.write(f"{r['name']:<12} {r['package']} {r['version']}  {r['summary']}\n")
+        for stage in r["stages"]:
+            sys.stdout.write(f"    {stage:<14} {r['stage_help'].get(stage, '')}\n")
+            if recipes:
+                sys.stdout.write(f"    {'':<14} {json.dumps(r['recipes'][stage])}\n")
+
+
+@app.command()
+def backbones():
+    """Backbone names accepted by --backbone."""
+    from mlcap.models import backbone_input, backbone_names
+    from mlcap.models.registry import OFFLINE_IMAGENET
+
+    for name in backbone_names():
+        info = backbone_input(name)
+        offline = "--weights imagenet (offline)" if name in OFFLINE_IMAGENET else "--weights PATH only"
+        sys.stdout.write(f"{name:<18} input {info.default_size}px  {offline}\n")
