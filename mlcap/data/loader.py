@@ -20,6 +20,7 @@ from mlcap.data.image_batch import PendingImages, stack_pixels
 from mlcap.data.pipeline import loader_settings
 from mlcap.data.prepared import PreparedDataset, Sample
 from mlcap.data.sample_keys import Seeded, restrict, split_key
+from mlcap.data.words import tokenize
 from mlcap.protocol import PAD, Batch
 
 
@@ -178,8 +179,6 @@ class Collate:
     def caption_tokens(self, items: list[dict]):
         """One caption per image, drawn from the sample's seed (the global stream without one):
         word ids (unknown -> 0), END, PAD."""
-        from mlcap.datasets.captions import tokenize
-
         end = len(self.word_index)
         rows = []
         for it in items:
