@@ -9,13 +9,8 @@ PIP_INSTALL := $(BIN)/python -m pip install --quiet --disable-pip-version-check 
 
 venv: $(STAMP)
 
-# the built-in methods (plugins/*) are part of the mlcap distribution; the uninstall removes the
-# separate mlcap-<method> distributions that older venvs of this project hold
-OLD_METHOD_DISTS := mlcap-arnn mlcap-bce mlcap-cnnrnn mlcap-orderfree mlcap-orderless mlcap-ria mlcap-scnnrnn
-
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	-$(BIN)/python -m pip uninstall --quiet --yes $(OLD_METHOD_DISTS) >/dev/null 2>&1
 	$(PIP_INSTALL) -e '.[test]'
 	touch $(STAMP)
 

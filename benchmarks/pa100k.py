@@ -1,7 +1,10 @@
 """Real-image benchmark: PA-100K (2,000 real images), frozen EfficientNet-Lite0 features, every method.
 
-    python benchmarks/pa100k.py [--shared ../shared/data] [--out pa100k-out] [--seeds 0,1,2]
+    python benchmarks/pa100k.py [--data-root DIR] [--out pa100k-out] [--seeds 0,1,2]
                                 [--config examples/compare/pa100k.toml] [--methods bce,scnnrnn,...]
+
+The images and annotation5.mat are read from DIR/pa100k, DIR being the data root (see
+--data-root / MLCAP_DATA).
 
 What `mlcap compare` cannot do itself, each step timed: prepare the official annotation5.mat
 split (1,600 / 200 / 200) into OUT/data and cache EfficientNet-Lite0 ImageNet features (offline
@@ -23,6 +26,7 @@ variants (METHOD[:key=value...], as for `mlcap compare`).
 from __future__ import annotations
 
 import argparse
+import os
 import shutil
 import subprocess
 import sys
@@ -74,14 +78,18 @@ def prepare(root: Path, out: Path, fresh: bool) -> list[tuple[str, float]]:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--shared", type=Path, default=ROOT / ".." / "shared" / "data")
+    ap.add_argument("--data-root", type=Path, metavar="DIR", default=os.environ.get("MLCAP_DATA") or None,
+                    help="the folder that holds pa100k/ (default: $MLCAP_DATA)")
     ap.add_argument("--out", type=Path, default=Path("pa100k-out"))
     ap.add_argument("--config", type=Path, default=PRESET, help="the compare preset (default: the PA-100K one)")
     ap.add_argument("--seeds", default=None, help="comma list (default: the preset's)")
     ap.add_argument("--methods", default=None, help="variants instead of the preset's")
     ap.add_argument("--fresh", action="store_true", help="remake OUT/data and OUT/features.h5")
     args = ap.parse_args()
-    root = args.shared / "pa100k"
+    if args.data_root is None:
+        sys.exit("benchmarks/pa100k.py: no data root: give --data-root DIR (the folder that holds pa100k/) "
+                 "or set MLCAP_DATA")
+    root = Path(args.data_root) / "pa100k"
     if not (root / "annotation5.mat").is_file():
         sys.exit(f"{root}: PA-100K subset not found")
     for step, seconds in prepare(root, args.out, args.fresh):

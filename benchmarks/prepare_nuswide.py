@@ -1,8 +1,9 @@
 """Time and peak memory of `mlcap prepare nuswide` on the real 269,648 NUS-WIDE label rows.
 
-    python benchmarks/prepare_nuswide.py [--shared ../shared/data]
+    python benchmarks/prepare_nuswide.py [--data-root DIR]
 
-Uses the official train/test label CSVs from ../shared/data/nuswide (161,789 + 107,859 rows).
+Uses the official train/test label CSVs from DIR/nuswide (161,789 + 107,859 rows), DIR being
+the data root (see --data-root / MLCAP_DATA).
 Targets on a 2-core machine: <= 10 s and <= 1 GB peak resident memory.
 """
 
@@ -10,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import resource
 import subprocess
 import sys
@@ -19,10 +21,14 @@ from pathlib import Path
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--shared", type=Path, default=Path(__file__).resolve().parents[1] / ".." / "shared" / "data")
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--data-root", type=Path, metavar="DIR", default=os.environ.get("MLCAP_DATA") or None,
+                    help="the folder that holds nuswide/ (default: $MLCAP_DATA)")
     args = ap.parse_args()
-    d = args.shared / "nuswide"
+    if args.data_root is None:
+        sys.exit("benchmarks/prepare_nuswide.py: no data root: give --data-root DIR (the folder that holds "
+                 "nuswide/) or set MLCAP_DATA")
+    d = Path(args.data_root) / "nuswide"
     if not (d / "brthmas_labels_train.zip").is_file():
         sys.exit(f"{d}: NUS-WIDE label CSVs not found")
     with tempfile.TemporaryDirectory() as out:

@@ -1,6 +1,6 @@
 """Images/s of mlcap's input pipeline and training step against their ceilings (issue #15).
 
-    python benchmarks/throughput.py [--data DIR] [--backbone resnet18] [--image-size 224]
+    python benchmarks/throughput.py [--data DIR | --data-root DIR] [--backbone resnet18] [--image-size 224]
         [--images 256] [--batch-size 32] [--workers 0] [--threads 2] [--amp] [--channels-last]
         [--device cpu|cuda] [--repeats 1] [--json]
 
@@ -23,8 +23,9 @@ With ``--repeats R`` every measurement runs R times, odd rounds with (d) before 
 before (b), and the median is shown (the machine's load drifts). Targets: loader >= 0.9 x raw
 PIL decode; mlcap step >= 0.95 x hand-written step. The decoded-image cache
 (``--image-cache-mb``) is off in (b) and (c): every image is decoded, as in (a) and (d).
-Default data: PA-100K's real JPEGs from ../shared/data/pa100k when present (prepared as
-benchmarks/pa100k.py does), else ``mlcap prepare synthetic``. Nothing is downloaded (random init).
+Default data: PA-100K's real JPEGs from pa100k/ under the data root (see --data-root /
+MLCAP_DATA) when it is given and holds them (prepared as benchmarks/pa100k.py does), else
+``mlcap prepare synthetic``. Nothing is downloaded (random init).
 On a GPU (``--device cuda``) it also prints the mean GPU utilisation during (c) and (d);
 ``--backbone resnet101 --image-size 448`` is the GPU configuration of the issue.
 """
@@ -51,13 +52,14 @@ from PIL import Image
 
 from handwritten_loop import GpuUtilisation, hand_loader_alone, hand_step, read_rows, sync   # beside this file
 
-SHARED = Path(__file__).resolve().parents[1] / ".." / "shared" / "data"
 TARGETS = {"loader": 0.90, "step": 0.95}
 
 
 def parse_args(argv=None) -> argparse.Namespace:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--data", type=Path, help="a prepared mlcap dataset (default: PA-100K JPEGs, else synthetic)")
+    ap.add_argument("--data-root", type=Path, metavar="DIR", default=os.environ.get("MLCAP_DATA") or None,
+                    help="the folder whose pa100k/ is the default data (default: $MLCAP_DATA; neither: synthetic)")
     ap.add_argument("--backbone", default="resnet18", help="smallcnn or a torchvision ResNet (resnet18/34/50/101)")
     ap.add_argument("--image-size", type=int, default=224)
     ap.add_argument("--images", type=int, default=256, help="images timed per measurement")
@@ -82,13 +84,13 @@ def source_dataset(args, tmp: Path) -> tuple[Path, str]:
     """``(prepared dataset, description)``: ``--data``, else PA-100K, else a synthetic set."""
     if args.data is not None:
         return args.data, f"{args.data}"
-    root = SHARED / "pa100k"
-    if (root / "annotation5.mat").is_file():
+    root = Path(args.data_root) / "pa100k" if args.data_root is not None else None
+    if root is not None and (root / "annotation5.mat").is_file():
         out = tmp / "pa100k"
         subprocess.run([sys.executable, "-m", "mlcap", "prepare", "pa100k", "--root", str(root), "--annotation",
                         str(root / "annotation5.mat"), "--out", str(out), "--json"], check=True,
                        stdout=subprocess.DEVNULL)
-        return out, "PA-100K real JPEGs (../shared/data/pa100k, annotation5.mat train split)"
+        return out, f"PA-100K real JPEGs ({root}, annotation5.mat train split)"
     from mlcap.data.synthetic import generate
 
     out = tmp / "synthetic"

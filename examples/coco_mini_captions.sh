@@ -1,10 +1,19 @@
 #!/usr/bin/env bash
-# S-CNN-RNN captioning on real images: COCO-mini (../shared/data/coco/coco_mini), frozen
-# EfficientNet-Lite0 ImageNet features (offline weights), scored on the 79 val2017 images.
+# S-CNN-RNN captioning on real images: COCO-mini (coco/coco_mini under the data root: DATA_ROOT,
+# default $MLCAP_DATA; or ROOT=the coco_mini folder itself), frozen EfficientNet-Lite0 ImageNet
+# features (offline weights), scored on the 79 val2017 images.
 # Prints one table of concept F1 and the COCO caption metrics (the README's COCO-mini figures).
 set -euo pipefail
+DATA_ROOT=${DATA_ROOT:-${MLCAP_DATA:-}}
+if [[ -z ${ROOT:-} ]]; then
+    if [[ -z $DATA_ROOT ]]; then
+        echo "$0: no data root: set DATA_ROOT (the folder that holds coco/coco_mini) or MLCAP_DATA" >&2
+        exit 2
+    fi
+    ROOT=$DATA_ROOT/coco/coco_mini
+fi
+[[ $ROOT == /* ]] || ROOT=$PWD/$ROOT        # relative to where the script was started
 cd "$(dirname "$0")/.."
-ROOT=${ROOT:-../shared/data/coco/coco_mini}
 OUT=${OUT:-coco-mini-out}
 rm -rf "$OUT"
 mlcap prepare coco --root "$ROOT" --out "$OUT/data" --labels concepts --concepts 200 --json > /dev/null

@@ -1,5 +1,5 @@
 """Progress bars and messages on stderr; stdout is kept for results. Under torchrun only rank 0
-shows them (mlcap/training/distributed.py)."""
+shows them (mlcap/ranks.py)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from contextlib import contextmanager
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
-from mlcap.training.distributed import is_main
+from mlcap.ranks import is_main
 
 stderr = Console(stderr=True)
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -31,8 +32,20 @@ def test_the_compare_call_uses_the_preset_on_the_prepared_data_and_cache(tmp_pat
 
 
 def test_without_the_data_it_says_so_in_one_line(tmp_path):
-    res = subprocess.run([sys.executable, str(SCRIPT), "--shared", str(tmp_path), "--out", str(tmp_path / "o")],
+    res = subprocess.run([sys.executable, str(SCRIPT), "--data-root", str(tmp_path), "--out", str(tmp_path / "o")],
                          capture_output=True, text=True, timeout=60)
+    assert res.returncode == 1 and res.stderr.strip() == f"{tmp_path / 'pa100k'}: PA-100K subset not found"
+    assert not (tmp_path / "o").exists()
+
+
+def test_the_data_root_comes_from_mlcap_data_and_is_asked_for_without_it(tmp_path):
+    env = {k: v for k, v in os.environ.items() if k != "MLCAP_DATA"}
+    res = subprocess.run([sys.executable, str(SCRIPT), "--out", str(tmp_path / "o")], capture_output=True,
+                         text=True, timeout=60, env=env)
+    assert res.returncode == 1 and len(res.stderr.strip().splitlines()) == 1
+    assert "--data-root" in res.stderr and "MLCAP_DATA" in res.stderr
+    res = subprocess.run([sys.executable, str(SCRIPT), "--out", str(tmp_path / "o")], capture_output=True,
+                         text=True, timeout=60, env={**env, "MLCAP_DATA": str(tmp_path)})
     assert res.returncode == 1 and res.stderr.strip() == f"{tmp_path / 'pa100k'}: PA-100K subset not found"
     assert not (tmp_path / "o").exists()
 

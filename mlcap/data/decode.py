@@ -11,10 +11,52 @@ run keeps the decoder of its first stage in mind: predict with the same ``--deco
 
 from __future__ import annotations
 
+import os
+import warnings
 from pathlib import Path
 
 import numpy as np
 from PIL import Image
+
+#: Largest image opened, in pixels (PIL's decompression-bomb guard); ``MLCAP_MAX_IMAGE_PIXELS`` raises it.
+MAX_IMAGE_PIXELS = int(os.environ.get("MLCAP_MAX_IMAGE_PIXELS", 178_956_970))
+
+
+def _to_rgb(im: Image.Image) -> Image.Image:
+    """RGB; 16- and 32-bit greyscale (``I;16``, ``I``) scaled to 8 bits, not clipped to white."""
+    if im.mode.startswith("I;16") or im.mode == "I":
+        pixels = np.asarray(im).astype(np.float64)
+        top = 65535.0 if im.mode.startswith("I;16") or pixels.max() > 255 else 255.0
+        im = Image.fromarray((pixels / top * 255.0).round().clip(0, 255).astype(np.uint8), "L")
+    return im.convert("RGB")
+
+
+def open_image(path) -> Image.Image:
+    """An image file as RGB. Raises OSError (also for what is not a regular file, e.g. a FIFO, which
+    is never opened) and PIL's errors, a decompression bomb included, for an unreadable one."""
+    path = Path(path)
+    if not path.is_file():
+        raise OSError("not a regular file" if path.exists() else "no such file")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", Image.DecompressionBombWarning)
+        Image.MAX_IMAGE_PIXELS = MAX_IMAGE_PIXELS
+        try:
+            with Image.open(path) as im:
+                return _to_rgb(im)
+        except (Image.DecompressionBombWarning, Image.DecompressionBombError) as e:
+            raise OSError(f"over the pixel limit {MAX_IMAGE_PIXELS} (raise MLCAP_MAX_IMAGE_PIXELS to open it): "
+                          f"{e}") from None
+
+
+def fit_image(im: Image.Image, size: int, box: list[float] | None = None) -> Image.Image:
+    """Cropped to ``box`` ([x, y, w, h]) when given, then resized to size x size (bilinear)."""
+    if box:
+        x, y, w, h = box
+        im = im.crop((int(x), int(y), int(x + w), int(y + h)))
+    if im.size != (size, size):
+        im = im.resize((size, size), Image.BILINEAR)
+    return im
+
 
 JPEG_MAGIC = b"\xff\xd8\xff"
 
@@ -91,8 +133,6 @@ def decode_jpeg_bytes(data: bytes, path: Path, size: int, box: list[float] | Non
     from torchvision.transforms.v2 import InterpolationMode
     from torchvision.transforms.v2 import functional as TF
 
-    from mlcap.data.loader import MAX_IMAGE_PIXELS
-
     if jpeg_size(data) is None:         # a layout the quick parser does not follow: PIL's parser
         check_header(path, MAX_IMAGE_PIXELS)
     else:
@@ -113,8 +153,6 @@ def decode_jpeg_bytes(data: bytes, path: Path, size: int, box: list[float] | Non
 def decode_file(path: Path, size: int, box: list[float] | None, decoder: str) -> np.ndarray:
     """(size, size, 3) uint8 of an image file by ``decoder`` (see the module docstring); the file
     is read once."""
-    from mlcap.data.loader import fit_image, open_image
-
     path = Path(path)
     if decoder == "torchvision":
         if not path.is_file():

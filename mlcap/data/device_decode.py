@@ -20,6 +20,8 @@ import numpy as np
 import torch
 from PIL import Image
 
+from mlcap.data import decode
+from mlcap.data.decode import box_bounds, check_header
 from mlcap.errors import MlcapError
 
 
@@ -36,10 +38,7 @@ class EncodedImage:
 
 def read_checked_jpeg(path: Path, box: list | None = None) -> np.ndarray:
     """The file's bytes, after the checks of the other decoders and a 1/8-scale decode (OSError)."""
-    from mlcap.data.decode import box_bounds, check_header
-    from mlcap.data.loader import MAX_IMAGE_PIXELS
-
-    check_header(path, MAX_IMAGE_PIXELS)
+    check_header(path, decode.MAX_IMAGE_PIXELS)        # read here, not bound at import (MLCAP_MAX_IMAGE_PIXELS)
     try:
         with Image.open(path) as im:
             w, h = im.size
@@ -58,8 +57,6 @@ def decode_into(pixels: torch.Tensor, encoded: list[EncodedImage]) -> None:
     from torchvision.io import ImageReadMode, decode_jpeg
     from torchvision.transforms.v2 import InterpolationMode
     from torchvision.transforms.v2 import functional as TF
-
-    from mlcap.data.decode import box_bounds
 
     device = pixels.device
     data = [torch.from_numpy(e.data.copy()) for e in encoded]

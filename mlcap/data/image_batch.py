@@ -17,6 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from mlcap.data.device_decode import decode_into
 
 @dataclass
 class PendingImages:
@@ -34,8 +35,6 @@ class PendingImages:
         """The normalised (B, 3, H, W) float32 batch on ``device``."""
         x = self.pixels.to(device, non_blocking=True)
         if self.encoded:
-            from mlcap.data.device_decode import decode_into
-
             decode_into(x, self.encoded)
         x = x.permute(0, 3, 1, 2)                       # NHWC memory: channels-last as it stands
         if not self.channels_last:

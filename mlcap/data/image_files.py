@@ -16,7 +16,9 @@ import torch
 from PIL import Image, UnidentifiedImageError
 from torch.utils.data import DataLoader, Dataset
 
-from mlcap.data.loader import Collate, fit_image, open_image, to_tensor
+from mlcap.data.decode import fit_image, open_image
+from mlcap.data.loader import Collate, to_tensor
+from mlcap.data.pipeline import loader_settings
 from mlcap.errors import MlcapError
 from mlcap.textfile import decode_utf8
 
@@ -120,7 +122,5 @@ class ImageInputDataset(Dataset):
 
 def make_image_loader(images: list, num_labels: int, image_size: int, mean, std, batch_size: int,
                       num_workers: int = 0, device=None) -> DataLoader:
-    from mlcap.data.pipeline import loader_settings
-
     return DataLoader(ImageInputDataset(images, image_size, mean, std), batch_size=batch_size,
                       collate_fn=Collate(num_labels, 0, None), **loader_settings(num_workers, device))

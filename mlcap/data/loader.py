@@ -6,10 +6,7 @@ and reported by the caller at the end (``SkipLog``).
 
 from __future__ import annotations
 
-import os
-import warnings
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import numpy as np
 import torch
@@ -17,8 +14,13 @@ from PIL import Image, UnidentifiedImageError
 from torch.utils.data import DataLoader, Dataset
 
 from mlcap import seeding
+from mlcap.data.decode import decode_file, fit_image, is_jpeg, open_image
+from mlcap.data.device_decode import EncodedImage, read_checked_jpeg
+from mlcap.data.image_batch import PendingImages, stack_pixels
+from mlcap.data.pipeline import loader_settings
 from mlcap.data.prepared import PreparedDataset, Sample
 from mlcap.data.sample_keys import Seeded, restrict, split_key
+from mlcap.data.words import tokenize
 from mlcap.protocol import PAD, Batch
 
 
@@ -54,46 +56,6 @@ def augmentation():
 
     return transforms.Compose([transforms.RandomAffine(degrees=0, translate=(0.03, 0.03)),
                                transforms.ColorJitter(contrast=0.25), transforms.RandomHorizontalFlip()])
-
-
-#: Largest image opened, in pixels (PIL's decompression-bomb guard); ``MLCAP_MAX_IMAGE_PIXELS`` raises it.
-MAX_IMAGE_PIXELS = int(os.environ.get("MLCAP_MAX_IMAGE_PIXELS", 178_956_970))
-
-
-def _to_rgb(im: Image.Image) -> Image.Image:
-    """RGB; 16- and 32-bit greyscale (``I;16``, ``I``) scaled to 8 bits, not clipped to white."""
-    if im.mode.startswith("I;16") or im.mode == "I":
-        pixels = np.asarray(im).astype(np.float64)
-        top = 65535.0 if im.mode.startswith("I;16") or pixels.max() > 255 else 255.0
-        im = Image.fromarray((pixels / top * 255.0).round().clip(0, 255).astype(np.uint8), "L")
-    return im.convert("RGB")
-
-
-def open_image(path) -> Image.Image:
-    """An image file as RGB. Raises OSError (also for what is not a regular file, e.g. a FIFO, which
-    is never opened) and PIL's errors, a decompression bomb included, for an unreadable one."""
-    path = Path(path)
-    if not path.is_file():
-        raise OSError("not a regular file" if path.exists() else "no such file")
-    with warnings.catch_warnings():
-        warnings.simplefilter("error", Image.DecompressionBombWarning)
-        Image.MAX_IMAGE_PIXELS = MAX_IMAGE_PIXELS
-        try:
-            with Image.open(path) as im:
-                return _to_rgb(im)
-        except (Image.DecompressionBombWarning, Image.DecompressionBombError) as e:
-            raise OSError(f"over the pixel limit {MAX_IMAGE_PIXELS} (raise MLCAP_MAX_IMAGE_PIXELS to open it): "
-                          f"{e}") from None
-
-
-def fit_image(im: Image.Image, size: int, box: list[float] | None = None) -> Image.Image:
-    """Cropped to ``box`` ([x, y, w, h]) when given, then resized to size x size (bilinear)."""
-    if box:
-        x, y, w, h = box
-        im = im.crop((int(x), int(y), int(x + w), int(y + h)))
-    if im.size != (size, size):
-        im = im.resize((size, size), Image.BILINEAR)
-    return im
 
 
 def load_image(data: PreparedDataset, sample: Sample, size: int) -> Image.Image:
@@ -157,8 +119,6 @@ class ImageLabelDataset(Dataset):
 
     def _on_device(self, sample: Sample) -> bool:
         """``--decode gpu``: a JPEG not in the decoded-image cache goes to the device encoded."""
-        from mlcap.data.decode import is_jpeg
-
         path = self.data.image_path(sample)
         if not path.is_file():
             raise OSError("not a regular file" if path.exists() else "no such file")
@@ -166,8 +126,6 @@ class ImageLabelDataset(Dataset):
         return not cached and is_jpeg(path)
 
     def _encoded(self, sample: Sample):
-        from mlcap.data.device_decode import EncodedImage, read_checked_jpeg
-
         path = self.data.image_path(sample)
         return EncodedImage(-1, read_checked_jpeg(path, sample.box), sample.box, str(path), self.image_size)
 
@@ -187,8 +145,6 @@ class ImageLabelDataset(Dataset):
         key = self._cache_key(sample)
         rgb = self.cache.get(key) if self.cache is not None else None
         if rgb is None:
-            from mlcap.data.decode import decode_file
-
             decoder = "torchvision" if self.decode == "gpu" else self.decode    # gpu: a non-JPEG here
             rgb = decode_file(self.data.image_path(sample), self.image_size, sample.box, decoder)
             if self.cache is not None:
@@ -223,8 +179,6 @@ class Collate:
     def caption_tokens(self, items: list[dict]):
         """One caption per image, drawn from the sample's seed (the global stream without one):
         word ids (unknown -> 0), END, PAD."""
-        from mlcap.datasets.captions import tokenize
-
         end = len(self.word_index)
         rows = []
         for it in items:
@@ -271,8 +225,6 @@ class Collate:
         """``(images, pending)``: items with normalised ``"image"`` tensors are stacked here; items
         with uint8 ``"pixels"`` (or, ``--decode gpu``, an ``"encoded"`` JPEG) become a
         ``PendingImages`` that ``batch_to_device`` finishes (mlcap/data/image_batch.py)."""
-        from mlcap.data.image_batch import PendingImages, stack_pixels
-
         if "image" in items[0]:
             return stack_images([it["image"] for it in items], self.channels_last), None
         if "pixels" not in items[0] and "encoded" not in items[0]:
@@ -340,8 +292,6 @@ def make_loader(data: PreparedDataset, split: str, image_size: int, mean, std, b
     ``shuffle``; ``device``, ``persistent``: see ``mlcap.data.pipeline.loader_settings``;
     ``decode``: ``pil``, ``torchvision`` or ``gpu`` (mlcap/data/decode.py, device_decode.py);
     ``seed``: every item read with this epoch seed (validation: its draws per sample, not per worker)."""
-    from mlcap.data.pipeline import loader_settings
-
     dataset = ImageLabelDataset(data, data.samples(split), image_size, augment=augment, images=images,
                                 cache=cache if num_workers == 0 else None, decode=decode)
     dataset = restrict(dataset, indices)

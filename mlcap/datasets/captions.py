@@ -1,4 +1,4 @@
-"""Caption text: tokenisation, the word vocabulary and the caption concept set.
+"""Caption text: the word vocabulary and the caption concept set.
 
 S-CNN-RNN's captioning concepts are the most frequent caption words (1,000 on
 COCO, covering about 92% of word occurrences in the seed's setting); an image's
@@ -7,19 +7,14 @@ concept labels are the concept words present in any of its captions.
 
 from __future__ import annotations
 
-import re
 from collections import Counter
 
-TOKEN = re.compile(r"[a-z0-9]+(?:'[a-z]+)?")
+from mlcap.data.words import tokenize
 
 # a small English stop-word list (articles, pronouns, prepositions, auxiliaries)
 STOP_WORDS = frozenset("""a an the and or but of in on at to for with from by as into onto over under near
 next up down out off is are was were be been being has have had do does did it its this that these those
 there here he she they them his her their we you i me my our your some while who which what where when""".split())
-
-
-def tokenize(caption: str) -> list[str]:
-    return TOKEN.findall(caption.lower())
 
 
 def word_counts(captions) -> Counter:

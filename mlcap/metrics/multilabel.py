@@ -1,7 +1,11 @@
 """Multi-label metrics on (N images, K labels) arrays, numpy only.
 
-Which definition each name is, and which paper reports it (text copies in
-``../shared/papers/``):
+Which definition each name is, and which paper reports it: ARNN (Li et al., "Attentive
+Recurrent Neural Network for Weak-supervised Multi-label Image Classification", ACM MM 2018),
+S-CNN-RNN (Liu et al., "Semantic Regularisation for Recurrent Image Annotation", CVPR 2017),
+Orderless (Yazici et al., "Orderless Recurrent Models for Multi-label Classification", CVPR 2020)
+and Order-Free RNN (Chen et al., "Order-Free RNN with Visual Attention for Multi-Label
+Classification", AAAI 2018):
 
 * ``C-P``/``C-R``/``C-F1`` (group ``f1``): per-class (macro) precision and recall,
   averaged over the classes with at least one ground-truth positive in the evaluated

@@ -28,24 +28,10 @@ Backend: NCCL on CUDA (one GPU per rank, ``LOCAL_RANK``), gloo on CPU.
 
 from __future__ import annotations
 
-import os
+from mlcap.ranks import is_main, local_rank, rank, world_size
 
-
-def world_size() -> int:
-    return int(os.environ.get("WORLD_SIZE", "1"))
-
-
-def rank() -> int:
-    return int(os.environ.get("RANK", "0"))
-
-
-def local_rank() -> int:
-    return int(os.environ.get("LOCAL_RANK", "0"))
-
-
-def is_main() -> bool:
-    """True in a single process and in rank 0: the process that writes."""
-    return rank() == 0
+__all__ = ["world_size", "rank", "local_rank", "is_main", "active", "join", "leave", "barrier", "sum_numbers",
+           "gather_objects", "shard"]
 
 
 def active() -> bool:

@@ -115,7 +115,7 @@ def cider(references: dict[str, list[str]], candidates: dict[str, str]) -> float
     """pycocoevalcap's CIDEr-D scorer on mlcap's own tokenisation (no Java, so it runs every epoch)."""
     from pycocoevalcap.cider.cider import Cider
 
-    from mlcap.datasets.captions import tokenize
+    from mlcap.data.words import tokenize
 
     ids = sorted(candidates)[:CAPTION_CAP]
     gts = {k: [" ".join(tokenize(c)) for c in references[k]] for k in ids if references.get(k)}

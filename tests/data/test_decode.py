@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from mlcap.data import decode, loader
+from mlcap.data import decode
 from mlcap.data.loader import ImageLabelDataset, load_image
 from mlcap.data.prepared import PreparedDataset
 
@@ -56,10 +56,10 @@ def test_box_crop_and_greyscale_jpeg(tmp_path):
 def test_header_over_the_pixel_limit_is_refused_before_decoding(tmp_path, monkeypatch):
     path = tmp_path / "big.jpg"
     path.write_bytes(_jpeg_bytes(np.zeros((30, 40, 3), np.uint8)))
-    monkeypatch.setattr(loader, "MAX_IMAGE_PIXELS", 1000)
+    monkeypatch.setattr(decode, "MAX_IMAGE_PIXELS", 1000)
     with pytest.raises(OSError, match="over the pixel limit 1000.*40x30"):
         decode.decode_file(path, 16, None, "torchvision")
-    monkeypatch.setattr(loader, "MAX_IMAGE_PIXELS", 1200)
+    monkeypatch.setattr(decode, "MAX_IMAGE_PIXELS", 1200)
     assert decode.decode_file(path, 16, None, "torchvision").shape == (16, 16, 3)
 
 
