@@ -114,7 +114,8 @@ def method_stages(name: str, recipes: bool = False) -> dict:
 
     spec = ModelSpec(labels=[])
     out = {"stages": list(method.stages), "stage_help": dict(method.stage_help),
-           "threshold": method.threshold_kind(spec)}
+           "threshold": method.threshold_kind(spec), "tasks": list(method.tasks), "orders": list(method.orders),
+           "default_beam": method.default_beam}
     if recipes:
         from mlcap.training.recipe import recipe_json
 

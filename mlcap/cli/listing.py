@@ -30,6 +30,10 @@ def methods(json_output: bool = typer.Option(False, "--json", help="Machine-read
         return
     for r in rows:
         sys.stdout.write(f"{r['name']:<12} {r['package']} {r['version']}  {r['summary']}\n")
+        orders = f"{', '.join(r['orders'])} (default first)" if r["orders"] else "none"
+        sys.stdout.write(f"    {'':<14} orders: {orders}; "
+                         f"beam: {r['default_beam'] or 'none'}; threshold: {r['threshold'] or 'none'}; "
+                         f"tasks: {', '.join(r['tasks'])}\n")
         for stage in r["stages"]:
             sys.stdout.write(f"    {stage:<14} {r['stage_help'].get(stage, '')}\n")
             if recipes:

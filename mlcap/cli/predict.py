@@ -29,7 +29,7 @@ def predict(
     features: Optional[Path] = typer.Option(None, help="Predict from an HDF5 feature cache."),
     features_memory: Optional[float] = typer.Option(None, help="Feature-cache rows held in memory, in GB (2^30 bytes; default: half of MemAvailable in /proc/meminfo); the rest are read from the file per batch."),
     features_dtype: Optional[str] = typer.Option(None, help="float32 (default) or float16: the cached features held (and streamed) at this precision; float16 halves their memory, batches stay float32."),
-    beam: Optional[int] = typer.Option(None, help="Beam width (1 = greedy; default: the method's, 3 for captions, cnnrnn and orderfree)."),
+    beam: Optional[int] = typer.Option(None, help="Beam width (1 = greedy; default: the method's, listed by `mlcap methods`; 3 for captions)."),
     checkpoint: Optional[str] = typer.Option(None, help="best (on validation, default) or last."),
     threshold: Optional[float] = typer.Option(None, help="Override the run's decision threshold (see `mlcap methods`)."),
     coco_results: Optional[Path] = typer.Option(None, help="Captioning: also write [{image_id, caption}] here."),

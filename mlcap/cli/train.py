@@ -71,7 +71,7 @@ def _train(
     decode: Optional[str] = typer.Option(None, help="Image decoder: pil (default), torchvision (JPEGs by torchvision.io.decode_jpeg in the loader, resized on tensors) or gpu (JPEGs decoded batched on the training device: nvJPEG on CUDA); other formats by PIL."),
     compile: Optional[bool] = typer.Option(None, "--compile/--no-compile", help="torch.compile the backbone (the recurrent decoders stay eager)."),
     compile_backend: Optional[str] = typer.Option(None, help="torch.compile backend with --compile (default inductor; aot_eager needs no C++ compiler)."),
-    order: Optional[str] = typer.Option(None, help="Label order: rare, frequent, dictionary, random, pla, mla, free (no order: orderfree)."),
+    order: Optional[str] = typer.Option(None, help="Label order: rare, frequent, dictionary, random, pla, mla, or free (no target order); default: the first the method accepts (`mlcap methods`)."),
     freeze_backbone: Optional[bool] = typer.Option(None, "--freeze-backbone", help="Keep the ImageNet backbone fixed (the papers' \"Fix\")."),
     freeze_cnn: Optional[bool] = typer.Option(None, "--freeze-cnn", help="The same as --freeze-backbone."),
     features: Optional[Path] = typer.Option(None, help="Train from an HDF5 feature cache (backbone fixed)."),
