@@ -184,7 +184,6 @@ def mlcap_stage(data: Path, run: Path, args):
     """The bce pretrain-cnn stage as ``mlcap pretrain-cnn`` builds it, its groups set trainable
     for epoch 0 as the loop sets them (``_one_epoch``)."""
     from mlcap.config import TrainOptions
-    from mlcap.training.recipe import trains_at
     from mlcap.training.stage import prepare_stage
 
     opts = TrainOptions(method="bce", data=data, run=run, backbone=args.backbone, image_size=args.image_size,
@@ -194,9 +193,7 @@ def mlcap_stage(data: Path, run: Path, args):
                         val_fraction=0, seed=0)
     stage = prepare_stage("pretrain-cnn", opts)
     stage.schedule.apply(stage.optimizer, 0)
-    for group in stage.optimizer.param_groups:
-        for p in group["params"]:
-            p.requires_grad_(trains_at(stage.recipe, group["name"], 0))
+    stage.plan.apply(0)
     stage.replicas.follow_trainable()
     return stage
 
@@ -204,14 +201,13 @@ def mlcap_stage(data: Path, run: Path, args):
 def mlcap_step(data: Path, run: Path, args, gpu) -> tuple[float, int]:
     """``train_one_epoch`` over the stage's train loader: warm-up batches, then one timed epoch."""
     from mlcap.data.loader import SkipLog
-    from mlcap.training.engine import train_one_epoch
+    from mlcap.training.engine import EpochLog, train_one_epoch
 
     stage = mlcap_stage(data, run, args)
 
     def epoch(loader):
-        return train_one_epoch(stage.replicas, loader, stage.optimizer, stage.name, stage.device,
-                               stage.opts.amp, SkipLog(), lambda n=1, **fields: None,
-                               lambda loss: f"epoch 1/1 loss {loss:.4f}")
+        log = EpochLog(SkipLog(), lambda n=1, **fields: None, lambda loss: f"epoch 1/1 loss {loss:.4f}")
+        return train_one_epoch(stage.replicas, loader, stage.optimizer, stage.scaler, log)
 
     epoch(itertools.islice(stage.train_loader(1), args.warmup))
     sync(args.device)

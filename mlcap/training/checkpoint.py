@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
@@ -117,12 +118,25 @@ def _alive(pid: int) -> bool:
     return True
 
 
-def load_extra(path: Path) -> dict:
-    return torch.load(path, map_location="cpu", weights_only=True).get("extra") or {}
+@dataclass
+class Checkpoint:
+    """One checkpoint file as read: weights, optimizer state, metadata, and the loop's extra state
+    (history, selection, schedule, SWA, scaler)."""
+
+    model: dict
+    optimizer: dict
+    meta: dict
+    extra: dict
 
 
 def load_checkpoint(path: Path) -> tuple[dict, dict, dict]:
     """``(model_state, optimizer_state, meta)``; a corrupt file is a one-line error."""
+    ckpt = read_checkpoint(path)
+    return ckpt.model, ckpt.optimizer, ckpt.meta
+
+
+def read_checkpoint(path: Path) -> Checkpoint:
+    """The whole checkpoint in one read; a corrupt file is a one-line error."""
     path = Path(path)
     if not path.is_file():
         raise MlcapError(f"{path}: checkpoint not found")
@@ -139,7 +153,7 @@ def load_checkpoint(path: Path) -> tuple[dict, dict, dict]:
         if isinstance(tensor, torch.Tensor) and tensor.is_floating_point() and not bool(torch.isfinite(tensor).all()):
             raise MlcapError(f"{path}: {name} holds NaN or infinite values; mlcap never saves such weights, "
                              "so this file was changed or written elsewhere")
-    return model, payload.get("optimizer") or {}, meta
+    return Checkpoint(model, payload.get("optimizer") or {}, meta, payload.get("extra") or {})
 
 
 def load_weights(model: torch.nn.Module, state: dict, path: Path, strict: bool = True) -> None:

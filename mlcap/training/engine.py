@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 from collections import defaultdict
 from dataclasses import dataclass, field
+from typing import Callable
 
 import numpy as np
 import torch
@@ -12,68 +13,64 @@ import torch
 from mlcap.data.loader import SkipLog, batch_to_device
 from mlcap.errors import TrainingDiverged
 from mlcap.contract_checks import check_decoded
+from mlcap.training.freeze import train_mode
+from mlcap.training.precision import autocast
 from mlcap.training.validate import cider, label_metrics
 
 
-def freeze_batchnorm_of_frozen_modules(model: torch.nn.Module) -> None:
-    """A frozen part stays frozen: its BatchNorm statistics must not drift either."""
-    for m in model.modules():
-        if isinstance(m, torch.nn.modules.batchnorm._BatchNorm):
-            if not any(p.requires_grad for p in m.parameters()):
-                m.eval()
+@dataclass
+class EpochLog:
+    """What an epoch reports as it runs: unreadable images (``skips``), the progress bar
+    (``advance(n, info=...)``, with ``describe(mean_loss)`` as its text) and, when a list,
+    each step's mean loss (``step_losses``)."""
+
+    skips: SkipLog
+    advance: Callable
+    describe: Callable[[float], str]
+    step_losses: list | None = None
 
 
-def autocast(device: torch.device, amp):
-    """``amp``: False, True (bfloat16) or the autocast dtype."""
-    dtype = amp if isinstance(amp, torch.dtype) else torch.bfloat16
-    return torch.autocast(device.type, dtype=dtype, enabled=bool(amp))
-
-
-def train_one_epoch(replicas, loader, optimizer, stage: str, device: torch.device, amp,
-                    skips: SkipLog, advance, describe, step_losses: list | None = None,
-                    scaler=None) -> tuple[dict[str, float], int]:
-    """One pass over ``loader`` (``replicas``: mlcap/training/replicas.py); the mean of each loss
-    term over the images seen, and their count, over all ranks. ``amp``: see ``autocast``;
-    ``scaler``: a GradScaler (float16 autocast). ``describe(mean_loss)`` is the progress bar's
-    text; ``step_losses`` (when a list) receives each step's mean loss."""
-    model = replicas.model
-    model.train()
-    freeze_batchnorm_of_frozen_modules(model)
+def train_one_epoch(step, loader, optimizer, scaler, log: EpochLog) -> tuple[dict[str, float], int]:
+    """One pass over ``loader``: ``step`` is the stage's forward pass (``replicas.Replicas``),
+    ``scaler`` a GradScaler (float16 autocast) or None. The mean of each loss term over the images
+    seen, and their count, over all ranks."""
+    train_mode(step.model)
     sums: dict[str, float] = defaultdict(float)
     seen = total = 0
-    for step, (batch, skipped) in enumerate(loader):
-        skips.add(skipped)
-        if batch is None and not replicas.distributed:
-            advance(len(skipped))
+    for index, (batch, skipped) in enumerate(loader):
+        log.skips.add(skipped)
+        if batch is None and not step.distributed:
+            log.advance(len(skipped))
             continue
-        batch = batch_to_device(batch, device) if batch is not None else None
-        with autocast(device, amp):
-            losses = replicas.losses(batch)
+        losses = step.losses(batch)
         n = len(batch.ids) if batch is not None else 0
-        loss, step_loss, step_n = replicas.share(losses["loss"], n)
+        loss, step_loss, step_n = step.share(losses["loss"], n)
         if step_n == 0:             # no rank could read an image of this step
-            advance(len(skipped))
+            log.advance(len(skipped))
             continue
         if not math.isfinite(step_loss):
-            raise TrainingDiverged(f"{stage}: loss is {step_loss} at step {step + 1}")
+            raise TrainingDiverged(f"{step.stage}: loss is {step_loss} at step {index + 1}")
         if loss.requires_grad:      # False while every group is still frozen (Recipe.group_start)
-            optimizer.zero_grad(set_to_none=True)
-            if scaler is None:
-                loss.backward()
-                optimizer.step()
-            else:
-                scaler.scale(loss).backward()
-                scaler.step(optimizer)
-                scaler.update()
+            _update(loss, optimizer, scaler)
         seen += n
         total += step_n
-        if n:
-            for k, v in losses.items():
-                sums[k] += float(v.detach()) * n
-        if step_losses is not None:
-            step_losses.append(step_loss)
-        advance((step_n if replicas.distributed else n) + len(skipped), info=describe(sums["loss"] / max(seen, 1)))
+        for k, v in losses.items() if n else ():
+            sums[k] += float(v.detach()) * n
+        if log.step_losses is not None:
+            log.step_losses.append(step_loss)
+        log.advance((step_n if step.distributed else n) + len(skipped), info=log.describe(sums["loss"] / max(seen, 1)))
     return _mean_over_ranks(sums, seen), total
+
+
+def _update(loss: torch.Tensor, optimizer, scaler) -> None:
+    optimizer.zero_grad(set_to_none=True)
+    if scaler is None:
+        loss.backward()
+        optimizer.step()
+    else:
+        scaler.scale(loss).backward()
+        scaler.step(optimizer)
+        scaler.update()
 
 
 def _mean_over_ranks(sums: dict[str, float], seen: int) -> dict[str, float]:

@@ -10,7 +10,6 @@ uninterrupted run would.
 
 from __future__ import annotations
 
-import copy
 import json
 import math
 import time
@@ -24,9 +23,9 @@ from mlcap.progress import note, progress_bar
 from mlcap.contract_checks import check_state
 from mlcap.training import distributed
 from mlcap.training.checkpoint import save_checkpoint
-from mlcap.training.engine import evaluate, train_one_epoch
-from mlcap.training.recipe import recipe_json, trains_at
-from mlcap.training.stage import Stage, prepare_stage
+from mlcap.training.engine import EpochLog, evaluate, train_one_epoch
+from mlcap.training.recipe import recipe_json
+from mlcap.training.stage import BestEpoch, Stage, prepare_stage
 from mlcap.training.thresholds_choice import choose_threshold
 from mlcap.training.validate import higher_is_better, plot_history, write_history
 
@@ -55,7 +54,7 @@ def _train_stage(name: str, opts) -> dict:
         note(f"{name}: already complete ({meta['epoch']} epochs) in {stage.run.root}; nothing trained")
         return _summary(stage, 0.0, 0, meta.get("best_epoch"))
     stage.run.save_config(name, {**opts.model_dump(mode="json"), "recipe": recipe_json(stage.recipe),
-                                 "validation": stage.val.record(), "backbone_frozen": stage.backbone_frozen})
+                                 "validation": stage.val.record(), "backbone_frozen": stage.plan.backbone_frozen})
     note(f"{name}: recipe {json.dumps(recipe_json(stage.recipe))}")
     if stage.val.note:
         note(f"{name}: {stage.val.note}")
@@ -94,19 +93,15 @@ def _one_epoch(stage: Stage, epoch: int, skips: SkipLog, advance) -> dict:
     torch.manual_seed(seed)
     loader = stage.train_loader(seed)
     stage.schedule.apply(stage.optimizer, epoch)
-    for group in stage.optimizer.param_groups:
-        for p in group["params"]:
-            p.requires_grad_(trains_at(stage.recipe, group["name"], epoch))
+    stage.plan.apply(epoch)
     stage.replicas.follow_trainable()
     tic = time.time()
     epochs = stage.recipe.epochs
     skipped_before = skips.events
     steps = [] if stage.opts.step_losses else None
     try:
-        losses, seen = train_one_epoch(stage.replicas, loader, stage.optimizer, stage.name, stage.device,
-                                       stage.amp, skips, advance,
-                                       lambda loss: f"epoch {epoch + 1}/{epochs} loss {loss:.4f}", steps,
-                                       scaler=stage.scaler)
+        log = EpochLog(skips, advance, lambda loss: f"epoch {epoch + 1}/{epochs} loss {loss:.4f}", steps)
+        losses, seen = train_one_epoch(stage.replicas, loader, stage.optimizer, stage.scaler, log)
     except TrainingDiverged as e:
         kept = f"kept {stage.ckpt_path} (epoch {epoch})" if epoch > 0 else "no checkpoint was written"
         raise TrainingDiverged(f"{e} of epoch {epoch + 1}; stopped, {kept}; try a lower --lr") from None
@@ -122,21 +117,33 @@ def _one_epoch(stage: Stage, epoch: int, skips: SkipLog, advance) -> dict:
     if stage.averager is not None:
         stage.averager.end_of_epoch(stage.model, epoch)
     if _validation_due(stage, epoch):
-        model = stage.model
-        if stage.averager is not None:      # SWA: the averaged weights are what is validated
-            model = copy.deepcopy(stage.model)
-            stage.averager.apply(model, stage.train_batches())
-        metrics, _ = evaluate(model, stage.method, stage.val_loader(shard=True), stage.name, stage.spec, stage.device,
-                              stage.amp, references=_references(stage))
+        metrics, stage.last_validation = _validate(stage)
         row.update({f"val/{k}": v for k, v in metrics.items()})
         value = metrics.get(stage.recipe.select_by)
         stage.schedule.observe(value, higher_is_better(stage.recipe.select_by))
         row["best"] = stage.selector.update(value, epoch + 1)
         if row["best"] and stage.averager is None:
-            save_checkpoint(stage.run.best_path(stage.name), stage.model.state_dict(), None,
+            state = {k: v.detach().to("cpu", copy=True) for k, v in stage.model.state_dict().items()}
+            stage.best = BestEpoch(epoch + 1, state, stage.last_validation)
+            save_checkpoint(stage.run.best_path(stage.name), state, None,
                             {**stage.base_meta(), "epoch": epoch + 1, "complete": False, "val": metrics})
     stage.history.append(row)
     return row
+
+
+def _validate(stage: Stage):
+    """``(metrics, predictions)`` of the validation images; with SWA, of the averaged weights, loaded
+    into the model for the pass and then replaced by the training weights again."""
+    trained = None
+    if stage.averager is not None:
+        trained = {k: v.detach().clone() for k, v in stage.model.state_dict().items()}
+        stage.averager.apply(stage.model, stage.train_batches())
+    try:
+        return evaluate(stage.model, stage.method, stage.val_loader(shard=True), stage.name, stage.spec,
+                        stage.device, stage.amp, references=_references(stage))
+    finally:
+        if trained is not None:
+            stage.model.load_state_dict(trained)
 
 
 def _check_read(stage: Stage, epoch: int, seen: int, skipped: int, skips: SkipLog) -> None:
@@ -193,6 +200,35 @@ def _save_last(stage: Stage, epoch: int, row: dict, complete: bool, more: dict |
     write_history(stage.run.root, stage.name, stage.history)
 
 
+def _best_epoch(stage: Stage, best_path) -> tuple[BestEpoch, dict]:
+    """The best epoch, from memory; from its file (read once) when it was an epoch before a resume."""
+    from mlcap.training.checkpoint import read_checkpoint
+
+    meta = {**stage.base_meta(), "epoch": stage.best.epoch} if stage.best is not None else None
+    if stage.best is not None and stage.best.epoch == stage.selector.best_epoch:
+        return stage.best, {**meta, "val": _val_metrics(stage, stage.best.epoch)}
+    ckpt = read_checkpoint(best_path)
+    return BestEpoch(int(ckpt.meta["epoch"]), ckpt.model, None), ckpt.meta
+
+
+def _val_metrics(stage: Stage, epoch: int) -> dict:
+    row = next(r for r in stage.history if r["epoch"] == epoch)
+    return {k[4:]: v for k, v in row.items() if k.startswith("val/")}
+
+
+def _threshold_of(stage: Stage, best: BestEpoch) -> dict:
+    """The threshold of the best epoch's weights: from its validation predictions where the
+    method's threshold needs no more (a label threshold); else with its weights loaded for a moment."""
+    if best.predictions is not None and stage.method.threshold_kind(stage.spec) != "stop":
+        return choose_threshold(stage, stage.model, best.predictions)
+    final = {k: v.detach().clone() for k, v in stage.model.state_dict().items()}
+    stage.model.load_state_dict(best.state)
+    try:
+        return choose_threshold(stage, stage.model, best.predictions)
+    finally:
+        stage.model.load_state_dict(final)
+
+
 def _finish(stage: Stage, epoch: int, row: dict) -> None:
     """The stage's end: SWA's average becomes the weights; best and last checkpoints with their
     thresholds; ``complete`` is written last, so a kill before it replays the final epoch."""
@@ -204,18 +240,12 @@ def _finish(stage: Stage, epoch: int, row: dict) -> None:
     use_best = stage.averager is None and stage.val.split is not None and best_path.is_file() \
         and stage.selector.best_epoch
     more = {"stopped_early": epoch + 1 < stage.recipe.epochs}
-    threshold = choose_threshold(stage, stage.model)
+    validated_now = stage.history and "best" in stage.history[-1]     # this epoch's weights were validated
+    threshold = choose_threshold(stage, stage.model, stage.last_validation if validated_now else None)
     if use_best:
-        from mlcap.training.checkpoint import load_checkpoint
-
-        state, _, best_meta = load_checkpoint(best_path)
-        if best_meta["epoch"] == epoch + 1:
-            best_threshold = threshold
-        else:
-            best_model = copy.deepcopy(stage.model)
-            best_model.load_state_dict(state)
-            best_threshold = choose_threshold(stage, best_model)
-        save_checkpoint(best_path, state, None, {**best_meta, "complete": True, **best_threshold, **more})
+        best, best_meta = _best_epoch(stage, best_path)
+        best_threshold = threshold if best.epoch == epoch + 1 else _threshold_of(stage, best)
+        save_checkpoint(best_path, best.state, None, {**best_meta, "complete": True, **best_threshold, **more})
     else:   # best is the final model: no validation, or SWA's average
         save_checkpoint(best_path, stage.model.state_dict(), None,
                         {**stage.base_meta(), "epoch": epoch + 1, "complete": True, **threshold, **more})

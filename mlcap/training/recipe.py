@@ -88,10 +88,6 @@ def base_lr(recipe: Recipe, group: str) -> float:
     return recipe.group_lr.get(group, recipe.lr)
 
 
-def trains_at(recipe: Recipe, group: str, epoch: int) -> bool:
-    return epoch >= recipe.group_start.get(group, 0)
-
-
 class LrSchedule:
     """The learning-rate factor per epoch, and the plateau rule's memory."""
 

@@ -11,13 +11,16 @@ from torch import nn
 from torch.utils.data import Sampler
 
 from mlcap import seeding
+from mlcap.data.loader import batch_to_device
 from mlcap.training import distributed
+from mlcap.training.precision import autocast
 
 
 class GlobalBatchSampler(Sampler):
     """One rank's training batches of one epoch (``set_epoch``): the permutation a DataLoader's
     own shuffle draws from ``Generator().manual_seed(epoch_seed)`` (its base-seed draw, then
-    ``randperm(n)``: the orders of earlier versions), cut into global batches of ``batch_size``;
+    ``randperm(n)``, so that the orders are those of a plain ``DataLoader(shuffle=True)`` given the
+    same generator, as in ``benchmarks/handwritten_loop.py``), cut into global batches of ``batch_size``;
     rank r of W takes the positions r, r + W, ... of each. A rank whose share of a short last
     batch is empty gets an empty batch, so that every rank takes every step. Keys are
     ``(index, epoch_seed)``: each item's random draws follow from its own seed (mlcap/seeding.py)."""
@@ -60,10 +63,11 @@ class _StageLoss(nn.Module):
 
 
 class Replicas:
-    """``losses(batch)`` and ``share(loss, n)`` for the loop; a DDP wrapper under torchrun."""
+    """One training step's forward pass for the loop: ``losses(batch)`` (the batch moved to the
+    device, under ``--amp``'s autocast) and ``share(loss, n)``; a DDP wrapper under torchrun."""
 
-    def __init__(self, model: nn.Module, method, stage: str, spec, device: torch.device):
-        self.model, self.device = model, device
+    def __init__(self, model: nn.Module, method, stage: str, spec, device: torch.device, amp=False):
+        self.model, self.device, self.stage, self.amp = model, device, stage, amp
         self.module = _StageLoss(model, method, stage, spec)
         self.distributed = distributed.active()
         self._ddp, self._trainable = None, None
@@ -87,11 +91,15 @@ class Replicas:
         self._ddp = DistributedDataParallel(self.module, device_ids=ids, find_unused_parameters=True)
 
     def losses(self, batch) -> dict:
-        if self._ddp is not None:
-            return self._ddp(batch)
-        if batch is None:
-            return {"loss": torch.zeros((), device=self.device)}
-        return self.module(batch)
+        """The stage's loss terms of ``batch`` (None: this rank could read no image of the step)."""
+        if batch is not None:
+            batch = batch_to_device(batch, self.device)
+        with autocast(self.device, self.amp):
+            if self._ddp is not None:
+                return self._ddp(batch)
+            if batch is None:
+                return {"loss": torch.zeros((), device=self.device)}
+            return self.module(batch)
 
     def share(self, loss: torch.Tensor, n: int) -> tuple[torch.Tensor, float, int]:
         """``(loss to back-propagate, the step's mean loss over all ranks, images of the step)``.

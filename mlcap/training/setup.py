@@ -13,7 +13,7 @@ from mlcap.errors import MlcapError
 from mlcap.models import backbone_input
 from mlcap.progress import note
 from mlcap.protocol import UNK_WORD, ModelSpec
-from mlcap.training.checkpoint import load_checkpoint, load_weights
+from mlcap.training.checkpoint import load_checkpoint, load_weights, read_checkpoint
 from mlcap.training.run import RunDir
 
 
@@ -135,17 +135,17 @@ def init_from(model: torch.nn.Module, path, labels: list[str]) -> None:
 
 
 def initial_model(method, run: RunDir, stage: str, spec: ModelSpec, opts: TrainOptions):
-    """``(model, resume)``: ``resume`` is ``(optimizer_state, meta)`` when continuing this stage."""
+    """``(model, resume)``: ``resume`` is the stage's own ``Checkpoint``, read once, when continuing it."""
     torch.manual_seed(opts.seed)  # initialisation is a function of the seed
     ckpt_path = run.checkpoint_path(stage)
     earlier = method.stages[: method.stages.index(stage)]
     if opts.resume and ckpt_path.is_file() and run.stage_meta(stage) is not None:
-        state, optimizer_state, meta = load_checkpoint(ckpt_path)
-        if meta["method"] != method.name:
-            raise MlcapError(f"{ckpt_path}: checkpoint of method {meta['method']!r}, not {method.name!r}")
+        ckpt = read_checkpoint(ckpt_path)
+        if ckpt.meta["method"] != method.name:
+            raise MlcapError(f"{ckpt_path}: checkpoint of method {ckpt.meta['method']!r}, not {method.name!r}")
         model = method.build(replace(spec, weights=None))
-        load_weights(model, state, ckpt_path)
-        return model, (optimizer_state, meta)
+        load_weights(model, ckpt.model, ckpt_path)
+        return model, ckpt
     if opts.resume:
         note(f"{stage}: --resume, but {ckpt_path} does not exist: the stage starts from its beginning")
     if opts.init_from is not None:

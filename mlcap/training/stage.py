@@ -23,14 +23,25 @@ from mlcap.models import backbone_input
 from mlcap.plugins import load_method
 from mlcap.progress import note
 from mlcap.protocol import ModelSpec, Recipe
-from mlcap.training.checkpoint import load_extra, remove_orphans
+from mlcap.training.checkpoint import Checkpoint, remove_orphans
 from mlcap.training import distributed
-from mlcap.training.recipe import LrSchedule, build_optimizer, check_groups, recipe_json, resolve_recipe
+from mlcap.training.freeze import FreezePlan
+from mlcap.training.recipe import LrSchedule, build_optimizer, recipe_json, resolve_recipe
 from mlcap.training.replicas import GlobalBatchSampler, Replicas
 from mlcap.training.run import RunDir
 from mlcap.training.setup import initial_model, pick_device, spec_for_stage
 from mlcap.training.swa import WeightAverager
 from mlcap.training.validate import Selector, ValidationSplit, check_select_by, validation_split
+
+
+@dataclass
+class BestEpoch:
+    """The best validated epoch so far: its weights (on the CPU) and its validation predictions,
+    from which its threshold is chosen without another validation pass."""
+
+    epoch: int
+    state: dict
+    predictions: object     # engine.Collected
 
 
 @dataclass
@@ -43,7 +54,7 @@ class Stage:
     spec: ModelSpec
     recipe: Recipe
     model: torch.nn.Module
-    groups: dict[str, list]
+    plan: FreezePlan                          # what trains when (mlcap/training/freeze.py)
     optimizer: torch.optim.Optimizer
     schedule: LrSchedule
     selector: Selector
@@ -53,13 +64,14 @@ class Stage:
     averager: WeightAverager | None = None
     start_epoch: int = 0
     history: list[dict] = field(default_factory=list)
-    backbone_frozen: bool = False
     already_complete: dict | None = None   # the metadata of a stage --resume finds finished
     image_cache: DecodedImages | None = None   # decoded images kept between epochs (--image-cache-mb)
     replicas: Replicas | None = None          # the model as the loop drives it (DDP under torchrun)
     scaler: object = None                     # a GradScaler with --amp --amp-dtype float16
     workers: int = 0                          # DataLoader workers (mlcap.data.pipeline.resolve_workers)
     _train: object = None                     # the training DataLoader, built once (persistent workers)
+    best: "BestEpoch | None" = None           # the best validated epoch of this process's epochs, in memory
+    last_validation: object = None            # the latest validation's predictions (engine.Collected)
 
     @property
     def amp(self):
@@ -76,7 +88,7 @@ class Stage:
         return {"method": self.method.name, "stage": self.name, "labels": self.data.labels,
                 "dataset": self.data.name, "options": self.opts.model_dump(mode="json"),
                 "recipe": recipe_json(self.recipe), "method_options": self.spec.options,
-                "validation": self.val.record(), "backbone_frozen": self.backbone_frozen,
+                "validation": self.val.record(), "backbone_frozen": self.plan.backbone_frozen,
                 "versions": {"mlcap": mlcap.__version__, "torch": torch.__version__,
                              "python": platform.python_version()}}
 
@@ -141,38 +153,13 @@ def compile_backbone(model: torch.nn.Module, backend: str) -> None:
     """``--compile``: ``torch.compile`` the backbone in place (``Module.compile``: the state dict
     keeps its keys, so checkpoints are those of an eager run). The backbone is where the time
     goes and is one static graph; the decoders' step loops would only break the graph."""
-    backbone = getattr(getattr(model, "encoder", None), "backbone", None)
-    if backbone is None:
-        raise MlcapError("--compile: this method's model has no encoder.backbone")
+    backbone = model.encoder.backbone
     import torch._dynamo
 
     if backend not in torch._dynamo.list_backends(exclude_tags=()):
         raise MlcapError(f"--compile-backend {backend!r}: not a torch.compile backend "
                          f"({', '.join(torch._dynamo.list_backends())})")
     backbone.compile(backend=backend)
-
-
-def _groups(method, model, stage: str, spec: ModelSpec, opts: TrainOptions, recipe: Recipe):
-    """The method's parameter groups, less the backbone when it is frozen; ``(groups, frozen)``."""
-    groups = {name: list(params) for name, params in method.parameter_groups(model, stage, spec).items()}
-    check_groups(recipe, groups)
-    frozen = opts.features is not None or opts.freeze_backbone or opts.freeze_cnn
-    if frozen:
-        backbone = getattr(getattr(model, "encoder", None), "backbone", None)
-        if backbone is None:
-            raise MlcapError(f"method {method.name!r} has no encoder.backbone to freeze or replace by features")
-        fixed = {id(p) for p in backbone.parameters()}
-        trained = [n for n, ps in groups.items() if any(id(p) in fixed for p in ps)]
-        if trained and opts.features is not None:
-            note(f"{stage}: the recipe trains the backbone ({', '.join(trained)}), but --features replaces it: "
-                 "the backbone stays frozen (recorded as backbone_frozen in the run)")
-        groups = {n: [p for p in ps if id(p) not in fixed] for n, ps in groups.items()}
-    groups = {n: ps for n, ps in groups.items() if ps}
-    for p in model.parameters():    # what no group holds stays fixed (the loop sets the groups per epoch)
-        p.requires_grad_(False)
-    if not groups:
-        raise MlcapError(f"{stage}: method {method.name!r} trains no parameters in this stage")
-    return groups, frozen
 
 
 def default_order(method) -> str:
@@ -223,26 +210,26 @@ def prepare_stage(name: str, opts: TrainOptions) -> Stage:
         from mlcap.training.sync_batchnorm import convert_batchnorm
 
         model = convert_batchnorm(model, cuda=device.type == "cuda")
-    groups, frozen = _groups(method, model, name, spec, opts, recipe)
+    plan = FreezePlan.build(method, model, name, spec, opts, recipe)
     model.to(device)
     if opts.channels_last:      # convolution weights in NHWC, as the loader's image batches
         model.to(memory_format=torch.channels_last)
     if opts.compile:
         compile_backbone(model, opts.compile_backend)
-    stage = Stage(name, opts, data, method, run, spec, recipe, model, groups, build_optimizer(recipe, groups),
+    stage = Stage(name, opts, data, method, run, spec, recipe, model, plan, build_optimizer(recipe, plan.groups),
                   LrSchedule(recipe), Selector(recipe.select_by, opts.patience), val, device,
                   opts.order or default_order(method),
                   averager=WeightAverager(recipe.swa_cycle) if recipe.schedule == "swa" else None,
-                  backbone_frozen=frozen, image_cache=DecodedImages(opts.image_cache_mb * 2**20),
+                  image_cache=DecodedImages(opts.image_cache_mb * 2**20),
                   workers=resolve_workers(opts.num_workers, device))
     if resume is not None:
-        _resume(stage, *resume)
+        _resume(stage, resume)
     if overwrite and distributed.is_main():   # only now that every check has passed: a refused command removes nothing
         _remove_stage(run, method, name)
-    stage.replicas = Replicas(model, method, name, spec, device)
+    stage.replicas = Replicas(model, method, name, spec, device, stage.amp)
     if opts.amp and opts.amp_dtype == "float16":    # float16 gradients underflow without scaling
         stage.scaler = torch.amp.GradScaler(device.type)
-        saved = load_extra(stage.ckpt_path).get("scaler") if resume is not None else None
+        saved = resume.extra.get("scaler") if resume is not None else None
         if saved:
             stage.scaler.load_state_dict(saved)
     distributed.barrier()           # every rank set up, rank 0's removals done, before anything trains
@@ -282,19 +269,19 @@ def _check_image_paths(data: PreparedDataset) -> None:
                          f"--images DIR, or train from --features")
 
 
-def _resume(stage: Stage, optimizer_state: dict, meta: dict) -> None:
+def _resume(stage: Stage, ckpt: Checkpoint) -> None:
+    meta, extra = ckpt.meta, ckpt.extra
     if meta.get("complete") and (meta.get("stopped_early") or meta["epoch"] >= stage.recipe.epochs):
         stage.already_complete = meta
-        stage.history = list(load_extra(stage.ckpt_path).get("history", []))   # for the same summary
+        stage.history = list(extra.get("history", []))   # for the same summary
         return
     stage.start_epoch = int(meta["epoch"])
     if stage.start_epoch >= stage.recipe.epochs:
         raise MlcapError(f"{stage.ckpt_path}: stopped after epoch {stage.start_epoch}, not before --epochs "
                          f"{stage.recipe.epochs}: nothing to train; give --epochs {stage.start_epoch + 1} or more, "
                          f"or --overwrite")
-    if optimizer_state:
-        stage.optimizer.load_state_dict(optimizer_state)
-    extra = load_extra(stage.ckpt_path)
+    if ckpt.optimizer:
+        stage.optimizer.load_state_dict(ckpt.optimizer)
     stage.history = list(extra.get("history", []))
     stage.selector.load_state(extra.get("selector", {}))
     stage.schedule.load_state(extra.get("schedule", {}))

@@ -39,8 +39,9 @@ def check_threshold_option(method, value: str | None, spec) -> None:
                          "one value for all labels")
 
 
-def choose_threshold(stage, model) -> dict:
-    """``{"threshold": ..., "threshold_source": ...}`` for ``model`` (empty when the method has none)."""
+def choose_threshold(stage, model, predictions=None) -> dict:
+    """``{"threshold": ..., "threshold_source": ...}`` for ``model`` (empty when the method has none).
+    ``predictions`` (``engine.Collected``): the model's validation predictions, when already made."""
     kind = stage.method.threshold_kind(stage.spec)
     wanted = parse_threshold(stage.opts.threshold)
     if kind is None:
@@ -51,7 +52,8 @@ def choose_threshold(stage, model) -> dict:
         note(f"{stage.name}: no validation images: the threshold stays the method's default")
         return {}
     if kind == "label":
-        got = collect(model, stage.method, stage.val_loader(), None, stage.spec, stage.device)
+        got = predictions if predictions is not None else collect(model, stage.method, stage.val_loader(), None,
+                                                                  stage.spec, stage.device)
         y_true, _, scores = got.arrays()
         if wanted == "auto-class":
             return {"threshold": thresholds.class_thresholds(y_true, scores), "threshold_source": "val, per class"}
