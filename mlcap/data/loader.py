@@ -50,8 +50,9 @@ class SkipLog:
 
 def augmentation():
     """``--augment``: the orderless seed's "random affine transformations and contrast changes"
-    (its L177). The paper gives no magnitudes; these are its authors' released code's: translate
-    up to 3% of the side, contrast factor in [0.75, 1.25], and a horizontal flip (p = 0.5)."""
+    (its Sec. 4.1, "Network training"). The paper gives no magnitudes; these are its authors'
+    released code's: translate up to 3% of the side, contrast factor in [0.75, 1.25], and a
+    horizontal flip (p = 0.5)."""
     from torchvision import transforms
 
     return transforms.Compose([transforms.RandomAffine(degrees=0, translate=(0.03, 0.03)),

@@ -62,8 +62,9 @@ class CnnThenRnnMethod(Method):
         raise NotImplementedError
 
     def recipe(self, stage: str, spec: ModelSpec, dataset: str) -> Recipe:
-        """S-CNN-RNN's (L137-L155): the CNN with Adam, 1e-4 on NUS-WIDE, else 1e-3; the relational
-        model with RMSProp 1e-4 (TensorFlow's decay 0.9, no momentum); 10 epochs each."""
+        """S-CNN-RNN's (Sec. 3.3 "Training and inference", Sec. 4.2 "Implementation details"): the CNN
+        with Adam, 1e-4 on NUS-WIDE, else 1e-3; the relational model with RMSProp 1e-4 (TensorFlow's
+        decay 0.9, no momentum); 10 epochs each."""
         if stage == "pretrain-cnn":
             return Recipe(optimizer="adam", lr=1e-4 if dataset.startswith("nuswide") else 1e-3, epochs=10,
                           select_by="loss")

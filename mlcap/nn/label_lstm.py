@@ -4,11 +4,12 @@ Three CNN-RNN methods share it (S-CNN-RNN, Liu et al. CVPR 2017, Sec. 3.1, Fig. 
 
 * S-CNN-RNN: the concept vector s^ sets the state through FC layers (``state_init="hc"``:
   h0 = FC_h(s), c0 = FC_c(s));
-* RIA (Jin & Nakayama 2016) as S-CNN-RNN describes it (L109, Fig. 1(b)): "h0 = W_i I_e + b_i",
+* RIA (Jin & Nakayama 2016) as S-CNN-RNN describes it (Sec. 3.1, Fig. 1(b)): "h0 = W_i I_e + b_i",
   the image embedding sets the hidden state only (``state_init="h"``: c0 = 0);
 * the NIC / Vinyals reading, "feed I_e as step zero input to the LSTM, (h0, c0) = LSTM(I_e, 0, 0)"
-  (L109, Fig. 1(a); the reading of RIA in ARNN, L236): ``state_init="input"``, I_e first through
-  a linear map to the embedding size (the paper notes the dimensions must be aligned).
+  (Sec. 3.1, Fig. 1(a); the reading of RIA in ARNN, Sec. 4.2 "Evaluation Measures and Compared
+  Methods"): ``state_init="input"``, I_e first through a linear map to the embedding size (the paper
+  notes the dimensions must be aligned).
 
 It emits label ids then END (= ``num_labels``); START (= ``num_labels + 1``) is input only.
 The recurrent unit is ``mlcap.nn.LSTMCell`` (TensorFlow's BasicLSTMCell, forget bias 1.0) with

@@ -1,4 +1,4 @@
-"""The core label LSTM's three ways of conditioning on the image (S-CNN-RNN L109, Fig. 1)."""
+"""The core label LSTM's three ways of conditioning on the image (S-CNN-RNN Sec. 3.1, Fig. 1)."""
 
 from __future__ import annotations
 

@@ -1,5 +1,6 @@
-"""Stages of ARNN, the attentive recurrent neural network (Li et al., ACM MM 2018; the paper's text
-is ``../shared/papers/arnn-acmmm2018.txt``, cited by equation and line).
+"""Stages of ARNN, the attentive recurrent neural network (Li et al., ACM MM 2018, "Attentive
+Recurrent Neural Network for Weak-supervised Multi-label Image Classification"; cited by section
+and equation).
 
 * ``pretrain-cnn``: the backbone and a concept head with BCE, a stand-in for the ImageNet
   pretraining of the paper's VGG16 when the backbone has none (the synthetic set's smallcnn);
@@ -13,10 +14,10 @@ Choices where the paper leaves room (README "ARNN: choices"; ``--option KEY=VALU
 * Glimpse 1 sees the whole map (A_1 = 1). The deconvolution of eq. 2 is a transposed
   convolution with a g x g kernel on l_{t-1} as a 1 x 1 map (``mlcap_arnn.network``).
 * Context extractor: ReLU after both convolutions, ``dilation=2``; 256 channels each.
-* Emission (L132): e_t ~ Bernoulli(sigma(FC(X_t))) in training, ``samples=4`` (K) sequences per
-  image; at prediction and validation e_t = [sigma >= ``emit_threshold`` (0.5)], or ``emit=sample``.
-  The policy and the value network read X_t without passing gradients back into the RHN (the
-  REINFORCE term trains f_e alone; eq. 10 trains the rest).
+* Emission (Sec. 3.3 "Emission Indicator"): e_t ~ Bernoulli(sigma(FC(X_t))) in training,
+  ``samples=4`` (K) sequences per image; at prediction and validation e_t = [sigma >=
+  ``emit_threshold`` (0.5)], or ``emit=sample``. The policy and the value network read X_t without
+  passing gradients back into the RHN (the REINFORCE term trains f_e alone; eq. 10 trains the rest).
 * Reward (eq. 6) at the last glimpse only, so R_t = R_T for every t; ``reward_count=glimpses``:
   each emitted glimpse is a classification, a repeated label a false one (``labels``: distinct
   labels). Baseline b_t = FC(X_t), a value network trained by squared error to R_t.
@@ -28,10 +29,10 @@ Choices where the paper leaves room (README "ARNN: choices"; ``--option KEY=VALU
 * GRRE weights shared by all glimpses, f^0 = 0 (``mlcap_arnn.network``).
 * Output: the labels of the emitted glimpses in order (the core removes and counts duplicates);
   scores = per label the maximum of P_i over the emitted glimpses (0 when nothing is emitted).
-* Recipe (L223): Adam 1e-3, betas (0.8, 0.999); "staircase weight decay after 10 epochs" read as
-  the learning rate x 0.1 every 10 epochs; the backbone fixed for 20 epochs and then trained,
-  when the staircase has reached 1e-3 x 0.01 = 1e-5, the paper's fine-tuning rate; 30 epochs
-  (not stated). The best checkpoint is chosen by validation C-F1 (the paper's F_L).
+* Recipe (Sec. 4.1 "Implementation Details"): Adam 1e-3, betas (0.8, 0.999); "staircase weight decay
+  after 10 epochs" read as the learning rate x 0.1 every 10 epochs; the backbone fixed for 20 epochs
+  and then trained, when the staircase has reached 1e-3 x 0.01 = 1e-5, the paper's fine-tuning rate;
+  30 epochs (not stated). The best checkpoint is chosen by validation C-F1 (the paper's F_L).
 * Ablations (Table 1): ``ce=false``, ``ei=false`` (every glimpse emitted, no REINFORCE),
   ``grre=false``, ``grre=rnn``; ``ce=false grre=false`` together.
 """
@@ -103,7 +104,7 @@ class ARNNModel(nn.Module):
         channels = self.features.channels
         self.rhn = HighlightNetwork(channels, grid, opts.dim, opts.highlight_init)
         self.context = ContextExtractor(channels, opts.context_width, opts.dilation) if opts.ce else None
-        self.emit = nn.Linear(opts.dim, 1)          # f_e (L132)
+        self.emit = nn.Linear(opts.dim, 1)          # f_e (Sec. 3.3)
         self.value = nn.Linear(opts.dim, 1)         # baseline b_t
         self.relation = {"gated": lambda: GatedRelationExtractor(opts.dim),
                          "rnn": lambda: PlainRelationRNN(opts.dim), "none": lambda: None}[opts.grre]()

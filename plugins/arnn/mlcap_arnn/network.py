@@ -1,6 +1,7 @@
-"""The parts of ARNN (Li et al., ACM MM 2018; ``../shared/papers/arnn-acmmm2018.txt``), by equation.
+"""The parts of ARNN (Li et al., ACM MM 2018), by section and equation.
 
-* ``FeatureMap``: V_I, the backbone's last convolutional map as a grid (L59, L108).
+* ``FeatureMap``: V_I, the backbone's last convolutional map as a grid (Fig. 2; Sec. 3.2, below
+  eq. 2).
 * ``guide`` (eq. 1) and ``HighlightNetwork`` (eq. 2, V_t = V_I * A_t, X_t = ReLU(FC(V_t))): the RHN.
 * ``ContextExtractor``: C_t from V_t (Sec. 3.2, Figure 3).
 * ``GatedRelationExtractor``: GRRE, eqs. 7-8, over the emitted glimpses; ``PlainRelationRNN`` is
@@ -52,7 +53,7 @@ class HighlightNetwork(nn.Module):
     kernel covers the whole g x g grid, applied to l_{t-1} as a 1 x 1 map with ``dim`` channels:
     every grid cell and channel of A_t is its own learned linear function of l_{t-1}.
     V_t = V_I * A_t (elementwise) and X_t = ReLU(FC(V_t)) with FC over the flattened V_t
-    (the 7 x 7 x 512 -> 512 layer of L108), one set of weights for every glimpse."""
+    (the 7 x 7 x 512 -> 512 layer of Sec. 3.2, below eq. 2), one set of weights for every glimpse."""
 
     def __init__(self, channels: int, grid: int, dim: int = 512, init: str = "default"):
         super().__init__()
@@ -102,7 +103,7 @@ class GatedRelationExtractor(nn.Module):
     O_i = sum_{k != i} f_k^i. The weights are shared by all glimpses (the paper's per-glimpse
     subscripts cannot serve a variable N_e); f_k^0 = 0; glimpse i's own f keeps its value at step i
     (eq. 8 defines f_k^i for k != i only). With one emitted glimpse O = 0. Weights ~ N(0, 0.1^2),
-    biases 0 (L223)."""
+    biases 0 (Sec. 4.1 "Implementation Details")."""
 
     def __init__(self, dim: int, std: float = 0.1):
         super().__init__()

@@ -8,7 +8,7 @@ import torch
 
 from mlcap.nn.alignment import match_to_labels
 
-R_PLUS, R_MINUS, R_EMPTY = 1.0, 0.1, 10.0   # R+, R-, R_e (L145)
+R_PLUS, R_MINUS, R_EMPTY = 1.0, 0.1, 10.0   # R+, R-, R_e (Sec. 3.3, "Reward", eq. 6)
 
 
 def episode_reward(predicted: list[int], truth: set[int], count: str = "glimpses",

@@ -1,11 +1,11 @@
 """The CNN baselines' losses besides BCE (``--option loss=...``), all over the labels whose value
 is known (``batch.mask``; unknown labels are neither positives nor negatives).
 
-* ``softmax`` -- CNN+Softmax (Gong et al. 2013, as S-CNN-RNN L163 cites it: "softmax as
-  classifier, and the cross entropy between prediction and ground truth"): the target is the label
-  vector normalised to sum 1, the loss -sum_j y_j / |Y| log softmax(f)_j; unknown labels take no
-  probability mass (their logits are left out of the softmax); an image with no positive label
-  adds nothing.
+* ``softmax`` -- CNN+Softmax (Gong et al. 2013, as S-CNN-RNN Sec. 4.3 "Competitors" cites it:
+  "softmax as classifier, and the cross entropy between prediction and ground truth"): the target is
+  the label vector normalised to sum 1, the loss -sum_j y_j / |Y| log softmax(f)_j; unknown labels
+  take no probability mass (their logits are left out of the softmax); an image with no positive
+  label adds nothing.
 * ``warp`` -- weighted approximate-rank pairwise loss (Gong et al. 2013, after Weston et al.
   2011): for each positive j, negatives k are drawn at random (without replacement) until one
   violates the margin, 1 - f_j + f_k > 0; after N draws the rank of j is estimated as

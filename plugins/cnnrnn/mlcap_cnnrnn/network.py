@@ -1,7 +1,8 @@
 """CNN-RNN's decoder (Wang et al., CVPR 2016): one label-embedding matrix U_l, output fusion.
 
 As the seeds describe it, it "projects both features into a joint embedding space" and merges
-"CNN output features and RNN outputs" by "output fusion" (S-CNN-RNN L109, L163, Fig. 1(c)):
+"CNN output features and RNN outputs" by "output fusion" (S-CNN-RNN Sec. 3.1 and
+Sec. 4.3 "Competitors", Fig. 1(c)):
 
     w(t)   = U_l[k(t-1)]                          the embedding of the previous label (START first)
     o(t)   = LSTM(w(t), o(t-1))                   the recurrent layer over the labels emitted so far
@@ -11,9 +12,9 @@ As the seeds describe it, it "projects both features into a joint embedding spac
     p(t)   = softmax(s(t)) over the K labels and END
 
 U_l holds K + 2 rows (labels, END, START); END is scored like a label, START is input only. The
-activation of the projection is a choice (the seeds do not say): ReLU, ``fusion="linear"`` for
-none. The recurrent unit is the one S-CNN-RNN uses for every compared model (L163: "the same CNN
-and RNN modules"): ``mlcap.nn.LSTMCell``, ReLU activation (``cell="tanh"`` the usual LSTM).
+activation of the projection is a choice (the seeds do not say): ReLU, ``fusion="linear"`` for none.
+The recurrent unit is the one S-CNN-RNN uses for every compared model (Sec. 4.3 "Competitors": "the
+same CNN and RNN modules"): ``mlcap.nn.LSTMCell``, ReLU activation (``cell="tanh"`` the usual LSTM).
 """
 
 from __future__ import annotations

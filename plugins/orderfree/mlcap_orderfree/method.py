@@ -1,5 +1,5 @@
-"""Stages of Order-Free RNN with visual attention (Chen et al., AAAI 2018; the paper's text is
-``../shared/papers/orderfree-aaai2018.txt``, cited by equation).
+"""Stages of Order-Free RNN with visual attention (Chen et al., AAAI 2018; cited by section
+and equation; the paper's sections are unnumbered).
 
 * ``pretrain-cnn``: M_map, the backbone and the fully connected layer theta_R (the encoder's
   concept head) giving v_prob = sigma(theta_R(.)) (eqs. 1-3), trained with BCE (the core's
@@ -13,16 +13,16 @@
   trains the same network on that order instead (the paper's "Frequency-first / Rare-first
   (w/ atten)" rows): softmax cross-entropy on the ordered labels then END, teacher-forced.
 
-Prediction (L201-L210): beam search over K paths, each with its own candidate pool (no label
-is ever repeated), path probability the product of its labels' probabilities (eq. 11); a path
-stops when its "probability output" is below the stop threshold, or at the maximum length; the
-answer is the most probable stopped path, without length normalisation
-(``mlcap.nn.decoding.pool_beam_search``). K is ``predict --beam`` (default 3; 1 is greedy); the
-validation during training, and so the threshold's choice, uses the run's ``ModelSpec.beam``
-(3). The threshold is chosen on validation at the end of each stage over every value at which
-the validation predictions change (``mlcap_orderfree.threshold``, exact: no grid), stored in the
-run; ``predict --threshold`` overrides it. It is this method's own decoding threshold (a label's
-or a path's probability, by ``stop=``), unrelated to bce's per-label thresholds.
+Prediction (Sec. "Order-Free Training and Testing", "Testing", eq. 11): beam search over K paths,
+each with its own candidate pool (no label is ever repeated), path probability the product of its
+labels' probabilities (eq. 11); a path stops when its "probability output" is below the stop
+threshold, or at the maximum length; the answer is the most probable stopped path, without length
+normalisation (``mlcap.nn.decoding.pool_beam_search``). K is ``predict --beam`` (default 3; 1 is
+greedy); the validation during training, and so the threshold's choice, uses the run's
+``ModelSpec.beam`` (3). The threshold is chosen on validation at the end of each stage over every
+value at which the validation predictions change (``mlcap_orderfree.threshold``, exact: no grid),
+stored in the run; ``predict --threshold`` overrides it. It is this method's own decoding threshold
+(a label's or a path's probability, by ``stop=``), unrelated to bce's per-label thresholds.
 
 Choices where the paper leaves room (options: ``--option KEY=VALUE``):
 
@@ -30,11 +30,11 @@ Choices where the paper leaves room (options: ``--option KEY=VALUE``):
   reaches the threshold; it stops when no candidate does (with eq. 8's per-label sigmoid,
   sigma(p_t,l) is the probability that l is present). ``stop=path``: the extended path's
   product probability (eq. 11) must reach it.
-* Sizes follow Show-Attend-Tell's COCO settings (the paper's L216 defers to them): LSTM of
-  ``hidden=1800`` cells (standard LSTM, tanh, no forget bias), attention MLP as wide as the
+* Sizes follow Show-Attend-Tell's COCO settings (the paper's Sec. "Implementation" defers to them):
+  LSTM of ``hidden=1800`` cells (standard LSTM, tanh, no forget bias), attention MLP as wide as the
   feature channels (``attention_dim``, its ``ctx_dim``), f_pred's first layer ``pred_hidden=512``
-  (its ``dim_word``) with tanh; h_0, c_0 = tanh(FC(mean of v_1..v_m)), as Show-Attend-Tell.
-  Its gating scalar beta and doubly stochastic attention penalty are not used (not in eqs. 4-8).
+  (its ``dim_word``) with tanh; h_0, c_0 = tanh(FC(mean of v_1..v_m)), as Show-Attend-Tell. Its
+  gating scalar beta and doubly stochastic attention penalty are not used (not in eqs. 4-8).
 * "Dropout rate at 0.8 for updating f_pred" is read as the keep probability (TensorFlow's
   ``keep_prob``; dropping 80 % is implausible): ``dropout=0.2`` is the drop probability, applied
   to the input of each of f_pred's two layers.
@@ -63,7 +63,7 @@ Choices where the paper leaves room (options: ``--option KEY=VALUE``):
   apply to labels. The network is the same (p_t always has an END unit); a buffer records which
   training was used, for ``predict``. The order-free run's order is ``free`` (the default; no
   target order at all); pla and mla are refused (``orders``).
-* Recipe: Adam 3e-4 (L216) for both stages; epochs are not given: 10 each.
+* Recipe: Adam 3e-4 (Sec. "Implementation") for both stages; epochs are not given: 10 each.
 """
 
 from __future__ import annotations
@@ -123,7 +123,7 @@ class OrderFreeMethod(Method):
     #: mlcap.testing.check_method: what its runs with a validation split cannot show
     xfail_checks = {"later_options:stop_threshold": "the fallback for a run without a validation split; the check's "
                                                     "runs have one, and the threshold chosen there replaces it"}
-    default_beam = 3        # K paths (L201-L210)
+    default_beam = 3        # K paths ("Testing", eq. 11)
     orders = (FREE_ORDER,    # order-free: no target order (the default); or a fixed order, the ablation
               "frequent", "rare", "dictionary", "random")
 

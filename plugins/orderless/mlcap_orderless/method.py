@@ -24,9 +24,9 @@ Options (``--option KEY=VALUE``):
   ``concepts``, the sigmoid of the concept head. A ``pretrain-cnn`` checkpoint
   (decoder untrained) always scores with the concept head.
 
-Recipe (L177): ``pretrain-cnn`` SGD lr 0.01, momentum 0.9, x0.1 after 3 epochs without
-improvement of the validation loss, 40 epochs; ``finetune`` encoder and decoder from the
-best BCE model with Adam, SWA and the cyclical rate 1e-3 -> 1e-6; the paper says "over 3
+Recipe (Sec. 4.1, "Network training"): ``pretrain-cnn`` SGD lr 0.01, momentum 0.9, x0.1 after 3
+epochs without improvement of the validation loss, 40 epochs; ``finetune`` encoder and decoder from
+the best BCE model with Adam, SWA and the cyclical rate 1e-3 -> 1e-6; the paper says "over 3
 iterations" without a cycle length: we read a cycle as 3 epochs (``--swa-cycle``), 30 epochs.
 
 Prediction is greedy (no beam, no candidate mask) up to END; duplicates are kept

@@ -1,19 +1,21 @@
 """``ria``: the Recurrent Image Annotator (Jin & Nakayama, 2016), the seeds' state-init baseline.
 
-S-CNN-RNN describes it (L109, Fig. 1(b)): "Jin et al. use the image embedding to initialise the
-LSTM by setting hidden state h0 = W_i I_e + b_i, where W_i, b_i are image input weights and
-biases", with I_e a CNN feature layer of "weak and implicit semantics" -- the model S-CNN-RNN
-regularises by putting the concept probabilities s^ in I_e's place. So RIA here is the core
-label LSTM (``mlcap.nn.label_lstm``) conditioned on the pooled CNN feature:
+S-CNN-RNN describes it (Sec. 3.1 "CNN-RNN", Fig. 1(b)): "Jin et al. use the image embedding to
+initialise the LSTM by setting hidden state h0 = W_i I_e + b_i, where W_i, b_i are image input
+weights and biases", with I_e a CNN feature layer of "weak and implicit semantics" -- the model
+S-CNN-RNN regularises by putting the concept probabilities s^ in I_e's place. So RIA here is the
+core label LSTM (``mlcap.nn.label_lstm``) conditioned on the pooled CNN feature:
 
 * ``--option init=state`` (default): h0 = W_i I_e + b_i, c0 = 0, as written;
 * ``--option init=input``: I_e fed at the first time step, (h0, c0) = LSTM(W I_e + b, 0, 0),
-  the reading of ARNN (L236: "feed it into LSTM at the first timestep").
+  the reading of ARNN (Sec. 4.2 "Evaluation Measures and Compared Methods", on RIA: "feed it into
+  LSTM at the first timestep").
 
 Stages, recipe and prediction: those the seeds' CNN-RNN baselines share (``mlcap.nn.cnn_then_rnn``):
 ``finetune`` trains CNN and LSTM jointly with the sequence NLL alone (no semantic regularisation).
 Rare-first order by default (RIA's finding); greedy decoding by default, as S-CNN-RNN's
-re-implementation with the same modules (L139, L163); ``predict --beam``.
+re-implementation with the same modules (Sec. 3.3 "Training and inference",
+Sec. 4.3 "Competitors"); ``predict --beam``.
 """
 
 from __future__ import annotations

@@ -11,12 +11,13 @@
 * ``pretrain-rnn``: the LSTM alone, fed the *ground-truth* concept vector, teacher forcing.
 * ``finetune``: both, with the joint loss L_u (BCE on s) + L_r (sequence NLL), eq. 4;
   gradients of L_r reach the CNN through s. ``--freeze-backbone`` keeps the ImageNet CNN
-  unchanged in every stage while the heads and the LSTM train: the paper's "Fix" (L163, L176).
+  unchanged in every stage while the heads and the LSTM train: the paper's "Fix" (Sec. 4.3
+  "Competitors"; Table 1, "Ours+Tag1K Fix").
 
-Recipe (L137-L155): the CNN's lr is 1e-4 on NUS-WIDE and 1e-3 on COCO (and any other
-dataset); the paper names no optimizer for it: Adam. The relational model (pretrain-rnn,
-finetune) is trained with RMSProp, lr 1e-4 (TensorFlow's RMSProp: decay 0.9, no momentum).
-Epochs are not given: 10. The tag MLP's pretraining: Adam 1e-3 (not given).
+Recipe (Sec. 3.3 "Training and inference"; Sec. 4.2 "Implementation details"): the CNN's lr is 1e-4
+on NUS-WIDE and 1e-3 on COCO (and any other dataset); the paper names no optimizer for it: Adam. The
+relational model (pretrain-rnn, finetune) is trained with RMSProp, lr 1e-4 (TensorFlow's RMSProp:
+decay 0.9, no momentum). Epochs are not given: 10. The tag MLP's pretraining: Adam 1e-3 (not given).
 
 Losses (``mlcap_scnnrnn.losses``): by default as in eq. 4-5, L_u is the BCE summed over
 the concepts and L_r the NLL summed over the time steps, each per image and then averaged
@@ -64,7 +65,7 @@ class ScnnrnnOptions(BaseModel):
     cnn_loss_weight: float = Field(1.0, ge=0)   # weight of L_u in finetune
     # "sum": L_u summed over concepts, L_r over time steps, per image (eq. 4-5); "mean": element means
     loss_reduction: Literal["sum", "mean"] = "sum"
-    cell: Literal["relu", "tanh"] = structural("relu")     # activation of the BasicLSTMCell-style unit (L155)
+    cell: Literal["relu", "tanh"] = structural("relu")     # activation of the BasicLSTMCell-style unit (Sec. 4.2)
     init: Literal["linear", "tanh"] = structural("linear")  # FC(s) -> initial (h, c), with or without tanh
 
 
