@@ -52,7 +52,7 @@ def write_dataset(root: Path, n_train: int) -> None:
 
 
 def write_cache(path: Path, data: Path, block: int = 256) -> None:
-    """The layout of ``mlcap.features.extract``, with random features."""
+    """The layout of ``mlcap.features.extract.extract``, with random features."""
     import h5py
 
     from mlcap.data.prepared import PreparedDataset

@@ -1,4 +1,5 @@
-"""`mlcap evaluate`: metrics of prediction files against a prepared split.
+"""`mlcap evaluate`: metrics of prediction files against a prepared split; and of records in memory
+(``evaluate_predictions``, the Python API's ``mlcap.evaluate``).
 
 A ground-truth image with no prediction counts as an empty prediction and is
 reported; a prediction for an id not in the split is skipped and reported.
@@ -298,6 +299,26 @@ def evaluate_file(source: str, data: PreparedDataset, split: str, metrics: list[
     if cooccurrence_dir is not None:
         write_cooccurrence(cooccurrence_dir, name or preds.name, y_true, y_pred, data.labels, groups, stem)
     return row
+
+
+def evaluate_predictions(predictions, data, metrics=("f1",), split: str = "test", top_k: int | None = None) -> dict:
+    """``mlcap.evaluate``: the metrics of ``predictions`` (a list of records, or a JSONL file's path)
+    against a prepared split: the dict `mlcap evaluate --json` prints, without its bookkeeping keys.
+    ``metrics``: the names `mlcap evaluate --metrics` accepts (label metrics and caption metrics)."""
+    names = parse_metrics(metrics if isinstance(metrics, str) else ",".join(metrics))
+    source = list(predictions) if not isinstance(predictions, (str, Path)) else str(predictions)
+    dataset = PreparedDataset(Path(data))
+    out: dict = {}
+    label_names = [m for m in names if m not in CAPTION_GROUPS]
+    caption_names = [m for m in names if m in CAPTION_GROUPS]
+    if label_names:
+        out.update(evaluate_file(source, dataset, split, label_names, top_k))
+    if caption_names:
+        references = {s.id: s.captions for s in dataset.samples(split) if s.captions}
+        if not references:
+            raise MlcapError(f"{data}: the {split} split has no captions")
+        out.update(evaluate_captions(source, references, caption_names))
+    return {k: v for k, v in out.items() if k not in ("predictions", "images", "mode")}
 
 
 def write_cooccurrence(out_dir: Path, name: str, y_true: np.ndarray, y_pred: np.ndarray, labels: list[str],

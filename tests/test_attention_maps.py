@@ -11,7 +11,7 @@ import torch
 from PIL import Image
 
 from helpers import SMALL, run_cli
-from mlcap.attention_maps import overlay, safe_name
+from mlcap.inference.attention_maps import overlay, safe_name
 from mlcap.plugins import load_method
 from mlcap.protocol import Batch, ModelSpec
 

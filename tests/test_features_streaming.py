@@ -1,5 +1,5 @@
 """The feature cache read within a memory budget (``--features-memory``, ``--features-dtype``,
-mlcap/feature_store.py): the budget changes what is held, never the batches; float16 halves what
+mlcap/features/store.py): the budget changes what is held, never the batches; float16 halves what
 is held; a method without attention never reads the spatial maps; bad values are one line."""
 
 from __future__ import annotations
@@ -10,9 +10,9 @@ import pytest
 import torch
 
 from helpers import TINY_TRAIN
-from mlcap import feature_store
 from mlcap.data.prepared import PreparedDataset
-from mlcap.features import make_feature_loader
+from mlcap.features import store as feature_store
+from mlcap.features.feature_loader import make_feature_loader
 from mlcap.training.checkpoint import load_checkpoint
 
 

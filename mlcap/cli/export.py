@@ -1,4 +1,4 @@
-"""`mlcap export`: a run's model as TorchScript or ONNX (mlcap/export.py); heavy imports inside."""
+"""`mlcap export`: a run's model as TorchScript or ONNX (mlcap/inference/export.py); heavy imports inside."""
 
 from __future__ import annotations
 
@@ -23,6 +23,6 @@ def export(
     encoder alone where the decoding cannot be traced: the summary says which)."""
     if run is None or out is None:
         raise MlcapError(f"missing option {'--run' if run is None else '--out'}")
-    from mlcap.export import export_run
+    from mlcap.inference.export import export_run
 
     emit(export_run(run, format, out, stage, checkpoint))

@@ -1,5 +1,5 @@
 """`mlcap extract-features`: a backbone's features of a prepared dataset cached in HDF5
-(mlcap/features.py); heavy imports inside."""
+(mlcap/features/extract.py); heavy imports inside."""
 
 from __future__ import annotations
 
@@ -27,7 +27,7 @@ def extract_features(
     """Cache pooled and spatial backbone features per split in HDF5 (resumable)."""
     from mlcap.config import ExtractOptions, resolve
     from mlcap.data.prepared import PreparedDataset
-    from mlcap.features import extract
+    from mlcap.features.extract import extract
     from mlcap.training.setup import pick_device
 
     opts = resolve(ExtractOptions, "extract-features", dict(data=data, backbone=backbone, out=out, weights=weights,

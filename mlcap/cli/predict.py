@@ -1,4 +1,4 @@
-"""`mlcap predict`: a prepared split, or the user's own image files (mlcap/predict.py); heavy imports inside."""
+"""`mlcap predict`: a prepared split, or the user's own image files (mlcap/inference/records.py); heavy imports inside."""
 
 from __future__ import annotations
 
@@ -43,7 +43,7 @@ def predict(
     """Predict labels (or captions): one JSON object per image on stdout, for a prepared split
     (--data) or for image files and folders (--images PATH...)."""
     from mlcap.config import PredictOptions, resolve
-    from mlcap.predict import image_rows, predict_rows
+    from mlcap.inference.records import image_rows, predict_rows
 
     opts = resolve(PredictOptions, "predict", dict(run=run, data=data, split=split, stage=stage, features=features,
                                                      features_memory=features_memory, features_dtype=features_dtype,

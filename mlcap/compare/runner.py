@@ -113,7 +113,7 @@ def _train(method, variant: Variant, seed: int, run: Path, setup: Setup, resume:
 
 def _predict(variant: Variant, run: Path, setup: Setup) -> Path:
     from mlcap.config import PredictOptions
-    from mlcap.predict import predict_rows
+    from mlcap.inference.records import predict_rows
 
     opts = PredictOptions(run=run, data=setup.data, split=setup.split, features=setup.features,
                           device=setup.device, **variant.predict)

@@ -114,7 +114,7 @@ def _check_map_shapes(ctx: Context) -> bool:
     import torch
 
     from mlcap.data.loader import batch_to_device
-    from mlcap.inference import Predictor
+    from mlcap.inference.predictor import Predictor
 
     predictor = Predictor(ctx.reference, None, "best", device="cpu")
     batch = _one_test_batch(ctx, predictor)

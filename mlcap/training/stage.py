@@ -17,8 +17,9 @@ from mlcap.seeding import epoch_seed
 from mlcap.data.loader import batch_to_device, make_loader
 from mlcap.data.prepared import PreparedDataset
 from mlcap.errors import MlcapError
-from mlcap.feature_store import check_feature_options
-from mlcap.features import check_cache_fits, make_feature_loader
+from mlcap.features.cache_file import check_cache_fits
+from mlcap.features.feature_loader import make_feature_loader
+from mlcap.features.store import check_feature_options
 from mlcap.models import backbone_input
 from mlcap.plugins import load_method
 from mlcap.progress import note

@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 
 from mlcap.plugins import load_method
-from mlcap.predict import dedupe
+from mlcap.inference.predictor import dedupe
 from mlcap.protocol import PAD, Batch, ModelSpec
 
 LABELS = ["a", "b", "c", "d", "e"]

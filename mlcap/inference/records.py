@@ -1,4 +1,4 @@
-"""`mlcap predict`: one JSON object per image on stdout.
+"""`mlcap predict`'s records: one JSON object per image of a prepared split or of image files.
 
     {"id": ..., "labels": [emitted order, duplicates removed],
      "scores": {label: probability}, "duplicates": n}
@@ -16,10 +16,10 @@ from mlcap.data.loader import SkipLog, batch_to_device, make_loader
 from mlcap.data.pipeline import resolve_workers
 from mlcap.data.prepared import PreparedDataset
 from mlcap.errors import MlcapError
-from mlcap.inference import Predictor, dedupe  # noqa: F401  (dedupe: part of this module's interface)
+from mlcap.features.feature_loader import make_feature_loader
+from mlcap.features.store import check_feature_options
+from mlcap.inference.predictor import Predictor
 from mlcap.progress import note, progress_bar
-from mlcap.feature_store import check_feature_options
-from mlcap.features import make_feature_loader
 from mlcap.training import distributed
 from mlcap.training.run import RunDir
 
@@ -27,7 +27,7 @@ from mlcap.training.run import RunDir
 def _check_features_fit(run: RunDir, method, stage: str, features) -> None:
     """Cached features are those of the run's initial backbone: a stage that trained the backbone
     makes them wrong for this model."""
-    from mlcap.features import check_cache_fits
+    from mlcap.features.cache_file import check_cache_fits
 
     check_cache_fits(features, run.spec().weights, run.spec().image_size)
     for earlier in method.stages[: method.stages.index(stage) + 1]:
@@ -44,7 +44,7 @@ def _predictor(opts: PredictOptions, labels: list[str] | None) -> Predictor:
 
 
 def _attention_writer(predictor: Predictor, data: PreparedDataset, split: str, folder):
-    from mlcap.attention_maps import AttentionWriter
+    from mlcap.inference.attention_maps import AttentionWriter
 
     return AttentionWriter(folder, data, split, predictor.spec.image_size)
 

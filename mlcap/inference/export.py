@@ -19,7 +19,7 @@ import torch
 from torch import nn
 
 from mlcap.errors import MlcapError
-from mlcap.inference import Predictor
+from mlcap.inference.predictor import Predictor
 
 FORMATS = ("torchscript", "onnx")
 

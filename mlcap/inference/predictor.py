@@ -1,5 +1,5 @@
-"""A trained run ready to predict: what `mlcap predict` (on a prepared split or on image files)
-and the Python API (``mlcap.load_run``) share.
+"""A trained run ready to predict (``Predictor``, ``load_run``): what `mlcap predict` (on a prepared
+split or on image files), `mlcap export` and the Python API (``mlcap.load_run``) share.
 
 A record is one JSON object per image:
 
@@ -158,3 +158,11 @@ class Predictor:
         if ids is not None:
             out = [{**record, "id": image_id} for record, image_id in zip(out, ids)]
         return out
+
+
+def load_run(path, stage: str | None = None, checkpoint: str = "best", *, beam: int | None = None,
+             threshold: float | None = None, device: str = "auto") -> Predictor:
+    """A trained run ready to predict (``mlcap.load_run``): ``.predict(images)`` takes image paths, PIL
+    images or tensors ((3, H, W), float in [0, 1] or uint8) and returns one record per image;
+    ``.labels``, ``.spec``, ``.stage``, ``.model`` describe it."""
+    return Predictor(path, stage, checkpoint, beam=beam, threshold=threshold, device=device)
