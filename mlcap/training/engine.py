@@ -15,7 +15,7 @@ from mlcap.errors import TrainingDiverged
 from mlcap.contract_checks import check_decoded
 from mlcap.training.freeze import train_mode
 from mlcap.training.precision import autocast
-from mlcap.training.validate import cider, label_metrics
+from mlcap.metrics.validation import cider, label_metrics
 
 
 @dataclass

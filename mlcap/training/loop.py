@@ -26,7 +26,7 @@ from mlcap.training.checkpoint import save_checkpoint
 from mlcap.training.engine import EpochLog, evaluate, train_one_epoch
 from mlcap.training.recipe import recipe_json
 from mlcap.training.stage import BestEpoch, Stage, prepare_stage
-from mlcap.training.thresholds_choice import choose_threshold
+from mlcap.training.stage_threshold import choose_threshold
 from mlcap.training.validate import higher_is_better, plot_history, write_history
 
 

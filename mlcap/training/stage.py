@@ -195,7 +195,7 @@ def prepare_stage(name: str, opts: TrainOptions) -> Stage:
         raise MlcapError(f"{name}: --decode gpu cannot be used with augmentation (the recipe's or --augment): the "
                          "transforms run on the loader's decoded pixels; use --decode torchvision")
     check_select_by(recipe.select_by, spec.task)
-    from mlcap.training.thresholds_choice import check_threshold_option
+    from mlcap.training.stage_threshold import check_threshold_option
 
     check_threshold_option(method, opts.threshold, spec)
     check_feature_options(opts.features, opts.features_memory, opts.features_dtype)

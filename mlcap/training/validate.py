@@ -1,4 +1,4 @@
-"""Validation during training: which images validate, the metrics an epoch reports,
+"""Validation during training: which images validate, which metric selects the best epoch,
 the history file, best-checkpoint selection with patience, and thresholds chosen on val.
 
     RUN/<stage>.history.jsonl   one row per epoch: lr per group, train and val loss terms,
@@ -16,7 +16,6 @@ import random
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
 
 from mlcap.errors import MlcapError
 from mlcap.textfile import expect, expect_list_of, read_json
@@ -25,8 +24,6 @@ from mlcap.training.distributed import is_main
 #: Validation metrics per task; "loss" (the val loss, lower is better) is always there.
 LABEL_METRICS = ("O-F1", "C-F1", "O-P", "O-R", "C-P", "C-R", "mAP")
 CAPTION_METRICS = ("CIDEr",)
-#: Captions are scored on at most this many validation images, so that an epoch stays fast.
-CAPTION_CAP = 200
 
 
 def metric_names(task: str) -> tuple[str, ...]:
@@ -101,26 +98,6 @@ def _held_out_ids(path: Path, ids: list[str], fraction: float | None, seed: int)
     tmp.write_text(json.dumps({"fraction": fraction, "seed": seed, "ids": held}))
     os.replace(tmp, path)
     return set(held)
-
-
-def label_metrics(y_true: np.ndarray, y_pred: np.ndarray, scores: np.ndarray) -> dict[str, float]:
-    from mlcap.metrics import classification_metrics, mean_average_precision
-
-    out = classification_metrics(y_true, y_pred)
-    out["mAP"] = mean_average_precision(y_true, scores)
-    return out
-
-
-def cider(references: dict[str, list[str]], candidates: dict[str, str]) -> float:
-    """pycocoevalcap's CIDEr-D scorer on mlcap's own tokenisation (no Java, so it runs every epoch)."""
-    from pycocoevalcap.cider.cider import Cider
-
-    from mlcap.data.words import tokenize
-
-    ids = sorted(candidates)[:CAPTION_CAP]
-    gts = {k: [" ".join(tokenize(c)) for c in references[k]] for k in ids if references.get(k)}
-    res = {k: [" ".join(tokenize(candidates[k]))] for k in gts}
-    return float(Cider().compute_score(gts, res)[0]) if gts else float("nan")
 
 
 class Selector:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from mlcap.metrics import classification_metrics
-from mlcap.training.thresholds import class_thresholds, global_threshold, stop_threshold
+from mlcap.metrics.thresholds import class_thresholds, global_threshold, stop_threshold
 
 
 def test_global_threshold_by_hand():

@@ -12,7 +12,7 @@ from mlcap.data.loader import batch_to_device
 from mlcap.errors import MlcapError
 from mlcap.contract_checks import no_threshold_message
 from mlcap.progress import note
-from mlcap.training import thresholds
+from mlcap.metrics import thresholds
 from mlcap.training.engine import collect
 
 

@@ -3,7 +3,7 @@
 A label is emitted when its score is >= the threshold. The global threshold maximises the
 overall (micro) F1 over *every* distinct score value on validation; a per-class threshold
 maximises that class's own F1 the same way (a class with no validation positive keeps the
-global one). A decoder's stop threshold (``Method.threshold == "stop"``) is found by
+global one). A decoder's stop threshold (``Method.threshold_kind(spec) == "stop"``) is found by
 re-decoding validation at each candidate value and keeping the best overall F1.
 """
 
