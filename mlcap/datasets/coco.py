@@ -88,54 +88,9 @@ def prepare(root: Path, out: Path, year: str = "2017", karpathy: Path | None = N
     report = report or PrepareReport()
     root = Path(root)
     ann = root / "annotations"
-    per_split: dict[str, dict] = {}     # coco split -> {image id: record}
     categories: dict[int, str] = {}
-    for split in ("train", "val"):
-        inst_path, cap_path = ann / f"instances_{split}{year}.json", ann / f"captions_{split}{year}.json"
-        if not inst_path.exists() and not cap_path.exists():
-            raise MlcapError(f"{ann}: neither instances_{split}{year}.json nor captions_{split}{year}.json")
-        records: dict[int, dict] = {}
-        if inst_path.exists():
-            coco = _load_coco(inst_path, report, instances=True)
-            for cat in coco.loadCats(coco.getCatIds()):
-                if categories.setdefault(cat["id"], cat["name"]) != cat["name"]:
-                    raise MlcapError(f"{inst_path}: category id {cat['id']} named differently across files")
-            for image_id, image in coco.imgs.items():
-                cats = {a["category_id"] for a in coco.imgToAnns.get(image_id, [])}
-                unknown = cats - set(categories)
-                if unknown:
-                    report.problem("unknown category id", inst_path, None, f"image {image_id}: {sorted(unknown)}")
-                    continue
-                records[image_id] = {"file": f"{split}{year}/{image['file_name']}", "cats": cats, "captions": []}
-        if cap_path.exists():
-            caps = _load_coco(cap_path, report, instances=False)
-            for image_id, image in caps.imgs.items():
-                rec = records.setdefault(image_id, {"file": f"{split}{year}/{image['file_name']}", "cats": set(),
-                                                    "captions": [], "no_instances": not inst_path.exists()})
-                rec["captions"] = [a["caption"].strip() for a in caps.imgToAnns.get(image_id, [])]
-        per_split[split] = records
-
-    assignment = {"train": "train", "val": "test"}
-    splits_of_id: dict[int, str] = {}
-    if karpathy is not None:
-        doc = read_json(Path(karpathy), "Karpathy split file")
-        entries = doc.get("images") if isinstance(doc, dict) else None
-        if not isinstance(entries, list) or not all(
-                isinstance(e, dict) and _is_int(e.get("cocoid")) and e.get("split") in KARPATHY_SPLITS
-                for e in entries):
-            raise MlcapError(f"{karpathy}: not a Karpathy split file (dataset_coco.json: images with "
-                             f"cocoid and split {'|'.join(KARPATHY_SPLITS)})")
-        for e in entries:
-            splits_of_id[e["cocoid"]] = {"restval": "train"}.get(e["split"], e["split"])
-
-    by_split: dict[str, list[tuple[int, dict]]] = {}
-    for coco_split, records in per_split.items():
-        for image_id, rec in records.items():
-            target = splits_of_id.get(image_id) if karpathy is not None else assignment[coco_split]
-            if target is None:
-                report.drop("not in the Karpathy split")
-                continue
-            by_split.setdefault(target, []).append((image_id, rec))
+    per_split = {split: _read_split(ann, split, year, categories, report) for split in ("train", "val")}
+    by_split = _assign_splits(per_split, _karpathy_splits(karpathy) if karpathy is not None else None, report)
     if "train" not in by_split:
         raise MlcapError(f"{root}: no training images found")
 
@@ -145,30 +100,14 @@ def prepare(root: Path, out: Path, year: str = "2017", karpathy: Path | None = N
     if labels == "concepts":
         if not concept_words:
             raise MlcapError(f"{root}: --labels concepts needs caption files")
-        label_names, concept_lookup = sorted(concept_words), set(concept_words)
+        label_names, names_of = sorted(concept_words), _concepts_of(set(concept_words))
     elif labels == "categories":
         if not categories:
             raise MlcapError(f"{ann}: --labels categories needs instances_*{year}.json")
-        label_names = [categories[i] for i in sorted(categories)]
+        label_names, names_of = [categories[i] for i in sorted(categories)], _categories_of(categories)
     else:
         raise MlcapError(f"coco: --labels must be categories or concepts, not {labels!r}")
-
-    samples: dict[str, list[Sample]] = {}
-    for split, items in sorted(by_split.items()):
-        kept = []
-        for image_id, rec in sorted(items):
-            if labels == "concepts":
-                names = text.concepts_of(rec["captions"], concept_lookup)
-            else:
-                names = [categories[c] for c in sorted(rec["cats"])]
-            if not names:
-                report.drop("no label")
-                continue
-            if check_images and not (root / rec["file"]).is_file():
-                report.problem("image listed but missing", root / rec["file"], None, "file not found")
-                continue
-            kept.append(Sample(id=str(image_id), image=rec["file"], labels=names, captions=rec["captions"]))
-        samples[split] = kept
+    samples = {split: _samples(items, names_of, root, check_images, report) for split, items in sorted(by_split.items())}
     extra = {"image_root": str(root.resolve()), "source": f"coco{year}", "label_kind": labels}
     meta = write_prepared(out, "coco", label_names, samples, extra=extra)
     if counts:
@@ -178,3 +117,81 @@ def prepare(root: Path, out: Path, year: str = "2017", karpathy: Path | None = N
         report.note(f"caption concepts: {len(concept_words)} most frequent words cover {coverage:.1%} of the "
                     f"{sum(counts.values())} training word occurrences; vocabulary {len(vocab)} words")
     return meta, samples
+
+
+def _read_split(ann: Path, split: str, year: str, categories: dict[int, str], report: PrepareReport) -> dict:
+    """``{image id: record}`` of one official split, from its instances and captions files;
+    ``categories`` (id -> name) grows with the instances file's."""
+    inst_path, cap_path = ann / f"instances_{split}{year}.json", ann / f"captions_{split}{year}.json"
+    if not inst_path.exists() and not cap_path.exists():
+        raise MlcapError(f"{ann}: neither instances_{split}{year}.json nor captions_{split}{year}.json")
+    records: dict[int, dict] = {}
+    if inst_path.exists():
+        coco = _load_coco(inst_path, report, instances=True)
+        for cat in coco.loadCats(coco.getCatIds()):
+            if categories.setdefault(cat["id"], cat["name"]) != cat["name"]:
+                raise MlcapError(f"{inst_path}: category id {cat['id']} named differently across files")
+        for image_id, image in coco.imgs.items():
+            cats = {a["category_id"] for a in coco.imgToAnns.get(image_id, [])}
+            unknown = cats - set(categories)
+            if unknown:
+                report.problem("unknown category id", inst_path, None, f"image {image_id}: {sorted(unknown)}")
+                continue
+            records[image_id] = {"file": f"{split}{year}/{image['file_name']}", "cats": cats, "captions": []}
+    if cap_path.exists():
+        caps = _load_coco(cap_path, report, instances=False)
+        for image_id, image in caps.imgs.items():
+            rec = records.setdefault(image_id, {"file": f"{split}{year}/{image['file_name']}", "cats": set(),
+                                                "captions": [], "no_instances": not inst_path.exists()})
+            rec["captions"] = [a["caption"].strip() for a in caps.imgToAnns.get(image_id, [])]
+    return records
+
+
+def _karpathy_splits(karpathy: Path) -> dict[int, str]:
+    """Image id -> train/val/test from a Karpathy split file (restval trains)."""
+    doc = read_json(Path(karpathy), "Karpathy split file")
+    entries = doc.get("images") if isinstance(doc, dict) else None
+    if not isinstance(entries, list) or not all(
+            isinstance(e, dict) and _is_int(e.get("cocoid")) and e.get("split") in KARPATHY_SPLITS
+            for e in entries):
+        raise MlcapError(f"{karpathy}: not a Karpathy split file (dataset_coco.json: images with "
+                         f"cocoid and split {'|'.join(KARPATHY_SPLITS)})")
+    return {e["cocoid"]: {"restval": "train"}.get(e["split"], e["split"]) for e in entries}
+
+
+def _assign_splits(per_split: dict[str, dict], karpathy: dict[int, str] | None,
+                   report: PrepareReport) -> dict[str, list[tuple[int, dict]]]:
+    """The prepared splits: official train -> train and val -> test, or the Karpathy split's."""
+    assignment = {"train": "train", "val": "test"}
+    by_split: dict[str, list[tuple[int, dict]]] = {}
+    for coco_split, records in per_split.items():
+        for image_id, rec in records.items():
+            target = karpathy.get(image_id) if karpathy is not None else assignment[coco_split]
+            if target is None:
+                report.drop("not in the Karpathy split")
+                continue
+            by_split.setdefault(target, []).append((image_id, rec))
+    return by_split
+
+
+def _concepts_of(lookup: set[str]):
+    return lambda rec: text.concepts_of(rec["captions"], lookup)
+
+
+def _categories_of(categories: dict[int, str]):
+    return lambda rec: [categories[c] for c in sorted(rec["cats"])]
+
+
+def _samples(items: list[tuple[int, dict]], names_of, root: Path, check_images: bool,
+             report: PrepareReport) -> list[Sample]:
+    kept = []
+    for image_id, rec in sorted(items, key=lambda item: item[0]):
+        names = names_of(rec)
+        if not names:
+            report.drop("no label")
+            continue
+        if check_images and not (root / rec["file"]).is_file():
+            report.problem("image listed but missing", root / rec["file"], None, "file not found")
+            continue
+        kept.append(Sample(id=str(image_id), image=rec["file"], labels=names, captions=rec["captions"]))
+    return kept
