@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import json
 import sys
 from pathlib import Path
@@ -9,48 +10,21 @@ from typing import List, Optional
 
 import typer
 
-from mlcap.cli.app import CONFIG, app
+from mlcap.cli.app import app
+from mlcap.cli.options import model_values, with_options
 from mlcap.errors import MlcapError
+from mlcap.options import PREDICT_OPTIONS
 from mlcap.training import distributed
 
 
-@app.command()
-def predict(
-    paths: Optional[List[str]] = typer.Argument(None, show_default=False,
-                                                help="With --images: image files, folders, or - (paths on stdin)."),
-    run: Optional[Path] = typer.Option(None, "--run", help="Run directory. [required]"),
-    data: Optional[Path] = typer.Option(None, "--data", help="Prepared dataset directory. [required unless --images]"),
-    images: bool = typer.Option(False, "--images", help="Predict the image files and folders given as arguments "
-                                "(no prepared dataset); ids are the paths."),
-    glob: Optional[str] = typer.Option(None, "--glob", help="With --images: files of a folder to take, searched "
-                                       "recursively (default: the usual image suffixes)."),
-    split: Optional[str] = typer.Option(None, help="Split to predict (default test)."),
-    stage: Optional[str] = typer.Option(None, help="Checkpoint to use (default: the latest complete stage)."),
-    features: Optional[Path] = typer.Option(None, help="Predict from an HDF5 feature cache."),
-    features_memory: Optional[float] = typer.Option(None, help="Feature-cache rows held in memory, in GB (2^30 bytes; default: half of MemAvailable in /proc/meminfo); the rest are read from the file per batch."),
-    features_dtype: Optional[str] = typer.Option(None, help="float32 (default) or float16: the cached features held (and streamed) at this precision; float16 halves their memory, batches stay float32."),
-    beam: Optional[int] = typer.Option(None, help="Beam width (1 = greedy; default: the method's, listed by `mlcap methods`; 3 for captions)."),
-    checkpoint: Optional[str] = typer.Option(None, help="best (on validation, default) or last."),
-    threshold: Optional[float] = typer.Option(None, help="Override the run's decision threshold (see `mlcap methods`)."),
-    coco_results: Optional[Path] = typer.Option(None, help="Captioning: also write [{image_id, caption}] here."),
-    attention: Optional[Path] = typer.Option(None, help="Write each emitted label's attention map over the image (PNG) under this folder."),
-    batch_size: Optional[int] = typer.Option(None, help="Batch size (default 64)."),
-    device: Optional[str] = typer.Option(None, help="auto, cpu or cuda."),
-    num_workers: Optional[int] = typer.Option(None, help="Data-loading worker processes (default: 0 on CPU; on CUDA the cores)."),
-    decode: Optional[str] = typer.Option(None, help="Image decoder for --data: pil (default), torchvision or gpu (see pretrain-cnn --help)."),
-    config: Optional[Path] = CONFIG,
-):
+def predict(paths: Optional[List[str]] = None, **values):
     """Predict labels (or captions): one JSON object per image on stdout, for a prepared split
     (--data) or for image files and folders (--images PATH...)."""
     from mlcap.config import PredictOptions, resolve
     from mlcap.inference.records import image_rows, predict_rows
 
-    opts = resolve(PredictOptions, "predict", dict(run=run, data=data, split=split, stage=stage, features=features,
-                                                     features_memory=features_memory, features_dtype=features_dtype,
-                                                     beam=beam, coco_results=coco_results, attention=attention,
-                                                     checkpoint=checkpoint, threshold=threshold,
-                                                     batch_size=batch_size, device=device,
-                                                     num_workers=num_workers, decode=decode), config)
+    images, glob = values["images"], values["glob"]
+    opts = resolve(PredictOptions, "predict", model_values(PREDICT_OPTIONS, values), values["config"])
     if distributed.world_size() > 1 and (images or opts.attention is not None):
         raise MlcapError("under torchrun, predict takes a prepared split (--data) without --attention; "
                          "--images and --attention run in one process")
@@ -69,6 +43,12 @@ def predict(
         _write_predictions(rows, opts.coco_results)
     finally:
         distributed.leave()
+
+
+_PATHS = inspect.Parameter("paths", inspect.Parameter.POSITIONAL_OR_KEYWORD, annotation=Optional[List[str]],
+                           default=typer.Argument(None, show_default=False, help="With --images: image files, "
+                                                  "folders, or - (paths on stdin)."))
+app.command()(with_options(predict, PREDICT_OPTIONS, first=_PATHS))
 
 
 def _image_paths(opts, paths: list[str], glob: str | None) -> list:
