@@ -87,29 +87,14 @@ def read_predictions(source, data: PreparedDataset, ids: list[str]) -> Predictio
     has_scores = True
     duplicates, sequences, seen, unknown, concept_free = [], [], set(), 0, 0
     name = source_name(source)
-    if isinstance(source, list):
-        stream = _record_lines(source)
-    else:
-        stream = _stdin_bytes() if source == "-" else open(require_regular_file(Path(source), "predictions file"), "rb")
+    stream = _open_predictions(source)
     try:
         for lineno, line in enumerate(_lines(stream, name), 1):
             if not line.strip():
                 continue
             where = at(name, lineno)
-            row = parse_json(line, name, lineno)
-            if isinstance(row, dict) and "labels" not in row and isinstance(row.get("concepts"), dict):
-                if not all(_is_number(p) for p in row["concepts"].values()):
-                    raise MlcapError(f"{where}: 'concepts' must map words to probabilities")
-                # a captioning prediction: its concepts at p >= 0.5 are its labels (concept F1)
-                row = {**row, "labels": [w for w, p in row["concepts"].items() if p >= 0.5],
-                       "scores": row["concepts"]}
-            elif isinstance(row, dict) and "labels" not in row and "concepts" not in row and "caption" in row:
-                concept_free += 1                   # a caption alone: its labels are not known
-                row = {**row, "labels": []}
-            if (not isinstance(row, dict) or "id" not in row or not isinstance(row.get("labels"), list)
-                    or not all(isinstance(l, str) for l in row["labels"])
-                    or not isinstance(row["id"], (str, int)) or isinstance(row["id"], bool)):
-                raise MlcapError(f"{where}: expected {{\"id\": ..., \"labels\": [label, ...]}} (labels as strings)")
+            row, caption_only = _prediction_row(parse_json(line, name, lineno), where)
+            concept_free += caption_only
             image_id = str(row["id"])
             if image_id in seen:
                 raise MlcapError(f"{where}: second prediction for id {image_id!r}")
@@ -145,6 +130,28 @@ def read_predictions(source, data: PreparedDataset, ids: list[str]) -> Predictio
                          "a file's captions all have concepts or none does")
     return Predictions(name, labels, scores if has_scores and not concept_free else None, duplicates, sequences,
                        missing, unknown, concept_free=bool(concept_free))
+
+
+def _open_predictions(source):
+    if isinstance(source, list):
+        return _record_lines(source)
+    return _stdin_bytes() if source == "-" else open(require_regular_file(Path(source), "predictions file"), "rb")
+
+
+def _prediction_row(row, where: str) -> tuple[dict, bool]:
+    """``(row with "labels", whether it is a caption alone)``: a captioning prediction's concepts
+    at p >= 0.5 are its labels (concept F1); a caption alone has no known labels."""
+    if isinstance(row, dict) and "labels" not in row and isinstance(row.get("concepts"), dict):
+        if not all(_is_number(p) for p in row["concepts"].values()):
+            raise MlcapError(f"{where}: 'concepts' must map words to probabilities")
+        row = {**row, "labels": [w for w, p in row["concepts"].items() if p >= 0.5], "scores": row["concepts"]}
+    elif isinstance(row, dict) and "labels" not in row and "concepts" not in row and "caption" in row:
+        return {**row, "labels": []}, True
+    if (not isinstance(row, dict) or "id" not in row or not isinstance(row.get("labels"), list)
+            or not all(isinstance(l, str) for l in row["labels"])
+            or not isinstance(row["id"], (str, int)) or isinstance(row["id"], bool)):
+        raise MlcapError(f"{where}: expected {{\"id\": ..., \"labels\": [label, ...]}} (labels as strings)")
+    return row, False
 
 
 def _is_number(value) -> bool:

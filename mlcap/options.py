@@ -106,7 +106,6 @@ _STAGE = {
                           "1024; 0: none; with --num-workers 0).", ge=0),
     "resume": opt(bool | None, None, "Continue this stage from its checkpoint, or train it again from its start; "
                   "a stage that has a checkpoint needs one of the two.", "--resume/--overwrite"),
-    "restart": opt(bool, False, "The same as --overwrite.", "--restart", hidden=True, model=False),
     "task": opt(Literal["multilabel", "caption"] | None, None, "multilabel (default) or caption; fixed by the "
                 "first stage."),
     "vocab_size": opt(int | None, None, "Caption vocabulary: most frequent words (default 12000).", ge=1),

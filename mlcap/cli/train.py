@@ -72,8 +72,6 @@ def _run_stage(stage: str, values: dict) -> None:
 
         raise SystemExit(launch(values["nproc"], without_nproc(sys.argv[1:])))
     cli = model_values(TRAIN_OPTIONS, values)
-    if values.get("restart"):
-        cli["resume"] = False
     for name in DICT_OPTIONS:
         cli[name] = _parsed(name, cli[name]) if cli.get(name) else None
     from mlcap.config import TrainOptions, resolve

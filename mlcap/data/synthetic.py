@@ -91,6 +91,12 @@ def _draw(d: ImageDraw.ImageDraw, concept: str, rng: np.random.Generator) -> Non
     x, y = r(6, SIZE - 7), r(6, SIZE - 7)
     s = float(rng.uniform(0.8, 1.25))  # size jitter
     k = lambda v: max(1, int(round(v * s)))
+    if not _draw_scene_part(d, concept, x, y, r, k):
+        _draw_object(d, concept, x, y, k)
+
+
+def _draw_scene_part(d: ImageDraw.ImageDraw, concept: str, x: int, y: int, r, k) -> bool:
+    """The large parts of a scene (and the boat and umbrella); False for another concept."""
     if concept == "sea":
         top = r(30, 42)
         d.rectangle([0, top, SIZE, top + k(14)], fill=(30, 80, 170))
@@ -110,7 +116,14 @@ def _draw(d: ImageDraw.ImageDraw, concept: str, rng: np.random.Generator) -> Non
     elif concept == "umbrella":
         d.pieslice([x - k(9), y - k(7), x + k(9), y + k(7)], 180, 360, fill=(220, 40, 60))
         d.line([x, y, x, y + k(9)], fill=(60, 60, 60), width=1)
-    elif concept == "car":
+    else:
+        return False
+    return True
+
+
+def _draw_object(d: ImageDraw.ImageDraw, concept: str, x: int, y: int, k) -> None:
+    """The smaller objects (no random draw of their own)."""
+    if concept == "car":
         d.rectangle([x - k(8), y - k(3), x + k(8), y + k(3)], fill=(40, 90, 220))
         d.ellipse([x - k(6), y + k(2), x - k(3), y + k(5)], fill=(10, 10, 10))
         d.ellipse([x + k(3), y + k(2), x + k(6), y + k(5)], fill=(10, 10, 10))
