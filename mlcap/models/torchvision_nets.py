@@ -88,24 +88,16 @@ def _resnet(name: str, weights):
     return ResNetBackbone(_load(net, weights, name))
 
 
-@register_backbone(mean=IMAGENET_MEAN, std=IMAGENET_STD, default_size=224)
-def resnet18(weights=None, **_):
-    return _resnet("resnet18", weights)
+def _register_resnet(name: str) -> None:
+    def factory(weights=None, **_):
+        return _resnet(name, weights)
+
+    factory.__name__ = factory.__qualname__ = name
+    register_backbone(mean=IMAGENET_MEAN, std=IMAGENET_STD, default_size=224)(factory)
 
 
-@register_backbone(mean=IMAGENET_MEAN, std=IMAGENET_STD, default_size=224)
-def resnet34(weights=None, **_):
-    return _resnet("resnet34", weights)
-
-
-@register_backbone(mean=IMAGENET_MEAN, std=IMAGENET_STD, default_size=224)
-def resnet50(weights=None, **_):
-    return _resnet("resnet50", weights)
-
-
-@register_backbone(mean=IMAGENET_MEAN, std=IMAGENET_STD, default_size=224)
-def resnet101(weights=None, **_):
-    return _resnet("resnet101", weights)
+for _depth in (18, 34, 50, 101):
+    _register_resnet(f"resnet{_depth}")
 
 
 @register_backbone(mean=IMAGENET_MEAN, std=IMAGENET_STD, default_size=224)

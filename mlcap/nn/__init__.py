@@ -4,7 +4,7 @@ helpers, label-order alignment (PLA/MLA), losses, REINFORCE, per-sample noise, a
 base of the baselines. Nothing here names a method."""
 
 from mlcap.models import create_backbone
-from mlcap.nn.encoder import ConceptEncoder
+from mlcap.nn.encoder import ConceptEncoder, EncoderDecoder
 from mlcap.nn.lstm import LSTMCell, run_lstm
 
-__all__ = ["ConceptEncoder", "LSTMCell", "create_backbone", "run_lstm"]
+__all__ = ["ConceptEncoder", "EncoderDecoder", "LSTMCell", "create_backbone", "run_lstm"]

@@ -25,7 +25,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from torch import nn
 
 from mlcap.models import create_backbone
-from mlcap.nn.encoder import ConceptEncoder
+from mlcap.nn.encoder import ConceptEncoder, EncoderDecoder
 from mlcap.nn.decoding import decoder_scores, labels_at_or_above, padded_labels_at_or_above, padded_steps
 from mlcap.nn.losses import concept_bce
 from mlcap.protocol import (Batch, Decoded, Method, MlcapError, ModelSpec, Recipe, StageInputs, images_only,
@@ -42,14 +42,13 @@ class CnnThenRnnOptions(BaseModel):
     loss_reduction: Literal["sum", "mean"] = "sum"
 
 
-class CnnThenRnnModel(nn.Module):
-    def __init__(self, encoder: ConceptEncoder, decoder: nn.Module):
-        super().__init__()
-        self.encoder, self.decoder = encoder, decoder
+class CnnThenRnnModel(EncoderDecoder):
+    """The CNN and a label RNN conditioned on its pooled feature."""
 
 
 class CnnThenRnnMethod(Method):
     stages = ("pretrain-cnn", "finetune")
+    stage_help = {"pretrain-cnn": "backbone + concept head with BCE, S-CNN-RNN's CNN stage (skip it with --weights)"}
     options_model = CnnThenRnnOptions
     orders = ("rare", "frequent", "dictionary", "random")   # fixed orders: a predefined order; no PLA/MLA
 

@@ -40,3 +40,12 @@ class ConceptEncoder(nn.Module):
     def encode(self, batch) -> EncoderOutput:
         """A ``Batch``'s images, or its cached backbone features (``--features``)."""
         return self(batch.images, batch.tags, features=batch.features)
+
+
+class EncoderDecoder(nn.Module):
+    """The shape of network the core relies on (``mlcap.protocol``): an ``encoder`` (a
+    ``ConceptEncoder``) and a ``decoder`` (None for a CNN alone)."""
+
+    def __init__(self, encoder: ConceptEncoder, decoder: nn.Module | None = None):
+        super().__init__()
+        self.encoder, self.decoder = encoder, decoder

@@ -144,12 +144,12 @@ class ARNNMethod(Method):
     name = "arnn"
     summary = "Attentive RNN: recurrent highlight network, REINFORCE emission indicator, GRRE (ACM MM 2018)"
     stages = ("pretrain-cnn", "finetune")
+    options_model = ARNNOptions
+    orders = ()                 # no label sequence to order; the emission indicator decides (no threshold)
     stage_help = {"pretrain-cnn": "backbone + concept head with BCE (stands in for ImageNet pretraining; "
                                   "skip it with --weights)",
                   "finetune": "RHN glimpses, emission indicator by REINFORCE, context extractor, GRRE, eq. 10; "
                               "backbone from epoch 20"}
-    options_model = ARNNOptions
-    orders = ()                 # no label sequence to order; the emission indicator decides (no threshold)
 
     def recipe(self, stage: str, spec: ModelSpec, dataset: str) -> Recipe:
         adam = dict(optimizer="adam", lr=1e-3, betas=(0.8, 0.999))

@@ -19,9 +19,8 @@ from typing import Literal
 
 import torch
 from pydantic import BaseModel, ConfigDict, Field
-from torch import nn
 
-from mlcap.nn import ConceptEncoder, create_backbone
+from mlcap.nn import ConceptEncoder, EncoderDecoder, create_backbone
 from mlcap.nn.decoding import labels_at_or_above, padded_labels_at_or_above, top_k_labels
 from mlcap.nn.losses import concept_bce
 from mlcap.protocol import (Batch, Decoded, Method, MlcapError, ModelSpec, Recipe, StageInputs, images_only,
@@ -55,11 +54,8 @@ def positive_ratio(spec: ModelSpec) -> torch.Tensor:
     return torch.tensor(spec.label_counts, dtype=torch.float32) / known
 
 
-class BCEModel(nn.Module):
-    def __init__(self, encoder: ConceptEncoder):
-        super().__init__()
-        self.encoder = encoder
-        self.decoder = None
+class BCEModel(EncoderDecoder):
+    """The CNN and its concept head; no decoder."""
 
 
 class BCEMethod(Method):

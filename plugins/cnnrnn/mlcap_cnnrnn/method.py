@@ -26,7 +26,7 @@ class CnnRnnOptions(CnnThenRnnOptions):
 class CnnRnnMethod(CnnThenRnnMethod):
     name = "cnnrnn"
     summary = "CNN-RNN (Wang et al., CVPR 2016): joint label-embedding space, output fusion (baseline)"
-    stage_help = {"pretrain-cnn": "backbone + concept head with BCE (as scnnrnn's; skip it with --weights)",
+    stage_help = {**CnnThenRnnMethod.stage_help,
                   "finetune": "CNN + output-fusion label RNN jointly, sequence NLL (frequent-first)"}
     options_model = CnnRnnOptions
     orders = ("frequent", "rare", "dictionary", "random")   # Wang et al.'s order first

@@ -72,9 +72,8 @@ from typing import Literal
 
 import torch
 from pydantic import BaseModel, ConfigDict, Field
-from torch import nn
 
-from mlcap.nn import ConceptEncoder, create_backbone
+from mlcap.nn import ConceptEncoder, EncoderDecoder, create_backbone
 from mlcap.nn.decoding import padded_labels_at_or_above
 from mlcap.nn.losses import concept_bce
 from mlcap.protocol import (FREE_ORDER, Batch, Decoded, Method, MlcapError, ModelSpec, Recipe, images_only,
@@ -100,11 +99,8 @@ def options(spec: ModelSpec) -> OrderFreeOptions:
     return method_options(OrderFreeOptions, "orderfree", spec.options)
 
 
-class OrderFreeModel(nn.Module):
-    def __init__(self, encoder: ConceptEncoder, decoder: OrderFreeDecoder):
-        super().__init__()
-        self.encoder, self.decoder = encoder, decoder
-
+class OrderFreeModel(EncoderDecoder):
+    """M_map (the encoder and its concept head) and the order-free decoder."""
     def encode(self, batch: Batch):
         """M_map: the encoder output and v_prob (eq. 3)."""
         enc = self.encoder.encode(batch)

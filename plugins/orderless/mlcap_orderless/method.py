@@ -39,9 +39,8 @@ from typing import Literal
 
 import torch
 from pydantic import BaseModel, ConfigDict, Field
-from torch import nn
 
-from mlcap.nn import ConceptEncoder, create_backbone
+from mlcap.nn import ConceptEncoder, EncoderDecoder, create_backbone
 from mlcap.nn.alignment import aligned_cross_entropy
 from mlcap.nn.decoding import decoder_scores, labels_at_or_above, padded_labels_at_or_above, padded_steps
 from mlcap.nn.losses import concept_bce
@@ -66,10 +65,8 @@ def _options(spec: ModelSpec) -> OrderlessOptions:
     return method_options(OrderlessOptions, "orderless", spec.options)
 
 
-class OrderlessModel(nn.Module):
-    def __init__(self, encoder: ConceptEncoder, decoder: AttentionLSTMDecoder):
-        super().__init__()
-        self.encoder, self.decoder = encoder, decoder
+class OrderlessModel(EncoderDecoder):
+    """The CNN and the attention LSTM decoder."""
 
 
 class OrderlessMethod(Method):

@@ -34,10 +34,9 @@ class RiaOptions(CnnThenRnnOptions):
 class RiaMethod(CnnThenRnnMethod):
     name = "ria"
     summary = "Recurrent Image Annotator (Jin & Nakayama 2016): CNN feature sets the LSTM state (baseline)"
-    stage_help = {"pretrain-cnn": "backbone + concept head with BCE (as scnnrnn's; skip it with --weights)",
+    options_model = RiaOptions          # orders: the base's, rare first (RIA's finding)
+    stage_help = {**CnnThenRnnMethod.stage_help,
                   "finetune": "CNN + label LSTM from h0 = W_i I_e + b_i, sequence NLL (rare-first)"}
-    options_model = RiaOptions
-    orders = ("rare", "frequent", "dictionary", "random")   # rare first: RIA's finding
     default_beam = 1            # greedy, as S-CNN-RNN's re-implementation (its Sec. 4, "Competitors")
 
     def make_decoder(self, spec: ModelSpec, options: RiaOptions, feature_dim: int) -> LabelLSTMDecoder:

@@ -43,9 +43,8 @@ import torch
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
-from torch import nn
 
-from mlcap.nn import ConceptEncoder, create_backbone
+from mlcap.nn import ConceptEncoder, EncoderDecoder, create_backbone
 from mlcap.nn.alignment import align_to_predictions, label_sets_of
 from mlcap.nn.decoding import labels_at_or_above, padded_labels_at_or_above, padded_steps
 from mlcap.nn.label_lstm import LabelLSTMDecoder
@@ -73,10 +72,8 @@ def _options(spec: ModelSpec) -> ScnnrnnOptions:
     return method_options(ScnnrnnOptions, "scnnrnn", spec.options)
 
 
-class ScnnrnnModel(nn.Module):
-    def __init__(self, encoder: ConceptEncoder, decoder: LabelLSTMDecoder):
-        super().__init__()
-        self.encoder, self.decoder = encoder, decoder
+class ScnnrnnModel(EncoderDecoder):
+    """The concept CNN (with the noisy-tag MLP) and the label or word LSTM."""
 
 
 def _require_tags(model: ScnnrnnModel, spec: ModelSpec) -> None:
