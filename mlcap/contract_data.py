@@ -121,15 +121,23 @@ class ModelSpec:
     task: str = "multilabel"        # or "caption"
     words: list[str] = field(default_factory=list)   # caption vocabulary; words[0] is UNK_WORD
     max_caption_len: int = 20
-    beam: int = 3                   # beam width at prediction and validation (see default_beam)
     label_counts: list[int] = field(default_factory=list)   # training images where each label is positive
     label_known: list[int] = field(default_factory=list)    # training images where its value is known
-    threshold: float | list[float] | None = None   # the method's decision threshold (see Method.threshold)
-    stage: str | None = None        # at prediction and validation: the stage whose weights are used
 
     @property
     def end_token(self) -> int:
         return len(self.labels)
+
+
+@dataclass(frozen=True)
+class DecodeOptions:
+    """How ``predict`` decodes, per call (not saved with the network, unlike ``ModelSpec``)."""
+
+    stage: str | None = None        # the stage whose weights the model holds (e.g. "pretrain-cnn": the
+                                    # decoder is still untrained)
+    beam: int = 1                   # beam width (the method's ``default_beam``, or ``predict --beam``)
+    threshold: float | list[float] | None = None   # the decision threshold (``Method.threshold_kind``);
+                                                   # None: the method's default
 
 
 UNK_WORD = "<unk>"

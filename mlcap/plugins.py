@@ -100,6 +100,12 @@ def checked_method(method, name: str, target: str):
     return method
 
 
+def default_beam(method, task: str) -> int:
+    """The beam width a method decodes with when ``predict --beam`` is not given: 3 for captions
+    (S-CNN-RNN, Sec. 3.3), else the method's ``default_beam`` (1, greedy, when it has no beam search)."""
+    return 3 if task == "caption" else (method.default_beam or 1)
+
+
 def training_stages(method, spec) -> tuple[str, ...]:
     """The stages a full training of ``method`` runs, in order: all of them, less those that learn
     from the noisy tags alone when the run does not use them (``StageInputs.tags_only``)."""

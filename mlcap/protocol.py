@@ -24,7 +24,8 @@ from typing import TYPE_CHECKING, Iterable
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from mlcap.contract_data import (ALIGNED_ORDERS, FREE_ORDER, OPTIMIZERS, PAD, SCHEDULES, SEQUENCE_ORDERS, STAGES,
-                                 UNK_WORD, Batch, Decoded, EncoderOutput, ModelSpec, Recipe, cut_at_end, images_only)
+                                 UNK_WORD, Batch, DecodeOptions, Decoded, EncoderOutput, ModelSpec, Recipe, cut_at_end,
+                                 images_only)
 from mlcap.errors import MlcapError
 
 if TYPE_CHECKING:  # torch stays out of `mlcap --help`
@@ -32,7 +33,7 @@ if TYPE_CHECKING:  # torch stays out of `mlcap --help`
     from torch import nn
 
 __all__ = ["ALIGNED_ORDERS", "FREE_ORDER", "OPTIMIZERS", "PAD", "SCHEDULES", "SEQUENCE_ORDERS", "STAGES", "UNK_WORD",
-           "Batch", "Decoded", "EncoderOutput", "Method", "MlcapError", "ModelSpec", "NoOptions", "Recipe",
+           "Batch", "DecodeOptions", "Decoded", "EncoderOutput", "Method", "MlcapError", "ModelSpec", "NoOptions", "Recipe",
            "StageInputs", "cut_at_end", "images_only", "method_options", "structural"]
 
 
@@ -105,9 +106,9 @@ class Method:
         """Named loss terms; ``"loss"`` is the one optimised."""
         raise NotImplementedError
 
-    def predict(self, model: "nn.Module", batch: Batch, spec: ModelSpec) -> Decoded:
-        """Label sequences and scores for a batch, with the model in eval mode (``spec.stage``: the stage
-        whose weights are loaded; ``spec.beam`` and ``spec.threshold``: the decoding's settings)."""
+    def predict(self, model: "nn.Module", batch: Batch, spec: ModelSpec, decode: DecodeOptions) -> Decoded:
+        """Label sequences and scores for a batch, with the model in eval mode (``decode``: the stage
+        whose weights the model holds, the beam width and the threshold)."""
         raise NotImplementedError
 
     # -- optional, with defaults ------------------------------------------------------------------
@@ -117,12 +118,13 @@ class Method:
         return method_options(self.options_model, self.name, spec.options)
 
     def threshold_kind(self, spec: ModelSpec) -> str | None:
-        """What ``spec.threshold`` means to ``predict`` for this model: ``"label"`` (a probability cut
+        """What ``DecodeOptions.threshold`` means to ``predict`` for this model: ``"label"`` (a probability cut
         of ``Decoded.scores``, global or per class), ``"stop"`` (a decoder's stop threshold) or None (no
         threshold; ``--threshold`` refused). The core chooses it on validation after each stage."""
         return None
 
-    def threshold_curve(self, model: "nn.Module", batches: Iterable[Batch], spec: ModelSpec) -> dict[float, float] | None:
+    def threshold_curve(self, model: "nn.Module", batches: Iterable[Batch], spec: ModelSpec,
+                        decode: DecodeOptions) -> dict[float, float] | None:
         """For a ``"stop"`` threshold: ``{threshold: validation O-F1}`` over every value at which the
         decoding can change, from the validation ``batches`` (on the model's device). None: the core
         tries a grid of thresholds instead, decoding validation once per value."""
@@ -132,13 +134,15 @@ class Method:
         """What ``stage`` reads of a batch (default: everything)."""
         return StageInputs()
 
-    def attention_maps(self, model: "nn.Module", batch: Batch, spec: ModelSpec, decoded: Decoded) -> list | None:
+    def attention_maps(self, model: "nn.Module", batch: Batch, spec: ModelSpec, decode: DecodeOptions,
+                       decoded: Decoded) -> list | None:
         """Per image a map (L, h, w) over the feature grid for each of the L labels of
         ``decoded.sequences`` (repeats included), written by ``predict --attention DIR``; None where
         this stage's model has no attention (the default)."""
         return None
 
-    def export_outputs(self, model: "nn.Module", images: "torch.Tensor", spec: ModelSpec) -> dict | None:
+    def export_outputs(self, model: "nn.Module", images: "torch.Tensor", spec: ModelSpec,
+                       decode: DecodeOptions) -> dict | None:
         """What ``predict`` gives, as a function of the normalised images alone (``images_only(images)``
         makes the batch), with tensor operations only (no Python branch on values, no loop of
         data-dependent length), so that ``mlcap export`` can trace it: ``"scores"`` (B, K), as

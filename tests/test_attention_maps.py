@@ -13,7 +13,7 @@ from PIL import Image
 from helpers import SMALL, run_cli
 from mlcap.inference.attention_maps import overlay, safe_name
 from mlcap.plugins import load_method
-from mlcap.protocol import Batch, ModelSpec
+from mlcap.protocol import Batch, DecodeOptions, ModelSpec
 
 WITH_ATTENTION = ("arnn", "orderless", "orderfree")
 
@@ -64,14 +64,15 @@ def test_overlay_scales_the_map_onto_the_image():
 
 def test_orderfree_replay_matches_a_greedy_search_step_by_step():
     method = load_method("orderfree")
-    spec = ModelSpec(labels=list("abcde"), image_size=32, max_len=4, stage="finetune", beam=1, threshold=0.0,
+    decode = DecodeOptions(stage="finetune", beam=1, threshold=0.0)
+    spec = ModelSpec(labels=list("abcde"), image_size=32, max_len=4,
                      options={"hidden": 12, "pred_hidden": 8, "attention_dim": 6})
     torch.manual_seed(0)
     model = method.build(spec).eval()
     batch = Batch(ids=["0", "1"], images=torch.randn(2, 3, 32, 32), targets=torch.zeros(2, 5),
                   sequences=torch.zeros(2, 1, dtype=torch.long), order="free")
-    decoded = method.predict(model, batch, spec)
-    maps = method.attention_maps(model, batch, spec, decoded)
+    decoded = method.predict(model, batch, spec, decode)
+    maps = method.attention_maps(model, batch, spec, decode, decoded)
     # by hand: greedy, the candidate pool, alpha before each step
     enc, v_prob = model.encode(batch)
     dec = model.decoder

@@ -1,6 +1,6 @@
 """``mlcap predict --attention DIR``: where the model looked for each label it emitted.
 
-A method that has attention declares ``attention_maps(model, batch, spec, decoded)`` (see
+A method that has attention declares ``attention_maps(model, batch, spec, decode, decoded)`` (see
 ``mlcap.protocol``): per image, a tensor (L, h, w) with one map over its feature grid per label
 of ``decoded.sequences`` (repeats included, in emitted order). Each map is scaled to [0, 1],
 upsampled to the model's input size and laid over the image as the model saw it (crop and

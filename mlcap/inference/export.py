@@ -27,12 +27,12 @@ FORMATS = ("torchscript", "onnx")
 class ExportedOutputs(nn.Module):
     """images -> the method's ``export_outputs`` (a tuple in ``names`` order)."""
 
-    def __init__(self, method, model: nn.Module, spec, names: tuple[str, ...]):
+    def __init__(self, method, model: nn.Module, spec, decode, names: tuple[str, ...]):
         super().__init__()
-        self.method, self.model, self.spec, self.names = method, model, spec, names
+        self.method, self.model, self.spec, self.decode, self.names = method, model, spec, decode, names
 
     def forward(self, images: torch.Tensor):
-        out = self.method.export_outputs(self.model, images, self.spec)
+        out = self.method.export_outputs(self.model, images, self.spec, self.decode)
         return tuple(out[n] for n in self.names)
 
 
@@ -49,9 +49,9 @@ class ExportedEncoder(nn.Module):
 
 def exported_module(predictor: Predictor, example: torch.Tensor) -> tuple[nn.Module, tuple[str, ...], str]:
     """The module to trace, its output names, and what it leaves to ``mlcap predict``."""
-    method, model, spec = predictor.method, predictor.model, predictor.spec
+    method, model, spec, decode = predictor.method, predictor.model, predictor.spec, predictor.decode_options
     with torch.no_grad():
-        outputs = method.export_outputs(model, example, spec)
+        outputs = method.export_outputs(model, example, spec, decode)
     if outputs is None:
         return (ExportedEncoder(model), ("pooled",),
                 f"the {method.name} {predictor.stage} decoding (its search is not traceable): the export is the "
@@ -59,7 +59,7 @@ def exported_module(predictor: Predictor, example: torch.Tensor) -> tuple[nn.Mod
     names = tuple(n for n in ("scores", "sequence") if n in outputs)
     left = "" if "sequence" in names else ("the captions (beam search)" if spec.task == "caption"
                                            else "the label sequence (beam search): take labels from `mlcap predict`")
-    return ExportedOutputs(method, model, spec, names), names, left
+    return ExportedOutputs(method, model, spec, decode, names), names, left
 
 
 def _sidecar(predictor: Predictor, fmt: str, names: tuple[str, ...], left: str) -> dict:
@@ -71,7 +71,7 @@ def _sidecar(predictor: Predictor, fmt: str, names: tuple[str, ...], left: str) 
                       "preprocessing": "RGB in [0, 1], resized (bilinear) to image_size x image_size, "
                                        "then (x - mean) / std per channel"},
             "sequence": "label ids in emitted order, -1 for none" if "sequence" in names else None,
-            "threshold": spec.threshold}
+            "threshold": predictor.decode_options.threshold}
 
 
 def _save(module: nn.Module, example: torch.Tensor, names: tuple[str, ...], fmt: str, path: Path) -> None:

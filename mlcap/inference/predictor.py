@@ -20,7 +20,8 @@ import torch
 
 from mlcap.errors import MlcapError
 from mlcap.models import backbone_input
-from mlcap.plugins import load_method
+from mlcap.plugins import default_beam, load_method
+from mlcap.protocol import DecodeOptions
 from mlcap.contract_checks import check_decoded, no_threshold_message
 from mlcap.training.checkpoint import load_checkpoint, load_weights
 from mlcap.training.run import RunDir, check_labels
@@ -47,8 +48,8 @@ def _pick_stage(run: RunDir, method, stage: str | None) -> str:
 
 
 def load_trained(run: RunDir, stage: str | None, labels: list[str] | None, checkpoint: str = "best"):
-    """``(method, model, spec, stage)`` from a run's latest complete stage (or ``stage``): its best
-    weights on validation (``checkpoint="last"``: its last), with the threshold stored with them.
+    """``(method, model, spec, decode)`` from a run's latest complete stage (or ``stage``): its best
+    weights on validation (``checkpoint="last"``: its last), decoded with the threshold stored with them.
     ``labels``: a dataset's vocabulary, checked against the run's (None: the run's own)."""
     info = run.require_info()
     method = load_method(info["method"])
@@ -61,14 +62,14 @@ def load_trained(run: RunDir, stage: str | None, labels: list[str] | None, check
     state, _, meta = load_checkpoint(path)
     if meta.get("labels") is not None:
         check_labels(meta["labels"], info["spec"]["labels"], str(path))
-    spec = replace(run.spec(), weights=None, options=meta.get("method_options", run.spec().options),
-                   threshold=meta.get("threshold"), stage=stage)
+    spec = replace(run.spec(), weights=None, options=meta.get("method_options", run.spec().options))
+    decode = DecodeOptions(stage=stage, beam=default_beam(method, spec.task), threshold=meta.get("threshold"))
     model = method.build(spec)
     if meta.get("method") != method.name:
         raise MlcapError(f"{path}: checkpoint of method {meta.get('method')!r}, "
                          f"but the run is {method.name!r}")
     load_weights(model, state, path)
-    return method, model, spec, stage
+    return method, model, spec, decode
 
 
 class Predictor:
@@ -80,16 +81,16 @@ class Predictor:
         if checkpoint not in ("best", "last"):
             raise MlcapError(f"checkpoint must be best or last, not {checkpoint!r}")
         self.run = RunDir(Path(run))
-        self.method, self.model, spec, self.stage = load_trained(self.run, stage, labels, checkpoint)
+        self.method, self.model, spec, decode = load_trained(self.run, stage, labels, checkpoint)
         if beam is not None:
             if spec.task != "caption" and self.method.default_beam is None:
                 raise MlcapError(f"--beam: method {self.method.name!r} decodes its labels without a beam search")
-            spec = replace(spec, beam=beam)
+            decode = replace(decode, beam=beam)
         if threshold is not None:
             if self.method.threshold_kind(spec) is None:
                 raise MlcapError(no_threshold_message(self.method, spec))
-            spec = replace(spec, threshold=threshold)
-        self.spec, self.labels = spec, list(spec.labels)
+            decode = replace(decode, threshold=threshold)
+        self.spec, self.decode_options, self.stage, self.labels = spec, decode, decode.stage, list(spec.labels)
         self.device = pick_device(device)
         self.model.to(self.device).eval()
         self.mean, self.std, _ = backbone_input(spec.backbone)
@@ -102,7 +103,8 @@ class Predictor:
     def decode(self, batch, source: str = "the image"):
         """The method's ``Decoded`` for a batch already on the device; non-finite scores are an error
         (``source`` names the input)."""
-        decoded = check_decoded(self.method, self.method.predict(self.model, batch, self.spec), batch, self.spec)
+        decoded = check_decoded(self.method, self.method.predict(self.model, batch, self.spec, self.decode_options),
+                                batch, self.spec)
         if not bool(torch.isfinite(decoded.scores).all()):
             bad = batch.ids[int((~torch.isfinite(decoded.scores)).any(1).nonzero()[0])]
             raise MlcapError(f"predict: image {bad!r} has NaN or infinite scores (from {source}); "
@@ -164,5 +166,5 @@ def load_run(path, stage: str | None = None, checkpoint: str = "best", *, beam: 
              threshold: float | None = None, device: str = "auto") -> Predictor:
     """A trained run ready to predict (``mlcap.load_run``): ``.predict(images)`` takes image paths, PIL
     images or tensors ((3, H, W), float in [0, 1] or uint8) and returns one record per image;
-    ``.labels``, ``.spec``, ``.stage``, ``.model`` describe it."""
+    ``.labels``, ``.spec``, ``.decode_options``, ``.stage``, ``.model`` describe it."""
     return Predictor(path, stage, checkpoint, beam=beam, threshold=threshold, device=device)

@@ -77,7 +77,8 @@ def _write_attention(predictor: Predictor, batch, decoded, attention) -> None:
     import torch
 
     with torch.no_grad():
-        maps = predictor.method.attention_maps(predictor.model, batch, predictor.spec, decoded)
+        maps = predictor.method.attention_maps(predictor.model, batch, predictor.spec,
+                                                   predictor.decode_options, decoded)
     if maps is None:        # known at the first batch, before any record is written
         raise MlcapError(f"--attention: a {predictor.method.name} {predictor.stage} checkpoint has no attention maps")
     for image_id, raw, m in zip(batch.ids, decoded.sequences, maps):

@@ -28,8 +28,8 @@ from mlcap.models import create_backbone
 from mlcap.nn.encoder import ConceptEncoder, EncoderDecoder
 from mlcap.nn.decoding import decoder_scores, labels_at_or_above, padded_labels_at_or_above, padded_steps
 from mlcap.nn.losses import concept_bce
-from mlcap.protocol import (Batch, Decoded, Method, MlcapError, ModelSpec, Recipe, StageInputs, images_only,
-                            structural)
+from mlcap.protocol import (Batch, DecodeOptions, Decoded, Method, MlcapError, ModelSpec, Recipe, StageInputs,
+                            images_only, structural)
 
 
 class CnnThenRnnOptions(BaseModel):
@@ -94,25 +94,26 @@ class CnnThenRnnMethod(Method):
         return {"loss": rnn, "rnn": rnn}
 
     @torch.no_grad()
-    def predict(self, model: CnnThenRnnModel, batch: Batch, spec: ModelSpec) -> Decoded:
+    def predict(self, model: CnnThenRnnModel, batch: Batch, spec: ModelSpec, decode: DecodeOptions) -> Decoded:
         enc = model.encoder.encode(batch)
-        if spec.stage == "pretrain-cnn":                # the concept head alone
+        if decode.stage == "pretrain-cnn":                # the concept head alone
             s = torch.sigmoid(enc.concept_logits.float())
             return Decoded(sequences=labels_at_or_above(s, 0.5), scores=s)
         image = enc.pooled.float()
         greedy, scores = model.decoder.greedy_scores(image, spec.max_len)
-        sequences = greedy if spec.beam == 1 else model.decoder.beam(image, spec.beam, spec.max_len)
+        sequences = greedy if decode.beam == 1 else model.decoder.beam(image, decode.beam, spec.max_len)
         return Decoded(sequences=sequences, scores=scores)
 
-    def export_outputs(self, model: CnnThenRnnModel, images: torch.Tensor, spec: ModelSpec) -> dict:
+    def export_outputs(self, model: CnnThenRnnModel, images: torch.Tensor, spec: ModelSpec,
+                       decode: DecodeOptions) -> dict:
         """``predict`` with tensor operations only (``mlcap export``); with a beam wider than 1 the
         sequence comes from a beam search and is not exported, the scores are."""
         enc = model.encoder.encode(images_only(images))
-        if spec.stage == "pretrain-cnn":
+        if decode.stage == "pretrain-cnn":
             s = torch.sigmoid(enc.concept_logits.float())
             return {"scores": s, "sequence": padded_labels_at_or_above(s, 0.5)}
         logits = model.decoder.free_run(enc.pooled.float(), spec.max_len)
         out = {"scores": decoder_scores(logits, spec.end_token)}
-        if spec.beam == 1:
+        if decode.beam == 1:
             out["sequence"] = padded_steps(logits, spec.end_token)
         return out

@@ -121,7 +121,8 @@ def _check_map_shapes(ctx: Context) -> bool:
     with torch.no_grad():
         batch = batch_to_device(batch, predictor.device)
         decoded = predictor.decode(batch, "images")
-        maps = ctx.method.attention_maps(predictor.model, batch, predictor.spec, decoded)
+        maps = ctx.method.attention_maps(predictor.model, batch, predictor.spec, predictor.decode_options,
+                                         decoded)
     if maps is None:
         return False
     expect(len(maps) == len(batch.ids), f"attention_maps gave {len(maps)} maps for {len(batch.ids)} images")

@@ -124,8 +124,9 @@ class Collected:
 
 
 @torch.no_grad()
-def collect(model, method, loader, stage: str | None, spec, device: torch.device, amp=False) -> Collected:
-    """Predictions (and, with ``stage``, the stage's loss terms) over every batch of ``loader``."""
+def collect(model, method, loader, stage: str | None, spec, decode, device: torch.device, amp=False) -> Collected:
+    """Predictions decoded with ``decode`` (and, with ``stage``, the stage's loss terms) over every
+    batch of ``loader``."""
     model.eval()
     out = Collected()
     for batch, _ in loader:
@@ -136,7 +137,7 @@ def collect(model, method, loader, stage: str | None, spec, device: torch.device
             if stage is not None:
                 for k, v in method.stage_loss(model, batch, stage, spec).items():
                     out.loss_sums[k] += float(v) * len(batch.ids)
-            decoded = check_decoded(method, method.predict(model, batch, spec), batch, spec)
+            decoded = check_decoded(method, method.predict(model, batch, spec, decode), batch, spec)
         out.ids.extend(batch.ids)
         out.y_true.extend(batch.targets.bool().cpu().numpy())
         out.scores.extend(decoded.scores.float().cpu().numpy())
@@ -150,11 +151,11 @@ def collect(model, method, loader, stage: str | None, spec, device: torch.device
     return out
 
 
-def evaluate(model, method, loader, stage: str, spec, device: torch.device, amp=False,
+def evaluate(model, method, loader, stage: str, spec, decode, device: torch.device, amp=False,
              references: dict[str, list[str]] | None = None) -> tuple[dict[str, float], Collected]:
     """Validation loss terms and metrics (``{"loss", <terms>, O-F1, ..., mAP}`` or CIDEr); under
     torchrun ``loader`` is this rank's share and the metrics are those of every rank's together."""
-    got = collect(model, method, loader, stage, spec, device, amp).gathered()
+    got = collect(model, method, loader, stage, spec, decode, device, amp).gathered()
     n = max(len(got.ids), 1)
     metrics = {k: v / n for k, v in got.loss_sums.items()}
     if not got.ids:

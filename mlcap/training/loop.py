@@ -140,7 +140,7 @@ def _validate(stage: Stage):
         stage.averager.apply(stage.model, stage.train_batches())
     try:
         return evaluate(stage.model, stage.method, stage.val_loader(shard=True), stage.name, stage.spec,
-                        stage.device, stage.amp, references=_references(stage))
+                        stage.decode, stage.device, stage.amp, references=_references(stage))
     finally:
         if trained is not None:
             stage.model.load_state_dict(trained)

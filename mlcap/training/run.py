@@ -48,7 +48,10 @@ class RunDir:
         return info
 
     def spec(self) -> ModelSpec:
-        return ModelSpec(**self.require_info()["spec"])
+        saved = dict(self.require_info()["spec"])
+        for key in DECODING_KEYS:        # decoding settings, kept in run.json by earlier versions
+            saved.pop(key, None)
+        return ModelSpec(**saved)
 
     def create(self, method: str, dataset: str, spec: ModelSpec, created_with: dict | None = None) -> None:
         """``created_with``: first-stage options not in the spec itself (e.g. the caption vocabulary size)."""
@@ -89,6 +92,8 @@ _SPEC_TYPES = {"labels": list, "num_tags": int, "backbone": str, "image_size": i
                "max_len": int, "use_tags": bool, "options": dict, "task": str, "words": list,
                "max_caption_len": int, "beam": int, "threshold": (int, float, list, type(None)),
                "stage": (str, type(None)), "label_counts": list, "label_known": list}
+#: What run.json files of earlier versions held in their spec that is decoding, not the network.
+DECODING_KEYS = ("beam", "threshold", "stage")
 
 
 def _check_info(info, path: Path) -> None:

@@ -57,7 +57,7 @@ def _new_spec(method, data: PreparedDataset, opts: TrainOptions) -> ModelSpec:
     return ModelSpec(labels=data.labels, num_tags=len(data.tags) if use_tags else 0, backbone=backbone,
                      image_size=size, weights=str(opts.weights) if opts.weights else None, max_len=max_len,
                      use_tags=use_tags, options=options, task=task, words=words,
-                     beam=default_beam(method, task), **label_counts(data))
+                     **label_counts(data))
 
 
 def label_counts(data: PreparedDataset) -> dict[str, list[int]]:
@@ -71,12 +71,6 @@ def label_counts(data: PreparedDataset) -> dict[str, list[int]]:
         for label in sample.unknown:
             unknown[data.label_index[label]] += 1
     return {"label_counts": positive, "label_known": [len(train) - u for u in unknown]}
-
-
-def default_beam(method, task: str) -> int:
-    """The beam width a method decodes with when ``predict --beam`` is not given: 3 for captions
-    (S-CNN-RNN, "Joint CNN-LSTM"), else the method's ``default_beam`` (1, greedy, when it has no beam search)."""
-    return 3 if task == "caption" else (method.default_beam or 1)
 
 
 def spec_for_stage(run: RunDir, method, data: PreparedDataset, opts: TrainOptions) -> ModelSpec:

@@ -5,7 +5,7 @@ resumed stage continues from."""
 from __future__ import annotations
 
 import platform
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 
 import torch
 
@@ -21,9 +21,9 @@ from mlcap.features.cache_file import check_cache_fits
 from mlcap.features.feature_loader import make_feature_loader
 from mlcap.features.store import check_feature_options
 from mlcap.models import backbone_input
-from mlcap.plugins import load_method
+from mlcap.plugins import default_beam, load_method
 from mlcap.progress import note
-from mlcap.protocol import ModelSpec, Recipe
+from mlcap.protocol import DecodeOptions, ModelSpec, Recipe
 from mlcap.training.checkpoint import Checkpoint, remove_orphans
 from mlcap.training import distributed
 from mlcap.training.freeze import FreezePlan
@@ -80,6 +80,11 @@ class Stage:
         if not self.opts.amp:
             return False
         return torch.float16 if self.opts.amp_dtype == "float16" else torch.bfloat16
+
+    @property
+    def decode(self) -> DecodeOptions:
+        """How validation decodes: this stage's weights, the method's default beam and threshold."""
+        return DecodeOptions(stage=self.name, beam=default_beam(self.method, self.spec.task))
 
     @property
     def ckpt_path(self):
@@ -201,7 +206,6 @@ def prepare_stage(name: str, opts: TrainOptions) -> Stage:
     check_feature_options(opts.features, opts.features_memory, opts.features_dtype)
     if opts.features is not None:
         check_cache_fits(opts.features, spec.weights, spec.image_size)
-    spec = replace(spec, stage=name)
     val = validation_split(data, run.root, opts.val_fraction, opts.seed)
     if val.split is None and (recipe.schedule == "plateau" or opts.patience):
         raise MlcapError(f"{name}: --schedule plateau and --patience need validation: {val.note}")

@@ -53,7 +53,7 @@ def choose_threshold(stage, model, predictions=None) -> dict:
         return {}
     if kind == "label":
         got = predictions if predictions is not None else collect(model, stage.method, stage.val_loader(), None,
-                                                                  stage.spec, stage.device)
+                                                                  stage.spec, stage.decode, stage.device)
         y_true, _, scores = got.arrays()
         if wanted == "auto-class":
             return {"threshold": thresholds.class_thresholds(y_true, scores), "threshold_source": "val, per class"}
@@ -69,14 +69,15 @@ def _stop_threshold(stage, model) -> dict:
     from mlcap.metrics import classification_metrics
 
     def f1_at(t: float) -> float:
-        got = collect(model, stage.method, stage.val_loader(), None, replace(stage.spec, threshold=t), stage.device)
+        got = collect(model, stage.method, stage.val_loader(), None, stage.spec, replace(stage.decode, threshold=t),
+                      stage.device)
         y_true, y_pred, _ = got.arrays()
         return classification_metrics(y_true, y_pred)["O-F1"]
 
     batches = (batch_to_device(batch, stage.device) for batch, _ in stage.val_loader() if batch is not None)
     model.eval()
     with torch.no_grad():
-        table = stage.method.threshold_curve(model, batches, stage.spec)
+        table = stage.method.threshold_curve(model, batches, stage.spec, stage.decode)
     if table:
         return _from_curve(stage, table, f1_at)
     value, f1 = thresholds.stop_threshold(f1_at, thresholds.STOP_GRID)
@@ -85,7 +86,7 @@ def _stop_threshold(stage, model) -> dict:
 
 
 def _from_curve(stage, table: dict, f1_at) -> dict:
-    """A method's ``threshold_curve(model, batches, spec) -> {threshold: validation O-F1}``
+    """A method's ``threshold_curve(model, batches, spec, decode) -> {threshold: validation O-F1}``
     covers every value at which its decoding can change: the best one (the lowest among equals,
     as ``thresholds.stop_threshold``), its F1 checked by decoding validation once more."""
     value, f1 = thresholds.stop_threshold(table.__getitem__, table)

@@ -12,17 +12,18 @@ import torch
 
 from mlcap.nn.alignment import match_to_labels
 from mlcap.plugins import load_method
-from mlcap.protocol import Batch, ModelSpec
+from mlcap.protocol import Batch, DecodeOptions, ModelSpec
 from mlcap_arnn.network import GatedRelationExtractor, guide
 from mlcap_arnn.reward import episode_reward
 
 LABELS = list("abcde")
 SMALL = {"dim": 8, "context_width": 4, "glimpses": 3}
+FINETUNE = DecodeOptions(stage="finetune")
 
 
 def build(stage="finetune", **options):
     method = load_method("arnn")
-    spec = ModelSpec(labels=LABELS, image_size=32, max_len=4, stage=stage, options={**SMALL, **options})
+    spec = ModelSpec(labels=LABELS, image_size=32, max_len=4, options={**SMALL, **options})
     torch.manual_seed(0)
     return method, method.build(spec), spec
 
@@ -187,7 +188,7 @@ def test_nothing_emitted_gives_minus_r_e_and_an_empty_prediction():
     with torch.no_grad():
         out = method.stage_loss(model, batch(), "finetune", spec)
     assert float(out["reward"]) == -10.0 and float(out["ce"]) == 0.0 and float(out["emitted"]) == 0.0
-    decoded = method.predict(model, batch(), spec)
+    decoded = method.predict(model, batch(), spec, FINETUNE)
     assert decoded.sequences == [[], [], [], []] and decoded.scores.abs().sum() == 0
 
 
@@ -199,7 +200,7 @@ def test_prediction_is_the_emitted_glimpses_labels_and_their_best_scores():
     model.eval()
     probs, emitted, maps = method.emitted_glimpses(model, batch(), spec)
     assert emitted.all() and maps.shape[:2] == (4, 3)
-    decoded = method.predict(model, batch(), spec)
+    decoded = method.predict(model, batch(), spec, FINETUNE)
     assert decoded.sequences == probs.argmax(-1).tolist()
     assert torch.allclose(decoded.scores, probs.amax(1))
 
@@ -220,7 +221,7 @@ def test_ablations_build_train_and_predict(options):
     if options.get("ei") is False:
         assert "reward" not in out and float(out["emitted"]) == 3.0
     model.eval()
-    decoded = method.predict(model, batch(), spec)
+    decoded = method.predict(model, batch(), spec, FINETUNE)
     if options.get("ei") is False:
         assert all(len(s) == 3 for s in decoded.sequences)
 

@@ -11,6 +11,7 @@ import pytest
 import torch
 
 from helpers import TINY_TRAIN, run_cli
+from mlcap.inference import Predictor
 from mlcap.protocol import Batch, ModelSpec
 from mlcap_bce import losses
 from mlcap_cnnrnn.network import OutputFusionDecoder
@@ -125,8 +126,7 @@ def test_rnn_baselines_end_to_end_with_their_beam_defaults(data, method, beam):
         res = run_cli(stage, "-m", method, "--data", data / "data", "--run", run, *TINY_TRAIN,
                       "-o", "hidden=16", "-o", "embed_dim=8")
         assert res.code == 0, res.err
-    spec = json.loads((run / "run.json").read_text())["spec"]
-    assert spec["beam"] == beam
+    assert Predictor(run, device="cpu").decode_options.beam == beam     # the method's default_beam
     res = run_cli("predict", "--run", run, "--data", data / "data")
     assert res.code == 0, res.err
     greedy = run_cli("predict", "--run", run, "--data", data / "data", "--beam", "1")

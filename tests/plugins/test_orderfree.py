@@ -14,7 +14,7 @@ import torch
 from mlcap_orderfree.pool_search import threshold_pieces
 from mlcap.metrics import classification_metrics
 from mlcap.plugins import load_method
-from mlcap.protocol import PAD, Batch, ModelSpec
+from mlcap.protocol import PAD, Batch, DecodeOptions, ModelSpec
 
 LABELS = list("abcde")
 BIAS = [1.0, -1.0, 0.5, 2.0, -2.0, 0.0]       # f_pred's constant output: labels a..e, then END
@@ -22,7 +22,7 @@ BIAS = [1.0, -1.0, 0.5, 2.0, -2.0, 0.0]       # f_pred's constant output: labels
 
 def build(stage="finetune", **options):
     method = load_method("orderfree")
-    spec = ModelSpec(labels=LABELS, image_size=32, max_len=4, stage=stage,
+    spec = ModelSpec(labels=LABELS, image_size=32, max_len=4,
                      options={"hidden": 12, "pred_hidden": 8, "attention_dim": 6, **options})
     torch.manual_seed(0)
     return method, method.build(spec).eval(), spec
@@ -86,13 +86,14 @@ def test_eq11_path_probability_and_prediction_scores():
     constant_output(model)
     b = batch()
     probs = [sig(x) for x in BIAS[:5]]
-    greedy = method.predict(model, b, replace(spec, beam=1, threshold=0.5))
+    greedy = method.predict(model, b, spec, DecodeOptions("finetune", beam=1, threshold=0.5))
     assert greedy.sequences == [[3, 0, 2]] * 2                    # the labels with sigma(p) >= 0.5, best first
     assert torch.allclose(greedy.scores, torch.tensor([probs] * 2))   # max over the path's steps
     enc, v_prob = model.encode(b)
     found = model.decoder.search(enc, v_prob, beam=3, max_len=4, threshold=0.5, stop="label")
     assert found.path_probs[0] == pytest.approx(probs[3] * probs[0] * probs[2], rel=1e-6)   # eq. 11
-    path = method.predict(model, b, replace(spec, beam=1, threshold=0.5, options={**spec.options, "stop": "path"}))
+    path = method.predict(model, b, replace(spec, options={**spec.options, "stop": "path"}),
+                          DecodeOptions("finetune", beam=1, threshold=0.5))
     assert path.sequences == [[3, 0]] * 2                         # 0.881 * 0.731 = 0.644 >= 0.5 > 0.644 * 0.622
     wide = model.decoder.search(enc, v_prob, beam=3, max_len=4, threshold=0.5, stop="path")
     assert sorted(wide.sequences[0]) == [0, 3] and wide.path_probs[0] == pytest.approx(probs[3] * probs[0], rel=1e-6)
@@ -121,7 +122,7 @@ def test_fixed_order_ablation_cross_entropy_with_end_and_its_decoding():
     expected = -(logp[2] + logp[0] + logp[5] + logp[1] + logp[5]) / 2     # teacher-forced CE, END = 5
     assert float(loss.detach()) == pytest.approx(float(expected), rel=1e-5)
     assert model.decoder.fixed                                     # recorded for predict
-    out = method.predict(model, batch(), replace(spec, beam=1, threshold=0.0))
+    out = method.predict(model, batch(), spec, DecodeOptions("finetune", beam=1, threshold=0.0))
     p = torch.softmax(torch.tensor(BIAS), 0)
     expected_seq = [i for i in (3, 0, 2, 1, 4) if p[i] > p[5]]     # best labels first, until END wins
     assert out.sequences[0] == expected_seq
@@ -132,14 +133,14 @@ def test_without_attention_the_context_is_the_mean_feature():
     assert model.decoder.attend is None
     losses = method.stage_loss(model, batch(), "finetune", spec)
     assert torch.isfinite(losses["loss"])
-    out = method.predict(model, batch(), replace(spec, beam=2))
+    out = method.predict(model, batch(), spec, DecodeOptions("finetune", beam=2))
     assert all(len(s) == len(set(s)) for s in out.sequences)
 
 
-def brute_force_f1(method, model, spec, val, taus):
+def brute_force_f1(method, model, spec, decode, val, taus):
     out = {}
     for tau in taus:
-        d = method.predict(model, val, replace(spec, threshold=float(tau)))
+        d = method.predict(model, val, spec, replace(decode, threshold=float(tau)))
         y_pred = np.zeros(val.targets.shape, bool)
         for i, seq in enumerate(d.sequences):
             y_pred[i, seq] = True
@@ -154,22 +155,22 @@ def test_threshold_chosen_on_val_maximises_f1_over_every_candidate(stage, beam, 
     with torch.no_grad():
         model.decoder.pred[-1].weight.mul_(20)      # spread the probabilities
         model.encoder.concept_head.weight.mul_(20)
-    spec = replace(spec, beam=beam)
+    decode = DecodeOptions(stage=stage, beam=beam)
     g = torch.Generator().manual_seed(1)
     with torch.no_grad():           # cached backbone features: the brute force decodes many times
         features = model.encoder.backbone(torch.randn(6, 3, 32, 32, generator=g))
     val = Batch(ids=[str(i) for i in range(6)], images=None, features=features,
                 targets=(torch.rand(6, 5, generator=g) < 0.4).float(), sequences=torch.zeros(6, 1).long())
-    curve = method.threshold_curve(model, [val], spec)
+    curve = method.threshold_curve(model, [val], spec, decode)
     best = max(curve.values())
     chosen = min(t for t, f in curve.items() if f == best)       # the core's rule (lowest among equals)
     # the curve is what decoding gives at each candidate...
-    assert brute_force_f1(method, model, spec, val, curve) == pytest.approx(curve, abs=1e-12)
+    assert brute_force_f1(method, model, spec, decode, val, curve) == pytest.approx(curve, abs=1e-12)
     # ... and no threshold anywhere does better: every end of a piece, and a fine grid
     enc, v_prob = model.encode(val)
-    pieces = threshold_pieces(lambda tau: method.search(model, enc, v_prob, spec, tau, record=True), 6)
+    pieces = threshold_pieces(lambda tau: method.search(model, enc, v_prob, spec, decode, tau, record=True), 6)
     ends = {v for image in pieces for lo, hi, _ in image for v in (lo, hi) if abs(v) != float("inf")}
     around = sorted(ends) + list(np.linspace(0, 1, 101))
-    assert max(brute_force_f1(method, model, spec, val, around).values()) <= best + 1e-12
-    assert brute_force_f1(method, model, spec, val, [chosen])[chosen] == best
+    assert max(brute_force_f1(method, model, spec, decode, val, around).values()) <= best + 1e-12
+    assert brute_force_f1(method, model, spec, decode, val, [chosen])[chosen] == best
     assert len(curve) > 1

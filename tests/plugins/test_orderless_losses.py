@@ -12,7 +12,7 @@ import torch.nn.functional as F
 from mlcap.errors import MlcapError
 from mlcap.nn.losses import concept_bce
 from mlcap.plugins import load_method
-from mlcap.protocol import PAD, Batch, ModelSpec
+from mlcap.protocol import PAD, Batch, DecodeOptions, ModelSpec
 from mlcap.nn.decoding import decoder_scores, prediction_steps
 from mlcap_orderless.decoder import fixed_order_loss
 
@@ -126,13 +126,13 @@ def test_teacher_forcing_is_refused_with_an_aligned_order(order):
 def test_predict_scores_decoder_by_default_or_concepts():
     method, model, spec = build()
     b = batch()
-    out = method.predict(model, b, spec)
+    out = method.predict(model, b, spec, DecodeOptions(stage="finetune"))
     logits = model.decoder.run(model.encoder.encode(b), spec.max_len)
     assert torch.allclose(out.scores, decoder_scores(logits, spec.end_token))
     end = spec.end_token
     assert out.sequences == [row[: row.index(end)] if end in row else row for row in logits.argmax(-1).tolist()]
     method, model, spec = build(scores="concepts")
-    out = method.predict(model, b, spec)
+    out = method.predict(model, b, spec, DecodeOptions(stage="finetune"))
     assert torch.allclose(out.scores, torch.sigmoid(model.encoder.encode(b).concept_logits))
 
 

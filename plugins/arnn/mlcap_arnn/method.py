@@ -52,7 +52,8 @@ from mlcap.nn.decoding import labels_at_or_above, padded_labels_at_or_above
 from mlcap.nn.losses import concept_bce
 from mlcap.nn.reinforce import baseline_loss, bernoulli_log_prob, reinforce_loss, returns_to_go
 from mlcap.nn.sample_noise import sample_bernoulli
-from mlcap.protocol import Batch, Decoded, Method, ModelSpec, Recipe, images_only, method_options, structural
+from mlcap.protocol import (Batch, DecodeOptions, Decoded, Method, ModelSpec, Recipe, images_only, method_options,
+                            structural)
 
 from mlcap_arnn.network import (ContextExtractor, FeatureMap, GatedRelationExtractor, HighlightNetwork,
                                 LabelPredictor, PlainRelationRNN)
@@ -220,8 +221,8 @@ class ARNNMethod(Method):
         return torch.softmax(model.logits(x, c, emitted).float(), -1), emitted, v
 
     @torch.no_grad()
-    def predict(self, model: ARNNModel, batch: Batch, spec: ModelSpec) -> Decoded:
-        if spec.stage == "pretrain-cnn":                # the concept head alone
+    def predict(self, model: ARNNModel, batch: Batch, spec: ModelSpec, decode: DecodeOptions) -> Decoded:
+        if decode.stage == "pretrain-cnn":                # the concept head alone
             s = torch.sigmoid(model.encoder.encode(batch).concept_logits.float())
             return Decoded(sequences=labels_at_or_above(s, 0.5), scores=s)
         probs, emitted, _ = self.emitted_glimpses(model, batch, spec)
@@ -230,12 +231,13 @@ class ARNNMethod(Method):
         scores = (probs * emitted[..., None]).amax(1)
         return Decoded(sequences=sequences, scores=scores)
 
-    def export_outputs(self, model: ARNNModel, images: torch.Tensor, spec: ModelSpec) -> dict | None:
+    def export_outputs(self, model: ARNNModel, images: torch.Tensor, spec: ModelSpec,
+                       decode: DecodeOptions) -> dict | None:
         """``predict`` with tensor operations only (``mlcap export``); the sequence has one slot per
         glimpse, -1 where the emission indicator emits nothing. ``-o emit=sample`` draws at random:
         not exported."""
         batch = images_only(images)
-        if spec.stage == "pretrain-cnn":
+        if decode.stage == "pretrain-cnn":
             s = torch.sigmoid(model.encoder.encode(batch).concept_logits.float())
             return {"scores": s, "sequence": padded_labels_at_or_above(s, 0.5)}
         if options(spec).emit == "sample":
@@ -246,11 +248,12 @@ class ARNNMethod(Method):
                 "sequence": torch.where(emitted, labels, torch.full_like(labels, -1))}
 
     @torch.no_grad()
-    def attention_maps(self, model: ARNNModel, batch: Batch, spec: ModelSpec, decoded: Decoded) -> list:
+    def attention_maps(self, model: ARNNModel, batch: Batch, spec: ModelSpec, decode: DecodeOptions,
+                       decoded: Decoded) -> list:
         """Per image (N_e, g, g): each emitted glimpse's highlighted features V_t = V_I (x) A_t,
         averaged over channels (the paper's Figure 6 shows where V_t concentrates). With
         ``emit=sample`` the maps come from a fresh draw of the emissions. None at pretrain-cnn."""
-        if spec.stage != "finetune":
+        if decode.stage != "finetune":
             return None
         _, emitted, v = self.emitted_glimpses(model, batch, spec)
         heat = v.abs().mean(2)                                          # (B, T, g, g)

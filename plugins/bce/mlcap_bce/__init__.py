@@ -23,8 +23,8 @@ from pydantic import BaseModel, ConfigDict, Field
 from mlcap.nn import ConceptEncoder, EncoderDecoder, create_backbone
 from mlcap.nn.decoding import labels_at_or_above, padded_labels_at_or_above, top_k_labels
 from mlcap.nn.losses import concept_bce
-from mlcap.protocol import (Batch, Decoded, Method, MlcapError, ModelSpec, Recipe, StageInputs, images_only,
-                            method_options, structural)
+from mlcap.protocol import (Batch, DecodeOptions, Decoded, Method, MlcapError, ModelSpec, Recipe, StageInputs,
+                            images_only, method_options, structural)
 
 from mlcap_bce import losses
 
@@ -102,21 +102,22 @@ class BCEMethod(Method):
         return {"loss": loss, kind: loss}
 
     @torch.no_grad()
-    def predict(self, model: BCEModel, batch: Batch, spec: ModelSpec) -> Decoded:
+    def predict(self, model: BCEModel, batch: Batch, spec: ModelSpec, decode: DecodeOptions) -> Decoded:
         opts = _options(spec)
         logits = model.encoder.encode(batch).concept_logits.float()
         probs = torch.softmax(logits, dim=1) if opts.loss == "softmax" else torch.sigmoid(logits)
         if _top_k(opts) > 0:
             return Decoded(sequences=top_k_labels(probs, _top_k(opts)), scores=probs)
-        threshold = spec.threshold if spec.threshold is not None else opts.threshold
+        threshold = decode.threshold if decode.threshold is not None else opts.threshold
         return Decoded(sequences=labels_at_or_above(probs, threshold), scores=probs)
 
-    def export_outputs(self, model: BCEModel, images: torch.Tensor, spec: ModelSpec) -> dict:
+    def export_outputs(self, model: BCEModel, images: torch.Tensor, spec: ModelSpec,
+                       decode: DecodeOptions) -> dict:
         """``predict`` with tensor operations only (``mlcap export``)."""
         opts = _options(spec)
         logits = model.encoder.encode(images_only(images)).concept_logits.float()
         probs = torch.softmax(logits, dim=1) if opts.loss == "softmax" else torch.sigmoid(logits)
         if _top_k(opts) > 0:
             return {"scores": probs, "sequence": probs.topk(min(_top_k(opts), probs.shape[1]), dim=1).indices}
-        threshold = spec.threshold if spec.threshold is not None else opts.threshold
+        threshold = decode.threshold if decode.threshold is not None else opts.threshold
         return {"scores": probs, "sequence": padded_labels_at_or_above(probs, threshold)}

@@ -76,8 +76,8 @@ from pydantic import BaseModel, ConfigDict, Field
 from mlcap.nn import ConceptEncoder, EncoderDecoder, create_backbone
 from mlcap.nn.decoding import padded_labels_at_or_above
 from mlcap.nn.losses import concept_bce
-from mlcap.protocol import (FREE_ORDER, Batch, Decoded, Method, MlcapError, ModelSpec, Recipe, images_only,
-                            method_options, structural)
+from mlcap.protocol import (FREE_ORDER, Batch, DecodeOptions, Decoded, Method, MlcapError, ModelSpec, Recipe,
+                            images_only, method_options, structural)
 
 from mlcap_orderfree.decoder import OrderFreeDecoder, concept_search, path_scores
 
@@ -160,46 +160,50 @@ class OrderFreeMethod(Method):
             rnn = decoder.order_free_loss(enc, v_prob, batch.targets, batch.mask, steps, opts.step_losses)
         return {"loss": rnn, "rnn": rnn, "bce": bce}
 
-    def stop_threshold(self, spec: ModelSpec) -> float:
-        return float(spec.threshold) if spec.threshold is not None else options(spec).stop_threshold
+    def stop_threshold(self, spec: ModelSpec, decode: DecodeOptions) -> float:
+        return float(decode.threshold) if decode.threshold is not None else options(spec).stop_threshold
 
-    def search(self, model: OrderFreeModel, enc, v_prob, spec: ModelSpec, threshold, record: bool = False):
+    def search(self, model: OrderFreeModel, enc, v_prob, spec: ModelSpec, decode: DecodeOptions, threshold,
+               record: bool = False):
         """The stage's decoding: M_map alone after pretrain-cnn, else the beam search."""
-        if spec.stage == "pretrain-cnn":
+        if decode.stage == "pretrain-cnn":
             return concept_search(v_prob, threshold, record)
-        return model.decoder.search(enc, v_prob, spec.beam, min(spec.max_len, len(spec.labels)), threshold,
+        return model.decoder.search(enc, v_prob, decode.beam, min(spec.max_len, len(spec.labels)), threshold,
                                     options(spec).stop, record)
 
     @torch.no_grad()
-    def predict(self, model: OrderFreeModel, batch: Batch, spec: ModelSpec) -> Decoded:
+    def predict(self, model: OrderFreeModel, batch: Batch, spec: ModelSpec, decode: DecodeOptions) -> Decoded:
         enc, v_prob = model.encode(batch)
-        found = self.search(model, enc, v_prob, spec, self.stop_threshold(spec))
-        scores = v_prob if spec.stage == "pretrain-cnn" else path_scores(found, len(spec.labels))
+        found = self.search(model, enc, v_prob, spec, decode, self.stop_threshold(spec, decode))
+        scores = v_prob if decode.stage == "pretrain-cnn" else path_scores(found, len(spec.labels))
         return Decoded(sequences=found.sequences, scores=scores)
 
-    def export_outputs(self, model: OrderFreeModel, images: torch.Tensor, spec: ModelSpec) -> dict | None:
+    def export_outputs(self, model: OrderFreeModel, images: torch.Tensor, spec: ModelSpec,
+                       decode: DecodeOptions) -> dict | None:
         """``mlcap export``: M_map's v_prob and its labels after pretrain-cnn; after finetune the
         scores come from the beam search itself (eq. 11), which is not traceable: None."""
-        if spec.stage != "pretrain-cnn":
+        if decode.stage != "pretrain-cnn":
             return None
         _, v_prob = model.encode(images_only(images))
-        return {"scores": v_prob, "sequence": padded_labels_at_or_above(v_prob, self.stop_threshold(spec))}
+        return {"scores": v_prob, "sequence": padded_labels_at_or_above(v_prob, self.stop_threshold(spec, decode))}
 
     def threshold_kind(self, spec: ModelSpec) -> str | None:
         """The beam search's stop threshold, chosen on validation."""
         return "stop"
 
-    def threshold_curve(self, model: OrderFreeModel, batches, spec: ModelSpec) -> dict[float, float] | None:
+    def threshold_curve(self, model: OrderFreeModel, batches, spec: ModelSpec,
+                        decode: DecodeOptions) -> dict[float, float] | None:
         """``{threshold: validation O-F1}`` over every piece of constant predictions (the core keeps
         the best)."""
         from mlcap_orderfree.threshold import validation_curve
 
-        return validation_curve(self, model, batches, spec)
+        return validation_curve(self, model, batches, spec, decode)
 
     @torch.no_grad()
-    def attention_maps(self, model: OrderFreeModel, batch: Batch, spec: ModelSpec, decoded: Decoded) -> list:
+    def attention_maps(self, model: OrderFreeModel, batch: Batch, spec: ModelSpec, decode: DecodeOptions,
+                       decoded: Decoded) -> list:
         """Per image (L, h, w): M_att's alpha_t at each step of the final beam path (finetune)."""
-        if spec.stage != "finetune":
+        if decode.stage != "finetune":
             return None
         if model.decoder.attend is None:
             raise MlcapError("--attention: this run was trained without attention (-o attention=false)")

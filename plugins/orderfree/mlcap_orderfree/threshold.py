@@ -53,18 +53,18 @@ def f1_curve(pieces: list[list[tuple[float, float, list[int]]]], y_true: np.ndar
 
 
 @torch.no_grad()
-def validation_curve(method, model, batches, spec) -> dict[float, float] | None:
+def validation_curve(method, model, batches, spec, decode) -> dict[float, float] | None:
     """The curve of ``f1_curve`` on the validation batches (None when the sweep does not end: the
     core then chooses the threshold on its grid)."""
     pieces, truth = [], []
     for batch in batches:
         enc, v_prob = model.encode(batch)
 
-        def decode(tau):
-            return method.search(model, enc, v_prob, spec, tau.to(v_prob.device), record=True)
+        def search_at(tau):
+            return method.search(model, enc, v_prob, spec, decode, tau.to(v_prob.device), record=True)
 
         try:
-            pieces.extend(threshold_pieces(decode, len(batch.ids)))
+            pieces.extend(threshold_pieces(search_at, len(batch.ids)))
         except RuntimeError:
             return None
         truth.extend(batch.targets.bool().cpu().numpy())

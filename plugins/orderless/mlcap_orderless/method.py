@@ -44,8 +44,8 @@ from mlcap.nn import ConceptEncoder, EncoderDecoder, create_backbone
 from mlcap.nn.alignment import aligned_cross_entropy
 from mlcap.nn.decoding import decoder_scores, labels_at_or_above, padded_labels_at_or_above, padded_steps
 from mlcap.nn.losses import concept_bce
-from mlcap.protocol import (ALIGNED_ORDERS, SEQUENCE_ORDERS, Batch, Decoded, Method, MlcapError, ModelSpec, Recipe,
-                            images_only, method_options, structural)
+from mlcap.protocol import (ALIGNED_ORDERS, SEQUENCE_ORDERS, Batch, DecodeOptions, Decoded, Method, MlcapError,
+                            ModelSpec, Recipe, images_only, method_options, structural)
 
 from mlcap_orderless.decoder import AttentionLSTMDecoder
 
@@ -126,29 +126,31 @@ class OrderlessMethod(Method):
         return {"loss": rnn + opts.cnn_loss_weight * bce, "bce": bce, "rnn": rnn}
 
     @torch.no_grad()
-    def predict(self, model: OrderlessModel, batch: Batch, spec: ModelSpec) -> Decoded:
+    def predict(self, model: OrderlessModel, batch: Batch, spec: ModelSpec, decode: DecodeOptions) -> Decoded:
         enc = model.encoder.encode(batch)
         concepts = torch.sigmoid(enc.concept_logits.float())
-        if spec.stage == "pretrain-cnn":    # the decoder is untrained: the concept head's own labels
+        if decode.stage == "pretrain-cnn":    # the decoder is untrained: the concept head's own labels
             return Decoded(sequences=labels_at_or_above(concepts, 0.5), scores=concepts)
         sequences, scores = model.decoder.predict(enc, spec.max_len)
         if _options(spec).scores == "concepts":
             scores = concepts
         return Decoded(sequences=sequences, scores=scores)
 
-    def export_outputs(self, model: OrderlessModel, images: torch.Tensor, spec: ModelSpec) -> dict:
+    def export_outputs(self, model: OrderlessModel, images: torch.Tensor, spec: ModelSpec,
+                       decode: DecodeOptions) -> dict:
         """``predict`` with tensor operations only (``mlcap export``)."""
         enc = model.encoder.encode(images_only(images))
         concepts = torch.sigmoid(enc.concept_logits.float())
-        if spec.stage == "pretrain-cnn":
+        if decode.stage == "pretrain-cnn":
             return {"scores": concepts, "sequence": padded_labels_at_or_above(concepts, 0.5)}
         logits = model.decoder.run(enc, spec.max_len)
         scores = concepts if _options(spec).scores == "concepts" else decoder_scores(logits, spec.end_token)
         return {"scores": scores, "sequence": padded_steps(logits, spec.end_token)}
 
     @torch.no_grad()
-    def attention_maps(self, model: OrderlessModel, batch: Batch, spec: ModelSpec, decoded: Decoded) -> list:
+    def attention_maps(self, model: OrderlessModel, batch: Batch, spec: ModelSpec, decode: DecodeOptions,
+                       decoded: Decoded) -> list:
         """Per image (L, h, w): the soft attention over the spatial map at each greedy step (finetune)."""
-        if spec.stage != "finetune":
+        if decode.stage != "finetune":
             return None
         return model.decoder.attention(model.encoder.encode(batch), decoded.sequences, spec.max_len)

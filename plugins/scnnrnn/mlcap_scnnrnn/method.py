@@ -49,8 +49,8 @@ from mlcap.nn.alignment import align_to_predictions, label_sets_of
 from mlcap.nn.decoding import labels_at_or_above, padded_labels_at_or_above, padded_steps
 from mlcap.nn.label_lstm import LabelLSTMDecoder
 from mlcap.nn.losses import sequence_nll
-from mlcap.protocol import (ALIGNED_ORDERS, Batch, Decoded, Method, MlcapError, ModelSpec, Recipe, StageInputs,
-                            images_only, method_options, structural)
+from mlcap.protocol import (ALIGNED_ORDERS, Batch, DecodeOptions, Decoded, Method, MlcapError, ModelSpec, Recipe,
+                            StageInputs, images_only, method_options, structural)
 
 from mlcap_scnnrnn.losses import concept_loss
 
@@ -205,28 +205,29 @@ class ScnnrnnMethod(Method):
         return {"loss": rnn + opts.cnn_loss_weight * cnn, "bce": cnn, "rnn": rnn}
 
     @torch.no_grad()
-    def predict(self, model: ScnnrnnModel, batch: Batch, spec: ModelSpec) -> Decoded:
+    def predict(self, model: ScnnrnnModel, batch: Batch, spec: ModelSpec, decode: DecodeOptions) -> Decoded:
         enc = model.encoder.encode(batch)
         s = torch.sigmoid(enc.concept_logits.float())
-        if spec.stage in ("pretrain-tags", "pretrain-cnn"):   # the LSTM is untrained: the CNN's own labels
+        if decode.stage in ("pretrain-tags", "pretrain-cnn"):   # the LSTM is untrained: the CNN's own labels
             return Decoded(sequences=labels_at_or_above(s, 0.5), scores=s)
         if spec.task != "caption":
             return Decoded(sequences=model.decoder.greedy(s, spec.max_len), scores=s)
         variant = _options(spec).variant
         init = s if variant == "scnnrnn" else enc.pooled.float()
-        sequences = model.decoder.beam(init, spec.beam, spec.max_caption_len)
+        sequences = model.decoder.beam(init, decode.beam, spec.max_caption_len)
         captions = [" ".join(spec.words[t] for t in seq) for seq in sequences]
         if variant == "nic-f":                          # no concept supervision: no concepts to predict
             return Decoded(sequences=sequences, scores=torch.zeros_like(s), captions=captions, has_scores=False)
         return Decoded(sequences=sequences, scores=s, captions=captions)
 
-    def export_outputs(self, model: ScnnrnnModel, images: torch.Tensor, spec: ModelSpec) -> dict | None:
+    def export_outputs(self, model: ScnnrnnModel, images: torch.Tensor, spec: ModelSpec,
+                       decode: DecodeOptions) -> dict | None:
         """``predict`` with tensor operations only (``mlcap export``); captions: the concepts alone
         (the words come from a beam search); with tags as input there is no image-only model."""
         if spec.use_tags or (spec.task == "caption" and _options(spec).variant == "nic-f"):
             return None
         s = torch.sigmoid(model.encoder.encode(images_only(images)).concept_logits.float())
-        if spec.stage in ("pretrain-tags", "pretrain-cnn"):
+        if decode.stage in ("pretrain-tags", "pretrain-cnn"):
             return {"scores": s, "sequence": padded_labels_at_or_above(s, 0.5)}
         if spec.task == "caption":
             return {"scores": s}

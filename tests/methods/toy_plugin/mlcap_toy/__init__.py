@@ -14,7 +14,7 @@ from torch import nn
 from mlcap.nn import ConceptEncoder, create_backbone
 from mlcap.nn.decoding import labels_at_or_above, padded_labels_at_or_above
 from mlcap.nn.losses import concept_bce
-from mlcap.protocol import Batch, Decoded, Method, ModelSpec, Recipe, images_only
+from mlcap.protocol import Batch, DecodeOptions, Decoded, Method, ModelSpec, Recipe, images_only
 
 
 class ToyOptions(BaseModel):
@@ -62,20 +62,22 @@ class ToyMethod(Method):
                                                             mask=batch.mask))
         return {"loss": loss, "bce": loss}
 
-    def cut(self, spec: ModelSpec) -> float:
-        return spec.threshold if spec.threshold is not None else 0.5
+    def cut(self, decode: DecodeOptions) -> float:
+        return decode.threshold if decode.threshold is not None else 0.5
 
     @torch.no_grad()
-    def predict(self, model: ToyModel, batch: Batch, spec: ModelSpec) -> Decoded:
+    def predict(self, model: ToyModel, batch: Batch, spec: ModelSpec, decode: DecodeOptions) -> Decoded:
         probs = torch.sigmoid(self.logits(model, batch))
-        return Decoded(sequences=labels_at_or_above(probs, self.cut(spec)), scores=probs)
+        return Decoded(sequences=labels_at_or_above(probs, self.cut(decode)), scores=probs)
 
-    def export_outputs(self, model: ToyModel, images: torch.Tensor, spec: ModelSpec) -> dict:
+    def export_outputs(self, model: ToyModel, images: torch.Tensor, spec: ModelSpec,
+                       decode: DecodeOptions) -> dict:
         probs = torch.sigmoid(self.logits(model, images_only(images)))
-        return {"scores": probs, "sequence": padded_labels_at_or_above(probs, self.cut(spec))}
+        return {"scores": probs, "sequence": padded_labels_at_or_above(probs, self.cut(decode))}
 
     @torch.no_grad()
-    def attention_maps(self, model: ToyModel, batch: Batch, spec: ModelSpec, decoded: Decoded) -> list:
+    def attention_maps(self, model: ToyModel, batch: Batch, spec: ModelSpec, decode: DecodeOptions,
+                       decoded: Decoded) -> list:
         """Per image (L, h, w): the feature map weighted by each emitted label's head weights."""
         spatial = model.encoder.encode(batch).spatial.float()              # (B, C, h, w)
         head = model.encoder.concept_head.weight.float()                   # (K, C)

@@ -17,8 +17,8 @@ class BadRows(ToyMethod):
     """stages: ``predict`` drops the last image of every batch."""
     name = "toy-bad-rows"
 
-    def predict(self, model, batch, spec):
-        decoded = super().predict(model, batch, spec)
+    def predict(self, model, batch, spec, decode):
+        decoded = super().predict(model, batch, spec, decode)
         return Decoded(sequences=decoded.sequences[:-1], scores=decoded.scores[:-1])
 
 
@@ -26,8 +26,8 @@ class ReadsIds(ToyMethod):
     """images: the prediction depends on the image's id, not only on its pixels."""
     name = "toy-reads-ids"
 
-    def predict(self, model, batch, spec):
-        decoded = super().predict(model, batch, spec)
+    def predict(self, model, batch, spec, decode):
+        decoded = super().predict(model, batch, spec, decode)
         bumped = [[zlib.crc32(str(i).encode()) % decoded.scores.shape[1]] for i in batch.ids]
         return Decoded(sequences=bumped, scores=decoded.scores)
 
@@ -60,7 +60,7 @@ class IgnoresThreshold(ToyMethod):
     """threshold: declares one but always cuts at 0.5."""
     name = "toy-ignores-threshold"
 
-    def cut(self, spec):
+    def cut(self, decode):
         return 0.5
 
 
@@ -68,8 +68,8 @@ class BadAttention(ToyMethod):
     """attention: one map per image, whatever it emitted."""
     name = "toy-bad-attention"
 
-    def attention_maps(self, model, batch, spec, decoded):
-        return [m[:1] if len(m) else m.new_zeros(1, *m.shape[1:]) for m in super().attention_maps(model, batch, spec,
+    def attention_maps(self, model, batch, spec, decode, decoded):
+        return [m[:1] if len(m) else m.new_zeros(1, *m.shape[1:]) for m in super().attention_maps(model, batch, spec, decode,
                                                                                                   decoded)]
 
 
@@ -77,8 +77,8 @@ class BadExport(ToyMethod):
     """export: the exported scores are logits, not the probabilities ``predict`` gives."""
     name = "toy-bad-export"
 
-    def export_outputs(self, model, images, spec):
-        out = super().export_outputs(model, images, spec)
+    def export_outputs(self, model, images, spec, decode):
+        out = super().export_outputs(model, images, spec, decode)
         return {**out, "scores": torch.logit(out["scores"].clamp(1e-6, 1 - 1e-6))}
 
 
