@@ -13,8 +13,7 @@ numpy), so that ``mlcap --help`` stays fast.
 from typing import TYPE_CHECKING
 
 from mlcap.errors import MlcapError
-
-__version__ = "0.1.0"
+from mlcap.version import __version__
 __all__ = ["MlcapError", "Predictor", "evaluate", "load_run", "__version__"]
 
 if TYPE_CHECKING:       # what type checkers and editors see; at run time, __getattr__ below

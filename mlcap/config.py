@@ -75,13 +75,12 @@ class EvaluateOptions(Options):
     predictions: list[str]
 
 
-def _note_unknown_tables(path: Path, doc: dict, command: str) -> None:
+def _note_unknown_tables(path: Path, doc: dict, command: str, stage_names) -> None:
+    """``stage_names()``: the stages of the installed methods (their tables are known too)."""
     tables = {k for k, v in doc.items() if isinstance(v, dict)} - COMMAND_TABLES - {command}
     if not tables:
         return
-    from mlcap.plugins import installed_stage_names
-
-    unknown = sorted(tables - installed_stage_names())
+    unknown = sorted(tables - set(stage_names()))
     if unknown:
         from mlcap.progress import note
 
@@ -109,11 +108,12 @@ def _check_toml_types(model: type[BaseModel], values: dict, path: Path) -> None:
             raise MlcapError(f"{path}: {key} must be an integer, not {value!r}")
 
 
-def resolve(model: type[Options], command: str, cli: dict, config: Path | None) -> Options:
-    """Merge defaults, the TOML file and explicit command-line values, then validate."""
+def resolve(model: type[Options], command: str, cli: dict, config: Path | None, stage_names=frozenset) -> Options:
+    """Merge defaults, the TOML file and explicit command-line values, then validate. ``stage_names()``:
+    the installed methods' stages, whose tables in the file are not reported as unknown."""
     values: dict = {}
     if config is not None:
-        values = _read_toml(config, command)
+        values = _read_toml(config, command, stage_names)
         _check_toml_types(model, values, config)
     values.update({k: v for k, v in cli.items() if v is not None})
     return validated(model, values, config)
@@ -154,7 +154,7 @@ COMMAND_TABLES = {"prepare", "pretrain-cnn", "pretrain-rnn", "finetune", "stage"
                   "extract-features", "method-options"}
 
 
-def _read_toml(path: Path, command: str) -> dict:
+def _read_toml(path: Path, command: str, stage_names) -> dict:
     from mlcap.textfile import read_text
 
     path = Path(path)
@@ -162,7 +162,7 @@ def _read_toml(path: Path, command: str) -> dict:
         doc = tomllib.loads(read_text(path, "config file"))
     except tomllib.TOMLDecodeError as e:
         raise MlcapError(f"{path}: {e}") from None
-    _note_unknown_tables(path, doc, command)
+    _note_unknown_tables(path, doc, command, stage_names)
     values = {k: v for k, v in doc.items() if not isinstance(v, dict)}
     table = doc.get(command, {})
     if not isinstance(table, dict):

@@ -45,7 +45,7 @@ class Batch:
     order: str = "rare"           # how ``sequences`` is ordered; for ALIGNED_ORDERS the decoder
                                   # re-orders the labels to its own predictions (mlcap.nn.alignment)
     seeds: "list[int] | None" = None  # training: each sample's seed for this epoch (mlcap/seeding.py);
-                                      # model-side draws use mlcap.nn.sample_noise, not torch.rand
+                                      # model-side draws use mlcap.nn.sample_uniform / sample_bernoulli, not torch.rand
     pending: object = None            # the loader's uint8 images, which batch_to_device normalises into
                                       # ``images`` (mlcap/data/image_batch.py): a method never sees this
 

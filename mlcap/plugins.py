@@ -112,23 +112,6 @@ def training_stages(method, spec) -> tuple[str, ...]:
     return tuple(s for s in method.stages if spec.use_tags or not method.stage_inputs(s, spec).tags_only)
 
 
-def method_stages(name: str, recipes: bool = False) -> dict:
-    """A method's stages with their one-line help (and, with ``recipes``, its default recipe per stage
-    for a generic dataset)."""
-    method = load_method(name)
-    from mlcap.protocol import ModelSpec
-
-    spec = ModelSpec(labels=[])
-    out = {"stages": list(method.stages), "stage_help": dict(method.stage_help),
-           "threshold": method.threshold_kind(spec), "tasks": list(method.tasks), "orders": list(method.orders),
-           "default_beam": method.default_beam}
-    if recipes:
-        from mlcap.training.recipe import recipe_json
-
-        out["recipes"] = {s: recipe_json(method.recipe(s, spec, "")) for s in method.stages}
-    return out
-
-
 def installed_stage_names() -> set[str]:
     """Every stage name of every installed method (a broken plugin contributes none)."""
     names: set[str] = set()

@@ -29,12 +29,14 @@ def evaluate(
 ):
     """Metrics of prediction files against a prepared split: a table, or JSON with --json."""
     from mlcap.config import EvaluateOptions, resolve
+    from mlcap.plugins import installed_stage_names
     from mlcap.evaluation import CAPTION_GROUPS, evaluate_captions, evaluate_file, parse_metrics
 
     opts = resolve(EvaluateOptions, "evaluate", dict(predictions=predictions or None, data=data, split=split,
                                                        metrics=metrics, top_k=top_k, json_output=json_output,
                                                        cooccurrence=cooccurrence, groups=groups,
-                                                       coco_captions=coco_captions, verbose=verbose), config)
+                                                       coco_captions=coco_captions, verbose=verbose), config,
+                   stage_names=installed_stage_names)
     names = parse_metrics(opts.metrics)
     caption_names = [m for m in names if m in CAPTION_GROUPS]
     label_names = [m for m in names if m not in CAPTION_GROUPS]

@@ -26,12 +26,14 @@ def extract_features(
 ):
     """Cache pooled and spatial backbone features per split in HDF5 (resumable)."""
     from mlcap.config import ExtractOptions, resolve
+    from mlcap.plugins import installed_stage_names
     from mlcap.data.prepared import PreparedDataset
     from mlcap.features.extract import extract
     from mlcap.training.setup import pick_device
 
     opts = resolve(ExtractOptions, "extract-features", dict(data=data, backbone=backbone, out=out, weights=weights,
-                   image_size=image_size, splits=splits, batch_size=batch_size, device=device), config)
+                   image_size=image_size, splits=splits, batch_size=batch_size, device=device), config,
+                   stage_names=installed_stage_names)
     dataset = PreparedDataset(opts.data)
     dataset.check_image_root()
     names = [s.strip() for s in (opts.splits or ",".join(dataset.splits)).split(",") if s.strip()]

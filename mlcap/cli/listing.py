@@ -15,7 +15,7 @@ from mlcap.errors import MlcapError
 def methods(json_output: bool = typer.Option(False, "--json", help="Machine-readable output."),
             recipes: bool = typer.Option(False, "--recipes", help="Also each stage's default recipe.")):
     """Installed method plugins (entry-point group mlcap.methods), their stages and recipes."""
-    from mlcap.plugins import describe_methods, method_stages
+    from mlcap.plugins import describe_methods
 
     rows = describe_methods()
     if not rows:
@@ -23,7 +23,7 @@ def methods(json_output: bool = typer.Option(False, "--json", help="Machine-read
                          "with its built-in methods (`pip install .` or `make venv` in a clone, or its wheel), or a "
                          "method plugin's package")
     for r in rows:
-        r.update(method_stages(r["name"], recipes))
+        r.update(_method_stages(r["name"], recipes))
     if json_output:
         for r in rows:
             emit(r)
@@ -38,6 +38,24 @@ def methods(json_output: bool = typer.Option(False, "--json", help="Machine-read
             sys.stdout.write(f"    {stage:<14} {r['stage_help'].get(stage, '')}\n")
             if recipes:
                 sys.stdout.write(f"    {'':<14} {json.dumps(r['recipes'][stage])}\n")
+
+
+def _method_stages(name: str, recipes: bool = False) -> dict:
+    """A method's stages with their one-line help (and, with ``recipes``, its default recipe per stage
+    for a generic dataset)."""
+    from mlcap.plugins import load_method
+    from mlcap.protocol import ModelSpec
+
+    method = load_method(name)
+    spec = ModelSpec(labels=[])
+    out = {"stages": list(method.stages), "stage_help": dict(method.stage_help),
+           "threshold": method.threshold_kind(spec), "tasks": list(method.tasks), "orders": list(method.orders),
+           "default_beam": method.default_beam}
+    if recipes:
+        from mlcap.training.recipe import recipe_json
+
+        out["recipes"] = {s: recipe_json(method.recipe(s, spec, "")) for s in method.stages}
+    return out
 
 
 @app.command()

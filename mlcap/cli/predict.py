@@ -21,10 +21,12 @@ def predict(paths: Optional[List[str]] = None, **values):
     """Predict labels (or captions): one JSON object per image on stdout, for a prepared split
     (--data) or for image files and folders (--images PATH...)."""
     from mlcap.config import PredictOptions, resolve
+    from mlcap.plugins import installed_stage_names
     from mlcap.inference.records import image_rows, predict_rows
 
     images, glob = values["images"], values["glob"]
-    opts = resolve(PredictOptions, "predict", model_values(PREDICT_OPTIONS, values), values["config"])
+    opts = resolve(PredictOptions, "predict", model_values(PREDICT_OPTIONS, values), values["config"],
+                   stage_names=installed_stage_names)
     if distributed.world_size() > 1 and (images or opts.attention is not None):
         raise MlcapError("under torchrun, predict takes a prepared split (--data) without --attention; "
                          "--images and --attention run in one process")

@@ -75,9 +75,10 @@ def _run_stage(stage: str, values: dict) -> None:
     for name in DICT_OPTIONS:
         cli[name] = _parsed(name, cli[name]) if cli.get(name) else None
     from mlcap.config import TrainOptions, resolve
+    from mlcap.plugins import installed_stage_names
     from mlcap.training.loop import train_stage
 
-    opts = resolve(TrainOptions, stage, cli, values.get("config"))
+    opts = resolve(TrainOptions, stage, cli, values.get("config"), stage_names=installed_stage_names)
     emit(train_stage(stage, opts))
 
 

@@ -15,7 +15,7 @@ import json
 import subprocess
 from pathlib import Path
 
-import mlcap
+from mlcap.version import __version__
 
 CHUNK = 1 << 20
 #: Recorded for the reader, not compared.
@@ -43,10 +43,13 @@ def file_fingerprint(path: Path | None) -> str | None:
     return digest.hexdigest()[:16]
 
 
+#: The folder that holds the mlcap package (a git checkout when mlcap runs from its own clone).
+SOURCE = Path(__file__).resolve().parents[2]
+
+
 def _git(*args: str) -> str | None:
-    root = Path(mlcap.__file__).resolve().parents[1]
     try:
-        out = subprocess.run(["git", "-C", str(root), *args], capture_output=True, timeout=30)
+        out = subprocess.run(["git", "-C", str(SOURCE), *args], capture_output=True, timeout=30)
     except (OSError, subprocess.TimeoutExpired):
         return None
     return out.stdout.decode("utf-8", "replace") if out.returncode == 0 else None
@@ -56,14 +59,14 @@ def code_state() -> dict:
     """mlcap's version and, when mlcap runs from its own git checkout, its commit, whether it is
     dirty, and the diff's hash (an installed mlcap inside some other repository records none)."""
     top = _git("rev-parse", "--show-toplevel")
-    source = Path(mlcap.__file__).resolve().parents[1]
+    source = SOURCE
     commit = _git("rev-parse", "HEAD") if top and Path(top.strip()).resolve() == source \
         and (source / "pyproject.toml").is_file() else None
     if commit is None:
-        return {"mlcap": mlcap.__version__, "git": None}
+        return {"mlcap": __version__, "git": None}
     status = _git("status", "--porcelain", "--untracked-files=no") or ""
     diff = _git("diff", "HEAD") or ""
-    return {"mlcap": mlcap.__version__, "git": commit.strip(), "dirty": bool(status.strip()),
+    return {"mlcap": __version__, "git": commit.strip(), "dirty": bool(status.strip()),
             "diff": hashlib.sha256(diff.encode()).hexdigest()[:16] if status.strip() else None}
 
 

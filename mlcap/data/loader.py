@@ -21,7 +21,7 @@ from mlcap.data.pipeline import loader_settings
 from mlcap.data.prepared import PreparedDataset, Sample
 from mlcap.data.sample_keys import Seeded, restrict, split_key
 from mlcap.data.words import tokenize
-from mlcap.protocol import PAD, Batch
+from mlcap.contract_data import PAD, Batch
 
 
 @dataclass

@@ -21,7 +21,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from mlcap.nn.sample_noise import SampleDropout
+from mlcap.sample_noise import SampleDropout
 from mlcap.models.registry import load_state_dict_file, no_offline_weights, register_backbone
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)

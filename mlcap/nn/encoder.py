@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from mlcap.nn.sample_noise import SampleDropout
+from mlcap.sample_noise import SampleDropout
 from mlcap.protocol import EncoderOutput
 
 

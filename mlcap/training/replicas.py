@@ -58,7 +58,7 @@ class _StageLoss(nn.Module):
     def forward(self, batch):
         if batch is None:
             return {"loss": sum(p.sum() * 0.0 for p in self.model.parameters() if p.requires_grad)}
-        with seeding.seeded_batch(batch.seeds):      # per-sample model-side draws (mlcap/nn/sample_noise.py)
+        with seeding.seeded_batch(batch.seeds):      # per-sample model-side draws (mlcap/sample_noise.py)
             return self.method.stage_loss(self.model, batch, self.stage, self.spec)
 
 

@@ -74,13 +74,11 @@ def label_counts(data: PreparedDataset) -> dict[str, list[int]]:
 
 
 def spec_for_stage(run: RunDir, method, data: PreparedDataset, opts: TrainOptions) -> ModelSpec:
-    """The run's spec (created by its first stage); a later stage may change the options that
-    are not structural (loss weights, ...) for itself, and is refused a structural change."""
+    """The run's spec (a first stage's: new, written by ``create_run`` once every check passed); a
+    later stage may change the options that are not structural (loss weights, ...) for itself, and
+    is refused a structural change."""
     if run.info() is None:
-        spec = _new_spec(method, data, opts)
-        run.create(method.name, data.name, spec, {"vocab_size": opts.vocab_size or 12000,
-                                                  "min_count": opts.min_count})
-        return spec
+        return _new_spec(method, data, opts)
     info = run.check(method.name, data.labels)
     spec = run.spec()
     created = info.get("created_with", {})
@@ -96,6 +94,13 @@ def spec_for_stage(run: RunDir, method, data: PreparedDataset, opts: TrainOption
     if opts.method_options:
         spec = replace(spec, options=merged_method_options(method, spec, opts.method_options))
     return spec
+
+
+def create_run(run: RunDir, method, data: PreparedDataset, spec: ModelSpec, opts: TrainOptions) -> None:
+    """A first stage's ``run.json`` (nothing to do for a later stage)."""
+    if run.info() is None:
+        run.create(method.name, data.name, spec, {"vocab_size": opts.vocab_size or 12000,
+                                                  "min_count": opts.min_count})
 
 
 def merged_method_options(method, spec: ModelSpec, given: dict) -> dict:

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 
 import torch
 
-import mlcap
+from mlcap.version import __version__
 from mlcap.config import TrainOptions
 from mlcap.data.image_cache import DecodedImages
 from mlcap.data.pipeline import resolve_workers
@@ -30,7 +30,8 @@ from mlcap.training.freeze import FreezePlan
 from mlcap.training.recipe import LrSchedule, build_optimizer, recipe_json, resolve_recipe
 from mlcap.training.replicas import GlobalBatchSampler, Replicas
 from mlcap.training.run import RunDir
-from mlcap.training.setup import initial_model, pick_device, spec_for_stage
+from mlcap.training.setup import create_run, initial_model, pick_device, spec_for_stage
+from mlcap.training.stage_threshold import check_threshold_option
 from mlcap.training.swa import WeightAverager
 from mlcap.training.validate import Selector, ValidationSplit, check_select_by, validation_split
 
@@ -95,7 +96,7 @@ class Stage:
                 "dataset": self.data.name, "options": self.opts.model_dump(mode="json"),
                 "recipe": recipe_json(self.recipe), "method_options": self.spec.options,
                 "validation": self.val.record(), "backbone_frozen": self.plan.backbone_frozen,
-                "versions": {"mlcap": mlcap.__version__, "torch": torch.__version__,
+                "versions": {"mlcap": __version__, "torch": torch.__version__,
                              "python": platform.python_version()}}
 
     def loader(self, split: str, indices, shuffle: bool = False, generator=None, augment: bool = False,
@@ -184,31 +185,12 @@ def _check_order(method, order: str | None) -> None:
 def prepare_stage(name: str, opts: TrainOptions) -> Stage:
     data = PreparedDataset(opts.data)
     method = load_method(opts.method)
-    if name not in method.stages:
-        raise MlcapError(f"method {method.name!r} has no stage {name!r} (its stages: {', '.join(method.stages)})")
     run = RunDir(opts.run)
-    removed = remove_orphans(run.root) if distributed.is_main() else 0
-    if removed:
-        note(f"{run.root}: removed {removed} temporary file(s) of interrupted writes")
-    _check_order(method, opts.order)
-    if opts.features is None:
-        _check_image_paths(data)
-    spec = spec_for_stage(run, method, data, opts)
-    overwrite = _check_existing_stage(run, name, opts.resume)
-    recipe = resolve_recipe(method, name, spec, data.name, opts.model_dump())
-    if opts.decode == "gpu" and recipe.augment:
-        raise MlcapError(f"{name}: --decode gpu cannot be used with augmentation (the recipe's or --augment): the "
-                         "transforms run on the loader's decoded pixels; use --decode torchvision")
-    check_select_by(recipe.select_by, spec.task)
-    from mlcap.training.stage_threshold import check_threshold_option
-
-    check_threshold_option(method, opts.threshold, spec)
-    check_feature_options(opts.features, opts.features_memory, opts.features_dtype)
-    if opts.features is not None:
-        check_cache_fits(opts.features, spec.weights, spec.image_size)
+    spec, recipe, overwrite = _checked(name, opts, data, method, run)
     val = validation_split(data, run.root, opts.val_fraction, opts.seed)
     if val.split is None and (recipe.schedule == "plateau" or opts.patience):
         raise MlcapError(f"{name}: --schedule plateau and --patience need validation: {val.note}")
+    create_run(run, method, data, spec, opts)       # every check has passed: a first stage's run.json
     model, resume = initial_model(method, run, name, spec, opts)
     device = pick_device(opts.device)
     if opts.sync_bn and distributed.active():   # before the groups: the conversion makes new parameters
@@ -239,6 +221,31 @@ def prepare_stage(name: str, opts: TrainOptions) -> Stage:
             stage.scaler.load_state_dict(saved)
     distributed.barrier()           # every rank set up, rank 0's removals done, before anything trains
     return stage
+
+
+def _checked(name: str, opts: TrainOptions, data: PreparedDataset, method, run: RunDir):
+    """``(spec, recipe, overwrite)``: every option checked against the method, the run and the recipe
+    before anything is written or built."""
+    if name not in method.stages:
+        raise MlcapError(f"method {method.name!r} has no stage {name!r} (its stages: {', '.join(method.stages)})")
+    removed = remove_orphans(run.root) if distributed.is_main() else 0
+    if removed:
+        note(f"{run.root}: removed {removed} temporary file(s) of interrupted writes")
+    _check_order(method, opts.order)
+    if opts.features is None:
+        _check_image_paths(data)
+    spec = spec_for_stage(run, method, data, opts)
+    overwrite = _check_existing_stage(run, name, opts.resume)
+    recipe = resolve_recipe(method, name, spec, data.name, opts.model_dump())
+    if opts.decode == "gpu" and recipe.augment:
+        raise MlcapError(f"{name}: --decode gpu cannot be used with augmentation (the recipe's or --augment): the "
+                         "transforms run on the loader's decoded pixels; use --decode torchvision")
+    check_select_by(recipe.select_by, spec.task)
+    check_threshold_option(method, opts.threshold, spec)
+    check_feature_options(opts.features, opts.features_memory, opts.features_dtype)
+    if opts.features is not None:
+        check_cache_fits(opts.features, spec.weights, spec.image_size)
+    return spec, recipe, overwrite
 
 
 def _check_existing_stage(run: RunDir, name: str, resume: bool | None) -> bool:

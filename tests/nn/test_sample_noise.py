@@ -1,4 +1,4 @@
-"""mlcap/nn/sample_noise.py: model-side draws per sample (REINFORCE actions, dropout masks) are
+"""mlcap/sample_noise.py: model-side draws per sample (REINFORCE actions, dropout masks) are
 the same for a sample whatever batch it is in, and torch's own draws without batch seeds."""
 
 from __future__ import annotations
@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from mlcap import seeding
-from mlcap.nn.sample_noise import SampleDropout, sample_bernoulli, sample_uniform
+from mlcap.sample_noise import SampleDropout, sample_bernoulli, sample_uniform
 
 
 def test_uniform_rows_follow_their_sample():

@@ -46,12 +46,11 @@ import torch.nn.functional as F
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 from torch import nn
 
-from mlcap.nn import ConceptEncoder, create_backbone
+from mlcap.nn import ConceptEncoder, create_backbone, sample_bernoulli
 from mlcap.nn.alignment import label_sets_of
 from mlcap.nn.decoding import labels_at_or_above, padded_labels_at_or_above
 from mlcap.nn.losses import concept_bce
 from mlcap.nn.reinforce import baseline_loss, bernoulli_log_prob, reinforce_loss, returns_to_go
-from mlcap.nn.sample_noise import sample_bernoulli
 from mlcap.protocol import (Batch, DecodeOptions, Decoded, Method, ModelSpec, Recipe, images_only, method_options,
                             structural)
 

@@ -21,7 +21,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from mlcap.nn.sample_noise import WARP, sample_uniform
+from mlcap.nn import WARP, sample_uniform
 from mlcap.protocol import Batch
 
 
@@ -54,7 +54,7 @@ def warp(scores: torch.Tensor, batch: Batch, generator: torch.Generator | None =
     candidate = pos[:, :, None] & neg[:, None, :]
     violates = candidate & (margin > 0)
     # a random order of the negatives per (image, positive): the draw order, per image from its own
-    # seed in training (``mlcap.nn.sample_noise``), from ``generator`` when one is given
+    # seed in training (``mlcap.sample_noise``), from ``generator`` when one is given
     if generator is not None:
         keys = torch.rand(margin.shape, generator=generator, device=f.device)
     else:

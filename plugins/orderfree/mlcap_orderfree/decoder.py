@@ -29,7 +29,7 @@ from torch import nn
 from mlcap_orderfree.pool_search import PoolSearch, pool_beam_search
 from mlcap.nn.attention import SoftAttention, annotation_vectors
 from mlcap.nn.lstm import LSTMCell
-from mlcap.nn.sample_noise import SampleDropout
+from mlcap.nn import SampleDropout
 from mlcap.protocol import PAD, EncoderOutput
 
 

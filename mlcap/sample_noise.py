@@ -12,7 +12,6 @@ import torch
 from torch import nn
 
 from mlcap import seeding
-from mlcap.seeding import DROPOUT, REINFORCE, WARP  # noqa: F401 -- the streams a method draws from
 
 
 def sample_uniform(batch_size: int, shape: tuple, purpose: int, device=None) -> torch.Tensor:
