@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 
 from mlcap.errors import MlcapError
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 __all__ = ["MlcapError", "Predictor", "evaluate", "load_run", "__version__"]
 
 if TYPE_CHECKING:       # what type checkers and editors see; at run time, __getattr__ below
