@@ -24,3 +24,19 @@ class TrainingDiverged(MlcapError):
 def at(path, line: int | None = None) -> str:
     """``file:line`` prefix for error messages."""
     return f"{path}:{line}" if line is not None else str(path)
+
+
+def did_you_mean(name, valid) -> str:
+    """``; did you mean 'b'?`` where one of ``valid`` is close to ``name`` (difflib, case-insensitive), else ``""``."""
+    import difflib
+
+    lower = {str(v).lower(): str(v) for v in valid}
+    close = difflib.get_close_matches(str(name).lower(), list(lower), n=1)
+    return f"; did you mean {lower[close[0]]!r}?" if close else ""
+
+
+def unknown_name(what: str, name, valid, known: str = "known") -> MlcapError:
+    """One line for a name that is not one of ``valid``: ``unknown WHAT 'name' (KNOWN: a, b, c)``,
+    with ``did_you_mean``'s hint."""
+    valid = [str(v) for v in valid]
+    return MlcapError(f"unknown {what} {name!r} ({known}: {', '.join(valid) or 'none'}){did_you_mean(name, valid)}")

@@ -16,32 +16,13 @@ import numpy as np
 
 from mlcap.data.prepared import PreparedDataset
 from mlcap.errors import MlcapError, at
+from mlcap.metric_groups import CAPTION_GROUPS, METRICS, parse_metrics  # noqa: F401  (re-exported)
 from mlcap.metrics import (classification_metrics, duplicate_ratio, instance_metrics, mean_accuracy,
                            mean_average_precision, n_plus, per_image_average_metrics, per_image_metrics,
                            top_k_mask)
 from mlcap.metrics.order import cooccurrence_difference, order_rigidness, save_heatmap
 from mlcap.progress import note
 from mlcap.textfile import decode_utf8, parse_json, read_json, read_text, require_regular_file
-
-# group -> the keys it reports; definitions and papers in mlcap/metrics/multilabel.py
-METRICS = {
-    "f1": ("C-P", "C-R", "C-F1", "O-P", "O-R", "O-F1"),    # per-class (macro) and micro
-    "image": ("I-P", "I-R", "I-F1"),                       # I-F1: mean of per-image F1s
-    "per-image": ("PI-P", "PI-R", "PI-F1"),                # S-CNN-RNN's "overall": F1 of the averages
-    "map": ("mAP",),
-    "nplus": ("N+",),
-    "duplicates": ("dup",),
-    "rigidness": ("rigid",),
-    "ma": ("mA",),
-    "instance": ("Acc", "Prec", "Rec", "F1"),
-    # caption metrics (pycocoevalcap)
-    "bleu": ("BLEU-1", "BLEU-2", "BLEU-3", "BLEU-4"),
-    "meteor": ("METEOR",),
-    "rouge": ("ROUGE-L",),
-    "cider": ("CIDEr",),
-    "spice": ("SPICE",),
-}
-CAPTION_GROUPS = ("bleu", "meteor", "rouge", "cider", "spice")
 
 
 @dataclass
@@ -54,14 +35,6 @@ class Predictions:
     missing: int                # ground-truth images with no prediction
     unknown: int                # predictions whose id is not in the split
     concept_free: bool = False  # captions without concepts (a captioner that predicts none)
-
-
-def parse_metrics(spec: str) -> list[str]:
-    names = [m.strip() for m in spec.split(",") if m.strip()]
-    unknown = [m for m in names if m not in METRICS]
-    if unknown or not names:
-        raise MlcapError(f"unknown metric {unknown[0] if unknown else spec!r} (known: {', '.join(METRICS)})")
-    return names
 
 
 def source_name(source) -> str:

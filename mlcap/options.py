@@ -189,7 +189,7 @@ PREDICT_OPTIONS: dict[str, Opt] = {
                      ge=0, le=1),
     "coco_results": opt(Path | None, None, "Captioning: also write [{image_id, caption}] here."),
     "attention": opt(Path | None, None, "Write each emitted label's attention map over the image (PNG) under "
-                     "this folder."),
+                     "this folder: DIR/<id>/ for --data, DIR/<n>_<file stem>/ for --images."),
     "batch_size": opt(int, 64, "Batch size (default 64).", ge=1),
     "device": opt(Device, "auto", "auto, cpu or cuda."),
     "num_workers": opt(int | None, None, "Data-loading worker processes (default: 0 on CPU; on CUDA the cores).",

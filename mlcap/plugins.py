@@ -13,7 +13,7 @@ import importlib.util
 import os
 from importlib.metadata import EntryPoint, entry_points
 
-from mlcap.errors import MlcapError
+from mlcap.errors import MlcapError, unknown_name
 
 GROUP = "mlcap.methods"
 
@@ -74,8 +74,7 @@ def load_method(name: str):
     """The method object registered under ``name`` (see ``mlcap.protocol.Method``)."""
     eps = _entry_points()
     if name not in eps:
-        installed = ", ".join(sorted(eps)) or "none"
-        raise MlcapError(f"unknown method {name!r} (installed: {installed})")
+        raise unknown_name("method", name, sorted(eps), "installed")
     method = eps[name].load()
     if isinstance(method, type):
         method = method()

@@ -26,7 +26,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from mlcap.contract_data import (ALIGNED_ORDERS, FREE_ORDER, OPTIMIZERS, PAD, SCHEDULES, SEQUENCE_ORDERS, STAGES,
                                  UNK_WORD, Batch, DecodeOptions, Decoded, EncoderOutput, ModelSpec, Recipe, cut_at_end,
                                  images_only)
-from mlcap.errors import MlcapError
+from mlcap.errors import MlcapError, did_you_mean
 
 if TYPE_CHECKING:  # torch stays out of `mlcap --help`
     import torch
@@ -55,6 +55,10 @@ def method_options(model: type[BaseModel], method: str, options: dict):
     except ValidationError as e:
         err = e.errors()[0]
         where = ".".join(str(p) for p in err["loc"]) or "options"
+        if err["type"] == "extra_forbidden":
+            valid = list(model.model_fields)
+            raise MlcapError(f"{method}: method option {where!r} is unknown (options: {', '.join(valid) or 'none'})"
+                             + did_you_mean(where, valid)) from None
         raise MlcapError(f"{method}: method option {where!r}: {err['msg']}") from None
 
 

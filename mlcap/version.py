@@ -1,3 +1,3 @@
 """mlcap's version (also in pyproject.toml)."""
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"

@@ -64,11 +64,12 @@ def test_bad_export_requests_are_one_line(tiny_runs, tmp_path, mlcap, args, mess
     assert not (tmp_path / "m.pt").exists()
 
 
-def test_export_refuses_a_path_in_the_run_folder_or_under_no_folder(tiny_runs, tmp_path, mlcap):
+def test_export_refuses_a_path_in_the_run_folder_or_under_a_file(tiny_runs, tmp_path, mlcap):
     _, runs = tiny_runs
     best = runs["bce"] / "pretrain-cnn.best.pt"
     before = best.read_bytes()
     res = mlcap("export", "--run", runs["bce"], "--out", best)
     assert res.code == 2 and "inside the run folder" in res.err and best.read_bytes() == before
-    res = mlcap("export", "--run", runs["bce"], "--out", tmp_path / "nowhere" / "m.pt")
-    assert res.code == 2 and "no folder" in res.err
+    (tmp_path / "file").write_text("")
+    res = mlcap("export", "--run", runs["bce"], "--out", tmp_path / "file" / "m.pt")
+    assert res.code == 2 and "cannot make the folder" in res.err and res.err.count("\n") == 1

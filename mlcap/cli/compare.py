@@ -12,6 +12,7 @@ import typer
 
 from mlcap.cli.app import app
 from mlcap.errors import MlcapError
+from mlcap.metric_groups import METRICS
 from mlcap.textfile import read_text
 
 
@@ -32,6 +33,9 @@ def _preset_types():
         out: StrictStr | None = None
         metrics: StrictStr | list[StrictStr] | None = None
         epochs_scale: float | None = Field(None, gt=0, le=100)
+        epochs: StrictInt | None = Field(None, ge=1)
+        image_size: StrictInt | None = Field(None, ge=16, le=4096)
+        batch_size: StrictInt | None = Field(None, ge=1)
         seeds: list[StrictInt] | StrictStr | None = None
         device: Literal["auto", "cpu", "cuda"] | None = None
         top_k: StrictInt | None = Field(None, ge=1)
@@ -40,8 +44,10 @@ def _preset_types():
     return PresetTypes
 
 
+#: Training flags given to every variant (a variant's own value wins), not part of its name.
+SHARED_FLAGS = ("epochs", "image_size", "batch_size")
 PRESET_KEYS = {"data", "features", "backbone", "weights", "methods", "out", "metrics", "epochs_scale", "seeds",
-               "device", "top_k", "title", "variant"}
+               "device", "top_k", "title", "variant", *SHARED_FLAGS}
 
 
 def _read_preset(path: Path) -> dict:
@@ -85,6 +91,18 @@ def _variants(methods: Optional[str], preset: dict, config: Optional[Path]):
                      "tables in a --config preset)")
 
 
+def _shared_flags(given: dict, preset: dict, epochs_scale) -> dict:
+    """``--epochs``, ``--image-size``, ``--batch-size`` (or the preset's), for every variant's stages."""
+    flags = {k: v if v is not None else preset.get(k) for k, v in given.items()}
+    flags = {k: v for k, v in flags.items() if v is not None}
+    if "epochs" in flags and epochs_scale is not None:
+        raise MlcapError("--epochs and --epochs-scale: give one (--epochs sets every stage's epochs)")
+    from mlcap.config import validated
+
+    validated(_preset_types(), flags)
+    return flags
+
+
 def _path(value) -> Optional[Path]:
     return None if value is None else Path(value)
 
@@ -108,10 +126,16 @@ def compare(
     features: Optional[Path] = typer.Option(None, help="Train and predict from this HDF5 feature cache."),
     backbone: Optional[str] = typer.Option(None, help="Backbone of every run (see `mlcap backbones`)."),
     weights: Optional[str] = typer.Option(None, help="Backbone weights of every run (a state dict, or imagenet)."),
-    metrics: Optional[str] = typer.Option(None, help="Comma list (default f1,map; captioning runs add bleu,meteor,"
-                                          "rouge,cider)."),
+    metrics: Optional[str] = typer.Option(None, help=f"Comma list of {', '.join(METRICS)} (any case; default "
+                                          "f1,map; captioning runs add bleu,meteor,rouge,cider)."),
     epochs_scale: Optional[float] = typer.Option(None, help="Multiply every stage's default epochs (not a "
                                                  "variant's own) by this (default 1)."),
+    epochs: Optional[int] = typer.Option(None, help="Epochs of every stage of every variant (a variant's own "
+                                         "epochs win); not part of the variant names.", show_default=False),
+    image_size: Optional[int] = typer.Option(None, help="Input side in pixels of every variant (default: the "
+                                             "backbone's).", show_default=False),
+    batch_size: Optional[int] = typer.Option(None, help="Training batch size of every variant (default 32).",
+                                             show_default=False),
     seeds: Optional[str] = typer.Option(None, help="Comma list of seeds (default 0): mean ± std over them."),
     top_k: Optional[int] = typer.Option(None, help="Score the k highest-scoring labels."),
     device: Optional[str] = typer.Option(None, help="auto, cpu or cuda."),
@@ -123,25 +147,14 @@ def compare(
 ):
     """Train, predict and evaluate a list of methods and variants on one dataset: one table."""
     from mlcap.compare import compare as run_compare
-    from mlcap.compare.runner import Setup
-    from mlcap.evaluation import parse_metrics
 
     preset = _read_preset(config) if config is not None else {}
     pick = lambda cli, key, default=None: cli if cli is not None else preset.get(key, default)  # noqa: E731
-    data, out = _path(pick(data, "data")), _path(pick(out, "out"))
-    if data is None or out is None:
-        raise MlcapError(f"missing option {'--data' if data is None else '--out'}")
-    scale = float(pick(epochs_scale, "epochs_scale", 1.0))
-    if not 0 < scale <= 100:
-        raise MlcapError(f"--epochs-scale {scale}: a factor in (0, 100]")
-    device = pick(device, "device", "auto")
-    if device not in ("auto", "cpu", "cuda"):
-        raise MlcapError(f"--device {device!r}: auto, cpu or cuda")
+    setup = _setup(preset, pick, data=data, out=out, features=features, backbone=backbone, weights=weights,
+                   epochs_scale=epochs_scale, device=device,
+                   shared={"epochs": epochs, "image_size": image_size, "batch_size": batch_size})
     metric_text = pick(metrics, "metrics")
-    names = parse_metrics(metric_text if isinstance(metric_text, str) else ",".join(metric_text)) \
-        if metric_text else None
-    setup = Setup(data=data, out=out, features=_path(pick(features, "features")), backbone=pick(backbone, "backbone"),
-                  weights=pick(weights, "weights"), epochs_scale=scale, device=device)
+    names = _metric_names(metric_text) if metric_text else None
     variants = _variants(methods, preset, config)
     if dry_run:
         return _print_plan(setup, variants, _seeds(pick(seeds, "seeds", "0")), json_output)
@@ -152,3 +165,27 @@ def compare(
         return
     title = preset.get("title")
     sys.stdout.write((f"### {title}\n\n" if title else "") + table)
+
+
+def _metric_names(text) -> list[str]:
+    from mlcap.evaluation import parse_metrics
+
+    return parse_metrics(text if isinstance(text, str) else ",".join(text))
+
+
+def _setup(preset: dict, pick, *, data, out, features, backbone, weights, epochs_scale, device, shared: dict):
+    """The ``Setup`` every run shares, from the command line and the preset (the command line wins)."""
+    from mlcap.compare.runner import Setup
+
+    data, out = _path(pick(data, "data")), _path(pick(out, "out"))
+    if data is None or out is None:
+        raise MlcapError(f"missing option {'--data' if data is None else '--out'}")
+    shared = _shared_flags(shared, preset, pick(epochs_scale, "epochs_scale"))
+    scale = float(pick(epochs_scale, "epochs_scale", 1.0))
+    if not 0 < scale <= 100:
+        raise MlcapError(f"--epochs-scale {scale}: a factor in (0, 100]")
+    device = pick(device, "device", "auto")
+    if device not in ("auto", "cpu", "cuda"):
+        raise MlcapError(f"--device {device!r}: auto, cpu or cuda")
+    return Setup(data=data, out=out, features=_path(pick(features, "features")), backbone=pick(backbone, "backbone"),
+                 weights=pick(weights, "weights"), epochs_scale=scale, device=device, train=shared)

@@ -10,6 +10,7 @@ import typer
 
 from mlcap.cli.app import CONFIG, app, emit, finite
 from mlcap.errors import MlcapError
+from mlcap.metric_groups import METRICS
 from mlcap.names import output_stems, row_names
 
 
@@ -18,7 +19,8 @@ def evaluate(
     predictions: Optional[List[str]] = typer.Argument(None, help="Prediction JSONL files, or - for stdin."),
     data: Optional[Path] = typer.Option(None, "--data", help="Prepared dataset directory. [required unless --coco-captions]"),
     split: Optional[str] = typer.Option(None, help="Split of the ground truth (default test)."),
-    metrics: Optional[str] = typer.Option(None, help="Comma list of f1, image, map, nplus, duplicates, rigidness, ma, instance, bleu, meteor, rouge, cider, spice."),
+    metrics: Optional[str] = typer.Option(None, help=f"Comma list of {', '.join(METRICS)} (any case; "
+                                          "default f1,map)."),
     top_k: Optional[int] = typer.Option(None, help="Score the k highest-scoring labels (3 is customary)."),
     json_output: Optional[bool] = typer.Option(None, "--json", help="Machine-readable output."),
     cooccurrence: Optional[Path] = typer.Option(None, help="Write co-occurrence difference .npy/.png here."),

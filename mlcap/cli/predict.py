@@ -56,8 +56,7 @@ app.command()(with_options(predict, PREDICT_OPTIONS, first=_PATHS))
 def _image_paths(opts, paths: list[str], glob: str | None) -> list:
     from mlcap.data.image_files import collect_image_paths
 
-    for flag, value in (("--data", opts.data), ("--features", opts.features), ("--attention", opts.attention),
-                        ("--coco-results", opts.coco_results)):
+    for flag, value in (("--data", opts.data), ("--features", opts.features), ("--coco-results", opts.coco_results)):
         if value is not None:
             raise MlcapError(f"{flag} does not go with --images (ids are file paths, there is no split)")
     return collect_image_paths(paths, glob)

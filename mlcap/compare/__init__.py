@@ -80,7 +80,8 @@ def _plots(setup: Setup, dataset, summary: list[dict], columns: list[str], first
             per_class[entry["variant"]] = f1
         write_cooccurrence(folder / "cooccurrence", Variant(entry["variant"], "").slug, y_true, y_pred,
                            dataset.labels, None)
-    written.append(plots.per_class_f1(per_class, dataset.labels, folder / "per_class_f1.png"))
+    if per_class:                               # none for captioners without concepts
+        written.append(plots.per_class_f1(per_class, dataset.labels, folder / "per_class_f1.png"))
     written.append(plots.training_curves({e["variant"]: first[e["variant"]] for e in summary},
                                          folder / "training_curves.png"))
     return written

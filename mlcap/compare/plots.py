@@ -44,14 +44,17 @@ def metric_bars(summary: list[dict], columns: list[str], path: Path) -> Path:
 
 
 def per_class_f1(per_class: dict[str, np.ndarray], labels: list[str], path: Path) -> Path:
-    """One line of per-class F1 per variant, the classes sorted by the first variant's F1."""
+    """Grouped bars of per-class F1, one bar per variant in each class's group, the classes sorted by
+    the first variant's F1 (classes are categories: no line joins them)."""
     plt = _pyplot()
     first = next(iter(per_class.values()))
-    order = np.argsort(-first)
-    fig, ax = plt.subplots(figsize=(max(6, 0.3 * len(labels)), 4))
-    for name, f1 in per_class.items():
-        ax.plot(range(len(labels)), f1[order], marker="o", ms=3, label=name)
-    ax.set_xticks(range(len(labels)), [labels[i] for i in order], rotation=90, fontsize=7)
+    order = np.argsort(-first, kind="stable")
+    x = np.arange(len(labels))
+    width = 0.8 / max(1, len(per_class))
+    fig, ax = plt.subplots(figsize=(max(6, 0.3 * len(labels) * max(1, len(per_class))), 4))
+    for i, (name, f1) in enumerate(per_class.items()):
+        ax.bar(x + i * width, f1[order], width, label=name)
+    ax.set_xticks(x + width * (len(per_class) - 1) / 2, [labels[i] for i in order], rotation=90, fontsize=7)
     ax.set_ylabel("F1 per class")
     return _save(fig, ax, path)
 

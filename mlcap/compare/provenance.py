@@ -5,7 +5,8 @@ dirty flag (the uncommitted diff's hash is recorded, not compared: an edit of a 
 does not retrain a comparison, a commit does), the dataset's fingerprint (its manifests and
 metadata: images are named there, and a changed list changes it), the feature cache's (size,
 modification time and a hash of its first and last MiB), and the request itself (method, flags,
-options, seed, budget scale). The recipe each stage resolved is recorded beside them.
+options, seed, budget scale, the flags given to every variant: ``--epochs``, ``--image-size``,
+``--batch-size``). The recipe each stage resolved is recorded beside them.
 """
 
 from __future__ import annotations

@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from mlcap.compare import provenance as prov
@@ -33,6 +33,7 @@ class Setup:
     device: str = "auto"
     split: str = "test"
     code: dict | None = None
+    train: dict = field(default_factory=dict)   # training flags of every variant's stages (a variant's own win)
 
     def run_dir(self, variant_slug: str, seed: int) -> Path:
         return self.out / "runs" / variant_slug / f"seed{seed}"
@@ -52,7 +53,7 @@ def stages_of(method, variant: Variant) -> list[str]:
 
 
 def _stage_flags(method, variant: Variant, stage: str, setup: Setup, dataset_name: str) -> dict:
-    flags = {**variant.train, **variant.stage_train.get(stage, {})}
+    flags = {**setup.train, **variant.train, **variant.stage_train.get(stage, {})}
     if setup.epochs_scale != 1.0 and "epochs" not in flags:
         from mlcap.protocol import ModelSpec
 
@@ -149,6 +150,9 @@ def expected_provenance(variant: Variant, seed: int, setup: Setup) -> dict:
     """What the run of ``variant`` for ``seed`` records, and must match to be reused."""
     request = {**variant.request(), "seed": seed, "epochs_scale": setup.epochs_scale, "backbone": setup.backbone,
                "weights": setup.weights, "split": setup.split, "sources": _sources(variant, seed, setup)}
+    shared = {k: v for k, v in setup.train.items() if k not in variant.train}
+    if shared:                      # absent when none, so that runs made before these flags still match
+        request["shared"] = shared
     return prov.provenance(request, setup.data, setup.features, setup.code or prov.code_state())
 
 

@@ -13,7 +13,7 @@ import json
 import re
 from dataclasses import asdict, dataclass, field
 
-from mlcap.errors import MlcapError
+from mlcap.errors import MlcapError, did_you_mean
 
 #: Training flags a variant may not set: compare sets them for every run.
 COMPARE_OWNED = {"method", "data", "run", "seed", "device", "features", "resume", "init_from", "method_options",
@@ -80,7 +80,7 @@ def place_key(variant: Variant, key: str, value, method, where: str, stage: str 
         if stage is None:
             valid += [k for k in (*PREDICT_KEYS, *sorted(option_fields)) if k.replace("_", "-") not in valid]
         raise MlcapError(f"{where}: unknown key {key!r} for method {variant.method} (training flags, then predict "
-                         f"flags, then method options: {', '.join(valid)})")
+                         f"flags, then method options: {', '.join(valid)}){did_you_mean(key.strip(), valid)}")
 
 
 def parse_spec(text: str) -> Variant:

@@ -48,8 +48,9 @@ def _stdin_paths() -> list[Path]:
 
 def collect_image_paths(args: list[str], glob: str | None = None) -> list[Path]:
     """Files as given (any suffix), folders searched recursively (``glob`` or the image suffixes),
-    ``-``: one path per line on stdin (a listed path that is not there is skipped and reported
-    when it is read, as an unreadable file is). A missing argument is an error."""
+    ``-``: one path per line on stdin. A path that is not there (an argument or a listed one) is
+    kept, to be skipped and counted when it is read, as an unreadable file is; when none of them
+    is there, that is an error."""
     if not args:
         raise MlcapError("--images: give image files, folders, or - (paths on stdin)")
     if args.count("-") > 1:
@@ -62,12 +63,13 @@ def collect_image_paths(args: list[str], glob: str | None = None) -> list[Path]:
         path = Path(arg)
         if path.is_dir():
             paths.extend(_folder_images(path, glob))
-        elif path.exists() or path.is_symlink():
-            paths.append(path)
         else:
-            raise MlcapError(f"{arg}: no such file or folder")
+            paths.append(path)
     if not paths:
         raise MlcapError("--images: stdin listed no image path")
+    if not any(p.exists() or p.is_symlink() for p in paths):
+        raise MlcapError(f"{paths[0]}: no such file or folder" if len(paths) == 1 else
+                         f"--images: none of the {len(paths)} paths exists (first: {paths[0]})")
     return paths
 
 

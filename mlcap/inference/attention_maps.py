@@ -5,9 +5,11 @@ A method that has attention declares ``attention_maps(model, batch, spec, decode
 of ``decoded.sequences`` (repeats included, in emitted order). Each map is scaled to [0, 1],
 upsampled to the model's input size and laid over the image as the model saw it (crop and
 resize, ``mlcap.data.loader.load_image``) with a colour map, one PNG per emitted label:
-``DIR/<image id>/<step>_<label>.png`` (characters other than letters, digits, ``.``, ``_``
-and ``-`` in ids and labels become ``_``). An image whose file cannot be read (e.g. a run
-predicted from cached features whose images are gone) is skipped and counted.
+``DIR/<image id>/<step>_<label>.png`` for a prepared split, ``DIR/<n>_<file stem>/<step>_<label>.png``
+for image files (``predict --images``; n: the file's place among them, from 1). Characters other
+than letters, digits, ``.``, ``_`` and ``-`` in ids, stems and labels become ``_``. An image whose
+file cannot be read (e.g. a run predicted from cached features whose images are gone) is skipped
+and counted.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ import torch
 import torch.nn.functional as F
 from PIL import Image, UnidentifiedImageError
 
+from mlcap.data.decode import fit_image, open_image
 from mlcap.data.loader import load_image
 from mlcap.data.prepared import PreparedDataset
 
@@ -43,21 +46,49 @@ def overlay(image: Image.Image, heat: torch.Tensor, alpha: float = 0.5) -> Image
 
 
 class AttentionWriter:
-    def __init__(self, out: Path, data: PreparedDataset, split: str, image_size: int):
-        self.out, self.data, self.image_size = Path(out), data, image_size
-        self.samples = {s.id: s for s in data.samples(split)}
+    """Writes the maps of each image under ``out``; ``locate(image_id)`` gives the image's folder name
+    and a function opening the image as the model saw it (see ``for_split``, ``for_files``)."""
+
+    def __init__(self, out: Path, image_size: int, locate):
+        self.out, self.image_size, self.locate = Path(out), image_size, locate
         self.images = self.maps = 0
         self.unreadable: list[str] = []
         self.out.mkdir(parents=True, exist_ok=True)
 
+    @classmethod
+    def for_split(cls, out: Path, data: PreparedDataset, split: str, image_size: int) -> "AttentionWriter":
+        """A prepared split's images: ``DIR/<image id>/``."""
+        samples = {s.id: s for s in data.samples(split)}
+
+        def locate(image_id):
+            sample = samples[image_id]
+            return safe_name(image_id), str(data.image_path(sample)), lambda: load_image(data, sample, image_size)
+
+        return cls(out, image_size, locate)
+
+    @classmethod
+    def for_files(cls, out: Path, paths: list, image_size: int) -> "AttentionWriter":
+        """Image files (ids: the paths as given): ``DIR/<n>_<file stem>/``, n its place in ``paths``
+        from 1 (zero-padded to the width of the count), so that two files of one stem stay apart."""
+        width, places = len(str(len(paths))), {}
+        for n, path in enumerate(paths, 1):
+            places.setdefault(str(path), []).append(n)
+
+        def locate(image_id):
+            n = places[image_id].pop(0) if len(places[image_id]) > 1 else places[image_id][0]
+            return (f"{n:0{width}d}_{safe_name(Path(image_id).stem)}", image_id,
+                    lambda: fit_image(open_image(image_id), image_size))
+
+        return cls(out, image_size, locate)
+
     def write(self, image_id: str, labels: list[str], maps: torch.Tensor) -> None:
-        sample = self.samples[image_id]
+        name, source, load = self.locate(image_id)
         try:
-            image = load_image(self.data, sample, self.image_size)
+            image = load()
         except (OSError, UnidentifiedImageError, ValueError):
-            self.unreadable.append(str(self.data.image_path(sample)))
+            self.unreadable.append(source)
             return
-        folder = self.out / safe_name(image_id)
+        folder = self.out / name
         folder.mkdir(exist_ok=True)
         for step, (label, heat) in enumerate(zip(labels, maps), 1):
             overlay(image, heat).save(folder / f"{step:02d}_{safe_name(label)}.png")

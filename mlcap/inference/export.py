@@ -85,7 +85,8 @@ def _save(module: nn.Module, example: torch.Tensor, names: tuple[str, ...], fmt:
             if fmt == "torchscript":
                 torch.jit.save(torch.jit.trace(module, example, check_trace=False), str(tmp))
             else:
-                axes = {n: {0: "batch"} for n in ("images", *names)}
+                # every symbolic dimension named (the exporter would call them e.g. "Wheresequence_dim_1")
+                axes = {n: {0: "batch", **({1: "steps"} if n == "sequence" else {})} for n in ("images", *names)}
                 torch.onnx.export(module, (example,), str(tmp), dynamo=False, input_names=["images"],
                                   output_names=list(names), dynamic_axes=axes)
         os.replace(tmp, path)
@@ -94,7 +95,8 @@ def _save(module: nn.Module, example: torch.Tensor, names: tuple[str, ...], fmt:
 
 
 def export_run(run: Path, fmt: str, out: Path, stage: str | None = None, checkpoint: str = "best") -> dict:
-    """Write ``out`` and ``out.json``; the summary printed by the command."""
+    """Write ``out`` and ``out.json`` (making ``out``'s folder); the summary printed by the command,
+    ``files`` naming both."""
     if fmt not in FORMATS:
         raise MlcapError(f"--format must be one of {', '.join(FORMATS)}, not {fmt!r}")
     if fmt == "onnx":
@@ -105,12 +107,14 @@ def export_run(run: Path, fmt: str, out: Path, stage: str | None = None, checkpo
     out = Path(out)
     if out.is_dir():
         raise MlcapError(f"--out {out}: is a folder; give the model file's path")
-    if not out.parent.is_dir():
-        raise MlcapError(f"--out {out}: no folder {out.parent}")
     if out.resolve().parent == Path(run).resolve():
         raise MlcapError(f"--out {out}: inside the run folder {run}, where it could replace the run's own files; "
                          "write the export elsewhere")
     predictor = Predictor(run, stage, checkpoint, device="cpu")
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)       # as a run's folder is made
+    except OSError as e:
+        raise MlcapError(f"--out {out}: cannot make the folder {out.parent} ({e.strerror or e})") from None
     size = predictor.spec.image_size
     example = torch.randn(2, 3, size, size, generator=torch.Generator().manual_seed(0))
     module, names, left = exported_module(predictor, example)
@@ -120,5 +124,6 @@ def export_run(run: Path, fmt: str, out: Path, stage: str | None = None, checkpo
     sidecar, tmp = Path(str(out) + ".json"), Path(str(out) + ".json.tmp")
     tmp.write_text(json.dumps(meta, indent=1))
     os.replace(tmp, sidecar)
-    return {"export": str(out), "format": fmt, "method": meta["method"], "stage": meta["stage"],
-            "outputs": meta["outputs"], "not_exported": meta["not_exported"], "labels": len(meta["labels"])}
+    return {"export": str(out), "files": [str(out), str(sidecar)], "format": fmt, "method": meta["method"],
+            "stage": meta["stage"], "outputs": meta["outputs"], "not_exported": meta["not_exported"],
+            "labels": len(meta["labels"])}

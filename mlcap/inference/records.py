@@ -1,4 +1,5 @@
-"""`mlcap predict`'s records: one JSON object per image of a prepared split or of image files.
+"""`mlcap predict`'s records: one JSON object per image of a prepared split or of image files
+(with ``--attention``, the maps of either: mlcap/inference/attention_maps.py).
 
     {"id": ..., "labels": [emitted order, duplicates removed],
      "scores": {label: probability}, "duplicates": n}
@@ -43,10 +44,15 @@ def _predictor(opts: PredictOptions, labels: list[str] | None) -> Predictor:
                      device=opts.device)
 
 
-def _attention_writer(predictor: Predictor, data: PreparedDataset, split: str, folder):
+def _attention_writer(predictor: Predictor, folder, data: PreparedDataset | None = None, split: str = "",
+                      paths: list | None = None):
+    """``--attention`` of a prepared split (``data``, ``split``) or of image files (``paths``)."""
     from mlcap.inference.attention_maps import AttentionWriter
 
-    return AttentionWriter(folder, data, split, predictor.spec.image_size)
+    size = predictor.spec.image_size
+    if paths is not None:
+        return AttentionWriter.for_files(folder, paths, size)
+    return AttentionWriter.for_split(folder, data, split, size)
 
 
 def _predicted(predictor: Predictor, loader, total: int, what: str, source: str, attention=None) -> Iterator[dict]:
@@ -94,7 +100,7 @@ def predict_rows(opts: PredictOptions) -> Iterator[dict]:
     predictor = _predictor(opts, data.labels)
     attention = None
     if opts.attention is not None:
-        attention = _attention_writer(predictor, data, opts.split, opts.attention)
+        attention = _attention_writer(predictor, opts.attention, data, opts.split)
     spec = predictor.spec
     share = distributed.shard(list(range(n))) if distributed.active() else None   # this rank's images
     if opts.features is not None:
@@ -127,7 +133,9 @@ def _gathered(rows: Iterator[dict], split_ids: list[str]) -> Iterator[dict]:
 
 
 def image_rows(opts: PredictOptions, paths: list) -> Iterator[dict]:
-    """Records for image files (``predict --images``): no prepared dataset."""
+    """Records for image files (``predict --images``): no prepared dataset; ``--attention`` maps
+    in ``DIR/<n>_<file stem>/``."""
     predictor = _predictor(opts, None)
     loader = predictor.image_loader(paths, opts.batch_size, resolve_workers(opts.num_workers, predictor.device))
-    yield from _predicted(predictor, loader, len(paths), "--images", "the image")
+    attention = None if opts.attention is None else _attention_writer(predictor, opts.attention, paths=paths)
+    yield from _predicted(predictor, loader, len(paths), "--images", "the image", attention)

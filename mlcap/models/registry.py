@@ -12,7 +12,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Callable, NamedTuple
 
-from mlcap.errors import MlcapError
+from mlcap.errors import MlcapError, unknown_name
 
 
 class BackboneInput(NamedTuple):
@@ -67,9 +67,7 @@ def backbone_input(name: str) -> BackboneInput:
 
 def _check(name: str) -> None:
     if name not in _REGISTRY:
-        families = ", ".join(f"{p}<name>" for p in _FAMILIES)
-        raise MlcapError(f"unknown backbone {name!r} (known: {', '.join(backbone_names())}"
-                         + (f", {families})" if families else ")"))
+        raise unknown_name("backbone", name, backbone_names() + [f"{p}<name>" for p in _FAMILIES])
 
 
 def backbone_names() -> list[str]:

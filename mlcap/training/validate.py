@@ -148,6 +148,7 @@ def plot_history(run_root: Path, stage: str, rows: list[dict]) -> Path | None:
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import MaxNLocator
 
     fig, (left, right) = plt.subplots(1, 2, figsize=(10, 4))
     epochs = [r["epoch"] for r in rows]
@@ -157,6 +158,7 @@ def plot_history(run_root: Path, stage: str, rows: list[dict]) -> Path | None:
         if any(v is not None for v in values):
             axis.plot(epochs, [math.nan if v is None else v for v in values], marker="o", label=key)
     for axis, title in ((left, "loss"), (right, "validation")):
+        axis.xaxis.set_major_locator(MaxNLocator(integer=True))     # epochs are whole numbers
         axis.set_xlabel("epoch")
         axis.set_title(f"{stage}: {title}")
         if axis.lines:
