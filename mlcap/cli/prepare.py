@@ -40,6 +40,25 @@ PREPARE_CONFIG = typer.Option(None, "--config", "-c", is_eager=True, callback=_c
                               help="TOML file: its [prepare] table sets these options (command-line values win).")
 STRICT = typer.Option(False, "--strict", help="Stop at the first malformed row instead of skipping it.")
 JSON_SUMMARY = typer.Option(False, "--json", help="Machine-readable summary.")
+VAL_FRACTION = typer.Option(None, "--val-fraction", help="Draw this fraction of the images as the val split "
+                            "(stratified by label; default 0.1 when a pool is split, else none).")
+TEST_FRACTION = typer.Option(None, "--test-fraction", help="Draw this fraction of the images as the test split "
+                             "(stratified by label; default 0.2 when no test file is given).")
+SPLIT_SEED = typer.Option(None, "--split-seed", help="Seed of the drawn splits (default 0).")
+KEEP_UNLABELLED = typer.Option(False, "--keep-unlabelled", help="Keep images with no label, as all-negative "
+                               "(default: drop them, counted per split in the summary).")
+#: What every own-data preparer's help says about splits, unlabelled images and unseen labels.
+OWN_DATA = ("\n\nSplits not given as files are drawn from the images, stratified by label so that rare labels "
+            "reach every split where possible (--val-fraction, --test-fraction, --split-seed; default 70/10/20). "
+            "Images with no label are dropped and counted per split, or kept as all-negative with "
+            "--keep-unlabelled. A label found only in val/test is kept in the vocabulary (training frequency 0) "
+            "with a warning naming it; no label is removed from a test image.")
+
+
+def _split_options(val_fraction, test_fraction, split_seed, keep_unlabelled):
+    from mlcap.datasets.own import SplitOptions
+
+    return SplitOptions(val_fraction, test_fraction, split_seed, keep_unlabelled)
 
 
 @prepare_app.command("synthetic")
@@ -69,7 +88,13 @@ def prepare_synthetic(
 @prepare_app.command("coco")
 def prepare_coco(
     out: Path = typer.Option(..., "--out", help="Directory to write."),
-    root: Path = typer.Option(..., help="COCO root: annotations/, train2017/, val2017/."),
+    root: Optional[Path] = typer.Option(None, help="COCO root: annotations/, train2017/, val2017/. "
+                                        "[required unless --instances]"),
+    instances: Optional[Path] = typer.Option(None, help="Instead of --root: one COCO instances JSON (a "
+                                             "labelling tool's export); its splits are drawn."),
+    images: Optional[Path] = typer.Option(None, help="The folder the file_names of --instances are relative "
+                                          "to. [required with --instances]"),
+    captions: Optional[Path] = typer.Option(None, help="With --instances: a COCO captions JSON of the same images."),
     year: str = typer.Option("2017", help="2014 or 2017."),
     karpathy: Optional[Path] = typer.Option(None, help="Karpathy split file (dataset_coco.json)."),
     labels: str = typer.Option("categories", help="categories (80) or concepts (frequent caption words)."),
@@ -78,15 +103,44 @@ def prepare_coco(
     concepts: int = typer.Option(1000, help="Size of the caption concept set."),
     drop_stop_words: bool = typer.Option(False, "--drop-stop-words", help="Leave stop words out of the concepts."),
     check_images: bool = typer.Option(True, "--check-images/--no-check-images", help="Check image files exist."),
+    val_fraction: Optional[float] = VAL_FRACTION,
+    test_fraction: Optional[float] = TEST_FRACTION,
+    split_seed: Optional[int] = SPLIT_SEED,
+    keep_unlabelled: bool = KEEP_UNLABELLED,
     strict: bool = STRICT,
     json_output: bool = JSON_SUMMARY,
     config: Optional[Path] = PREPARE_CONFIG,
 ):
-    """MS-COCO from its official instances/captions JSON (pycocotools)."""
-    from mlcap.datasets import coco
+    from mlcap.datasets import coco, coco_file
 
-    _prepare(lambda report: coco.prepare(root, out, year, karpathy, labels, vocab_size, min_count, concepts,
-                                         drop_stop_words, check_images, report), out, strict, json_output)
+    split = _split_options(val_fraction, test_fraction, split_seed, keep_unlabelled)
+    text_options = coco.TextOptions(labels, vocab_size, min_count, concepts, drop_stop_words)
+    if (root is None) == (instances is None):
+        raise MlcapError("prepare coco: give --root (the official layout) or --instances FILE.json (one file)")
+    if instances is None:
+        _refuse_with_root({"--images": images, "--captions": captions, "--val-fraction": val_fraction,
+                           "--test-fraction": test_fraction, "--split-seed": split_seed})
+        run = lambda report: coco.prepare(root, out, year, karpathy, labels, vocab_size, min_count, concepts,  # noqa: E731
+                                          drop_stop_words, check_images, report, keep_unlabelled)
+    else:
+        if images is None:
+            raise MlcapError("prepare coco --instances: give --images DIR, the folder its file_names are relative to")
+        if karpathy is not None:
+            raise MlcapError("prepare coco: --karpathy splits the official files (--root), not --instances")
+        run = lambda report: coco_file.prepare(instances, images, out, captions, split, text_options,  # noqa: E731
+                                               check_images, report)
+    _prepare(run, out, strict, json_output)
+
+
+prepare_coco.__doc__ = ("MS-COCO from its official instances/captions JSON (pycocotools), or one COCO-format "
+                        "file with any image folder (--instances, --images)." + OWN_DATA)
+
+
+def _refuse_with_root(given: dict) -> None:
+    for flag, value in given.items():
+        if value is not None:
+            raise MlcapError(f"prepare coco: {flag} goes with --instances (one file); --root has the official "
+                             "files and split")
 
 
 @prepare_app.command("pa100k")
@@ -154,26 +208,54 @@ def prepare_espgame(
 def _register_generic(kind: str) -> None:
     def command(
         out: Path = typer.Option(..., "--out", help="Directory to write."),
-        train: Path = typer.Option(..., help=f"Training {kind.upper()} file."),
-        test: Path = typer.Option(..., help=f"Test {kind.upper()} file."),
+        train: Path = typer.Option(..., help=f"Training {kind.upper()} file (without --test: every image, split)."),
+        test: Optional[Path] = typer.Option(None, help=f"Test {kind.upper()} file (default: drawn from --train)."),
         val: Optional[Path] = typer.Option(None, help=f"Validation {kind.upper()} file."),
         images: Optional[Path] = typer.Option(None, help="Folder image paths are relative to (default: train's)."),
         name: str = typer.Option("custom", help="Dataset name."),
+        val_fraction: Optional[float] = VAL_FRACTION,
+        test_fraction: Optional[float] = TEST_FRACTION,
+        split_seed: Optional[int] = SPLIT_SEED,
+        keep_unlabelled: bool = KEEP_UNLABELLED,
         strict: bool = STRICT,
         json_output: bool = JSON_SUMMARY,
         config: Optional[Path] = PREPARE_CONFIG,
     ):
         from mlcap.datasets import generic
 
-        _prepare(lambda report: generic.prepare(out, train, test, val, images, name, report), out, strict, json_output)
+        split = _split_options(val_fraction, test_fraction, split_seed, keep_unlabelled)
+        _prepare(lambda report: generic.prepare(out, train, test, val, images, name, report, split), out, strict,
+                 json_output)
 
     command.__doc__ = ("Your own data: CSV rows 'path,label|label|...'." if kind == "csv" else
-                       "Your own data: JSONL {path, labels, captions?, tags?}.")
+                       "Your own data: JSONL {path, labels, captions?, tags?}.") + OWN_DATA
     prepare_app.command(kind)(command)
 
 
 for _kind in ("csv", "jsonl"):
     _register_generic(_kind)
+
+
+@prepare_app.command("yolo")
+def prepare_yolo(
+    out: Path = typer.Option(..., "--out", help="Directory to write."),
+    root: Path = typer.Option(..., help="YOLO folder: images/, labels/*.txt, classes.txt or data.yaml."),
+    val_fraction: Optional[float] = VAL_FRACTION,
+    test_fraction: Optional[float] = TEST_FRACTION,
+    split_seed: Optional[int] = SPLIT_SEED,
+    keep_unlabelled: bool = KEEP_UNLABELLED,
+    strict: bool = STRICT,
+    json_output: bool = JSON_SUMMARY,
+    config: Optional[Path] = PREPARE_CONFIG,
+):
+    from mlcap.datasets import yolo
+
+    split = _split_options(val_fraction, test_fraction, split_seed, keep_unlabelled)
+    _prepare(lambda report: yolo.prepare(root, out, split, report), out, strict, json_output)
+
+
+prepare_yolo.__doc__ = ("Your own data: a YOLO folder (rows 'class cx cy w h'); an image's labels are the "
+                        "classes of its boxes." + OWN_DATA)
 
 
 def _prepare(run, out: Path, strict: bool, json_output: bool) -> None:

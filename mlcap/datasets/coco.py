@@ -17,10 +17,12 @@ from __future__ import annotations
 import contextlib
 import io
 import json
+from dataclasses import dataclass
 from pathlib import Path
 
 from mlcap.data.prepared import Sample, write_prepared
 from mlcap.datasets import captions as text
+from mlcap.datasets.own import warn_unseen
 from mlcap.datasets.report import PrepareReport
 from mlcap.errors import MlcapError
 from mlcap.textfile import expect, read_json
@@ -81,10 +83,20 @@ def _is_int(value) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
 
 
+@dataclass(frozen=True)
+class TextOptions:
+    """What becomes the labels (``categories`` or caption ``concepts``) and the caption vocabulary."""
+    labels: str = "categories"
+    vocab_size: int = 12000
+    min_count: int | None = None
+    concepts: int = 1000
+    drop_stop_words: bool = False
+
+
 def prepare(root: Path, out: Path, year: str = "2017", karpathy: Path | None = None, labels: str = "categories",
             vocab_size: int = 12000, min_count: int | None = None, concepts: int = 1000,
             drop_stop_words: bool = False, check_images: bool = True,
-            report: PrepareReport | None = None) -> tuple[dict, dict]:
+            report: PrepareReport | None = None, keep_unlabelled: bool = False) -> tuple[dict, dict]:
     report = report or PrepareReport()
     root = Path(root)
     ann = root / "annotations"
@@ -93,22 +105,36 @@ def prepare(root: Path, out: Path, year: str = "2017", karpathy: Path | None = N
     by_split = _assign_splits(per_split, _karpathy_splits(karpathy) if karpathy is not None else None, report)
     if "train" not in by_split:
         raise MlcapError(f"{root}: no training images found")
+    text_options = TextOptions(labels, vocab_size, min_count, concepts, drop_stop_words)
+    return finish(out, dict(sorted(by_split.items())), categories, root, f"coco{year}", text_options,
+                  check_images, keep_unlabelled, report)
 
-    counts = text.word_counts(c for _, rec in by_split["train"] for c in rec["captions"])
-    vocab = text.build_vocabulary(counts, vocab_size, min_count) if counts else []
-    concept_words, coverage = text.concept_set(counts, concepts, drop_stop_words) if counts else ([], 0.0)
-    if labels == "concepts":
+
+def finish(out: Path, by_split: dict[str, list[tuple[int, dict]]], categories: dict[int, str], image_root: Path,
+           source: str, opts: TextOptions, check_images: bool, keep_unlabelled: bool,
+           report: PrepareReport) -> tuple[dict, dict]:
+    """The labels of each image (categories or concepts), the caption vocabulary, and the
+    prepared dataset written."""
+    counts = text.word_counts(c for _, rec in by_split.get("train", []) for c in rec["captions"])
+    vocab = text.build_vocabulary(counts, opts.vocab_size, opts.min_count) if counts else []
+    concept_words, coverage = text.concept_set(counts, opts.concepts, opts.drop_stop_words) if counts else ([], 0.0)
+    if opts.labels == "concepts":
         if not concept_words:
-            raise MlcapError(f"{root}: --labels concepts needs caption files")
+            raise MlcapError(f"{image_root}: --labels concepts needs captions of training images")
         label_names, names_of = sorted(concept_words), _concepts_of(set(concept_words))
-    elif labels == "categories":
+    elif opts.labels == "categories":
         if not categories:
-            raise MlcapError(f"{ann}: --labels categories needs instances_*{year}.json")
+            raise MlcapError(f"{image_root}: --labels categories needs an instances file")
         label_names, names_of = [categories[i] for i in sorted(categories)], _categories_of(categories)
     else:
-        raise MlcapError(f"coco: --labels must be categories or concepts, not {labels!r}")
-    samples = {split: _samples(items, names_of, root, check_images, report) for split, items in sorted(by_split.items())}
-    extra = {"image_root": str(root.resolve()), "source": f"coco{year}", "label_kind": labels}
+        raise MlcapError(f"coco: --labels must be categories or concepts, not {opts.labels!r}")
+    samples = {split: _samples(items, names_of, image_root, check_images, report, split, keep_unlabelled)
+               for split, items in by_split.items()}
+    if report.dropped.get("no label") and not keep_unlabelled:
+        report.note(f"--keep-unlabelled would keep the {report.dropped['no label']} image(s) with no label "
+                    "as all-negative")
+    warn_unseen(samples, report)
+    extra = {"image_root": str(Path(image_root).resolve()), "source": source, "label_kind": opts.labels}
     meta = write_prepared(out, "coco", label_names, samples, extra=extra)
     if counts:
         (Path(out) / "caption_vocab.json").write_text(json.dumps(
@@ -120,13 +146,20 @@ def prepare(root: Path, out: Path, year: str = "2017", karpathy: Path | None = N
 
 
 def _read_split(ann: Path, split: str, year: str, categories: dict[int, str], report: PrepareReport) -> dict:
-    """``{image id: record}`` of one official split, from its instances and captions files;
-    ``categories`` (id -> name) grows with the instances file's."""
+    """``{image id: record}`` of one official split, from its instances and captions files."""
     inst_path, cap_path = ann / f"instances_{split}{year}.json", ann / f"captions_{split}{year}.json"
     if not inst_path.exists() and not cap_path.exists():
         raise MlcapError(f"{ann}: neither instances_{split}{year}.json nor captions_{split}{year}.json")
+    return read_files(inst_path if inst_path.exists() else None, cap_path if cap_path.exists() else None,
+                      f"{split}{year}/", categories, report)
+
+
+def read_files(inst_path: Path | None, cap_path: Path | None, prefix: str, categories: dict[int, str],
+               report: PrepareReport) -> dict:
+    """``{image id: {"file": prefix + file_name, "cats", "captions"}}`` from an instances and a
+    captions file (either may be None); ``categories`` (id -> name) grows with the instances file's."""
     records: dict[int, dict] = {}
-    if inst_path.exists():
+    if inst_path is not None:
         coco = _load_coco(inst_path, report, instances=True)
         for cat in coco.loadCats(coco.getCatIds()):
             if categories.setdefault(cat["id"], cat["name"]) != cat["name"]:
@@ -137,12 +170,12 @@ def _read_split(ann: Path, split: str, year: str, categories: dict[int, str], re
             if unknown:
                 report.problem("unknown category id", inst_path, None, f"image {image_id}: {sorted(unknown)}")
                 continue
-            records[image_id] = {"file": f"{split}{year}/{image['file_name']}", "cats": cats, "captions": []}
-    if cap_path.exists():
+            records[image_id] = {"file": prefix + image["file_name"], "cats": cats, "captions": []}
+    if cap_path is not None:
         caps = _load_coco(cap_path, report, instances=False)
         for image_id, image in caps.imgs.items():
-            rec = records.setdefault(image_id, {"file": f"{split}{year}/{image['file_name']}", "cats": set(),
-                                                "captions": [], "no_instances": not inst_path.exists()})
+            rec = records.setdefault(image_id, {"file": prefix + image["file_name"], "cats": set(),
+                                                "captions": [], "no_instances": inst_path is None})
             rec["captions"] = [a["caption"].strip() for a in caps.imgToAnns.get(image_id, [])]
     return records
 
@@ -183,15 +216,15 @@ def _categories_of(categories: dict[int, str]):
 
 
 def _samples(items: list[tuple[int, dict]], names_of, root: Path, check_images: bool,
-             report: PrepareReport) -> list[Sample]:
+             report: PrepareReport, split: str, keep_unlabelled: bool) -> list[Sample]:
     kept = []
     for image_id, rec in sorted(items, key=lambda item: item[0]):
         names = names_of(rec)
-        if not names:
-            report.drop("no label")
+        if not names and not keep_unlabelled:
+            report.drop("no label", split=split)
             continue
         if check_images and not (root / rec["file"]).is_file():
-            report.problem("image listed but missing", root / rec["file"], None, "file not found")
+            report.problem("image listed but missing", root / rec["file"], None, "file not found", split=split)
             continue
         kept.append(Sample(id=str(image_id), image=rec["file"], labels=names, captions=rec["captions"]))
     return kept

@@ -1,9 +1,9 @@
 """Users' own data: CSV ``path,label|label|...`` or JSONL ``{path, labels, captions?, tags?}``.
 
-One file per split (``--train``, ``--test``, optional ``--val``); paths are relative to
-``--images`` (default: the file's folder). The label vocabulary is every label of the training
-file, in order of first appearance sorted alphabetically; a test label not seen in training is
-reported and dropped from that image.
+One file per split (``--train``, ``--test``, optional ``--val``), or one file (``--train``) whose
+rows are split by ``--test-fraction`` / ``--val-fraction`` (own.py); paths are relative to
+``--images`` (default: the train file's folder). The label vocabulary is every label of the kept
+images, sorted; one that only val or test holds is kept with a warning (own.py).
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ import json
 from pathlib import Path
 
 from mlcap.data.prepared import Sample, write_prepared
+from mlcap.datasets.own import SplitOptions, settle
 from mlcap.datasets.report import PrepareReport
 from mlcap.errors import MlcapError
 from mlcap.textfile import read_text
@@ -78,42 +79,38 @@ def _bad_jsonl_row(row) -> str | None:
     return None
 
 
-def prepare(out: Path, train: Path, test: Path, val: Path | None = None, images: Path | None = None,
-            name: str = "custom", report: PrepareReport | None = None) -> tuple[dict, dict]:
+def prepare(out: Path, train: Path, test: Path | None = None, val: Path | None = None, images: Path | None = None,
+            name: str = "custom", report: PrepareReport | None = None,
+            options: SplitOptions | None = None) -> tuple[dict, dict]:
     report = report or PrepareReport()
-    files = {"train": Path(train), "test": Path(test), **({"val": Path(val)} if val else {})}
+    options = options or SplitOptions()
+    files = {"train": Path(train), **({"val": Path(val)} if val else {}), **({"test": Path(test)} if test else {})}
+    fractions = options.fractions(set(files))
     images = Path(images) if images else Path(train).parent
-    rows = {split: list(_rows(path, report)) for split, path in files.items()}
-    # the vocabulary: labels of training rows whose image exists (a header row read as data, or a
-    # row of a missing image, adds none)
-    labels = sorted({l for _, image, ls, _, _ in rows["train"] if (images / image).is_file() for l in ls})
-    tags = sorted({t for split_rows in rows.values() for *_, ts in split_rows for t in ts})
-    known = set(labels)
-    samples: dict[str, list[Sample]] = {}
-    for split, split_rows in rows.items():
-        kept, ids = [], set()
-        for line, image, image_labels, captions, image_tags in split_rows:
-            unknown = [l for l in image_labels if l not in known]
-            if unknown:
-                report.problem("label not in the training vocabulary", files[split], line,
-                               f"{unknown[0]!r} dropped from this image", drop=False)
-                image_labels = [l for l in image_labels if l in known]
-            if not image_labels:
-                report.drop("no label")
-                continue
-            if not (images / image).is_file():
-                report.problem("image listed but missing", images / image, None, f"{files[split]}:{line}")
-                continue
-            image_id = image if image not in ids else f"{image}#{line}"
-            if image_id != image:
-                report.problem("image listed twice", files[split], line, f"kept as id {image_id!r}", drop=False)
-            ids.add(image_id)
-            kept.append(Sample(id=image_id, image=image, labels=sorted(set(image_labels)), tags=image_tags,
-                               captions=captions))
-        samples[split] = kept
-    if not samples["train"]:
+    rows = {split: list(_rows(path, report)) for split, path in files.items()}   # malformed rows first
+    read = {split: _samples(rows[split], files[split], split, images, report) for split in files}
+    if not read["train"]:
         problems = sum(report.problems.values())
-        raise MlcapError(f"{files['train']}: no usable training row ({problems} problem(s); the first: "
-                         f"{report.examples[0]})" if report.examples else f"{files['train']}: no training rows")
+        first = f" ({problems} problem(s); the first: {report.examples[0]})" if report.examples else ""
+        raise MlcapError(f"{files['train']}: no usable training row{first}")
+    samples = settle(read, fractions, options, report)
+    labels = sorted({l for kept in samples.values() for s in kept for l in s.labels})
+    tags = sorted({t for kept in samples.values() for s in kept for t in s.tags})
     meta = write_prepared(out, name, labels, samples, tags=tags, extra={"image_root": str(images.resolve())})
     return meta, samples
+
+
+def _samples(rows: list, path: Path, split: str, images: Path, report: PrepareReport) -> list[Sample]:
+    """The rows (of file ``path``) whose image exists, ids made unique (a repeated path: ``path#line``)."""
+    kept, ids = [], set()
+    for line, image, image_labels, captions, image_tags in rows:
+        if not (images / image).is_file():
+            report.problem("image listed but missing", images / image, None, f"{path}:{line}", split=split)
+            continue
+        image_id = image if image not in ids else f"{image}#{line}"
+        if image_id != image:
+            report.problem("image listed twice", path, line, f"kept as id {image_id!r}", drop=False)
+        ids.add(image_id)
+        kept.append(Sample(id=image_id, image=image, labels=sorted(set(image_labels)), tags=image_tags,
+                           captions=captions))
+    return kept

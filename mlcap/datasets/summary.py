@@ -31,6 +31,8 @@ def summarize(meta: dict, splits: dict[str, list[Sample]], report: PrepareReport
         }
     if report is not None:
         out["dropped"] = dict(report.dropped)
+        if report.dropped_in:
+            out["dropped_by_split"] = {split: dict(reasons) for split, reasons in report.dropped_in.items()}
         out["problems"] = dict(report.problems)
         if report.examples:
             out["problem_examples"] = report.examples
@@ -60,6 +62,10 @@ def print_summary(summary: dict, as_json: bool) -> None:
     console.print(table)
     for reason, n in summary.get("dropped", {}).items():
         console.print(f"dropped {n} image(s): {reason}", markup=False, highlight=False)
+    for split, reasons in summary.get("dropped_by_split", {}).items():
+        why = ", ".join(f"{reason} {n}" for reason, n in reasons.items())
+        console.print(f"  of them from the {split} split: {sum(reasons.values())} ({why})", markup=False,
+                      highlight=False)
     for reason, n in summary.get("problems", {}).items():
         console.print(f"{n} problem(s): {reason}", markup=False, highlight=False)
     for example in summary.get("problem_examples", []):
@@ -68,5 +74,5 @@ def print_summary(summary: dict, as_json: bool) -> None:
         console.print(note, markup=False, highlight=False, soft_wrap=True)
     for key, value in summary.items():
         if key not in ("dataset", "labels", "tags", "splits", "label_frequency_range", "dropped", "problems",
-                       "problem_examples", "notes"):
+                       "problem_examples", "notes", "dropped_by_split"):
             console.print(f"{key}: {value}", markup=False, highlight=False)
