@@ -21,6 +21,13 @@ class TrainingDiverged(MlcapError):
     exit_code = 3
 
 
+class Interrupted(MlcapError):
+    """Ctrl-C (SIGINT) during training: what was kept and how to continue; exit status 130, as a
+    shell reports a command ended by SIGINT."""
+
+    exit_code = 130
+
+
 def at(path, line: int | None = None) -> str:
     """``file:line`` prefix for error messages."""
     return f"{path}:{line}" if line is not None else str(path)

@@ -179,6 +179,8 @@ PREDICT_OPTIONS: dict[str, Opt] = {
                 "usual image suffixes).", "--glob", model=False),
     "split": opt(str, "test", "Split to predict (default test)."),
     "stage": opt(str | None, None, "Checkpoint to use (default: the latest complete stage)."),
+    "allow_stale": opt(bool, False, "Predict with a stale stage anyway (one trained from an earlier stage that "
+                       "was trained again since; refused by default).", "--allow-stale"),
     "features": opt(Path | None, None, "Predict from an HDF5 feature cache."),
     "features_memory": FEATURES_MEMORY,
     "features_dtype": FEATURES_DTYPE,

@@ -134,6 +134,13 @@ class Method:
         tries a grid of thresholds instead, decoding validation once per value."""
         return None
 
+    def silence_advice(self, stage: str, spec: ModelSpec, recipe: Recipe) -> str | None:
+        """Advice of the method's own, added to the warning the core prints when ``stage``'s model
+        emits no label for (almost) every validation image, or the same labels for all of them
+        (``recipe``: the stage's, with the options given): e.g. that its recipe needs many epochs on
+        small data, and the option to try. None (the default): the usual causes alone."""
+        return None
+
     def stage_inputs(self, stage: str, spec: ModelSpec) -> StageInputs:
         """What ``stage`` reads of a batch (default: everything)."""
         return StageInputs()

@@ -12,7 +12,7 @@ import os
 import sys
 from pathlib import Path
 
-from mlcap.errors import MlcapError, NothingKept
+from mlcap.errors import Interrupted, MlcapError, NothingKept
 
 
 def run_command(app) -> None:
@@ -36,6 +36,8 @@ def _main(app) -> None:
               "directory: write . for that)", 2)
     try:
         _run_app(app)
+    except Interrupted as e:
+        _fail(f"mlcap: {e}", e.exit_code)
     except MlcapError as e:
         _fail(f"mlcap: error: {e}", e.exit_code)
     except KeyboardInterrupt:

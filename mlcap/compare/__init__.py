@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-from mlcap.compare.runner import Setup, check_variants, ensure_run
+from mlcap.compare.runner import Setup, check_variants, ensure_run, learnt_nothing
 from mlcap.compare.variants import Variant, check_unique, parse_methods, variant_from_table  # noqa: F401
 from mlcap.errors import MlcapError
 from mlcap.progress import note
@@ -123,7 +123,8 @@ def compare(setup: Setup, variants: list[Variant], seeds: list[int], metrics: li
             result = record["result"]
             rows.append({"variant": variant.name, "method": variant.method, "seed": seed, "run": str(preds.parent),
                          "metrics": evaluate_run(preds, dataset, setup.split, result["task"], metrics, top_k),
-                         "train_seconds": result["train_seconds"], "images_per_s": result["images_per_s"]})
+                         "train_seconds": result["train_seconds"], "images_per_s": result["images_per_s"],
+                         "silent": learnt_nothing(preds.parent, variant)})
             first.setdefault(variant.name, preds.parent)
             note(f"compare: {variant.name} seed {seed} done ({len(rows)} of {len(variants) * len(seeds)})")
     summary = report.summarize(rows)

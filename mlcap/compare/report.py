@@ -13,6 +13,10 @@ LABEL_COLUMNS = ["C-P", "C-R", "C-F1", "O-P", "O-R", "O-F1", "mAP", "mA", "Acc",
 CAPTION_COLUMNS = ["BLEU-1", "BLEU-4", "METEOR", "ROUGE-L", "CIDEr", "SPICE"]
 PERCENT = set(LABEL_COLUMNS) - {"N+"}
 TIME_COLUMNS = ["train s", "img/s"]
+#: The mark of a variant whose checkpoint is silent (mlcap/training/silence.py), and its footnote.
+SILENT_MARK = "†"
+SILENT_NOTE = ("emits no label for ≥ 95 % of the validation images, or the same labels for all of them, at its "
+               "threshold: it learnt nothing (see the stage's warning for the usual causes).\n")
 
 
 def _finite(value) -> bool:
@@ -44,6 +48,7 @@ def summarize(rows: list[dict]) -> list[dict]:
         entry = out.setdefault(r["variant"], {"variant": r["variant"], "method": r["method"], "seeds": [],
                                               "values": {}})
         entry["seeds"].append(r["seed"])
+        entry["silent"] = entry.get("silent", 0) + bool(r.get("silent"))
         for k, v in {**r["metrics"], "train s": r["train_seconds"], "img/s": r["images_per_s"]}.items():
             entry["values"].setdefault(k, []).append(v)
     for entry in out.values():
@@ -62,10 +67,19 @@ def markdown(summary: list[dict], columns: list[str], seeds: list[int]) -> str:
         cells = [_cell(entry["values"].get(c, []), c in PERCENT) for c in columns]
         cells += [_cell([round(v, 1) if v is not None else None for v in entry["values"].get(c, [])], False)
                   for c in TIME_COLUMNS]
-        lines.append(f"| {entry['variant']} | " + " | ".join(cells) + " |")
+        lines.append(f"| {entry['variant']}{_silent_mark(entry)} | " + " | ".join(cells) + " |")
     note = (f"Seeds {','.join(map(str, seeds))}: mean ± sample std" if len(seeds) > 1 else f"Seed {seeds[0]}")
+    footnote = f"\n{SILENT_MARK} {SILENT_NOTE}" if any(e.get("silent") for e in summary) else ""
     return "\n".join(lines) + f"\n\n{note}; label metrics in percent; train s: training seconds of all stages; " \
-                              "img/s: training images per second.\n"
+                              f"img/s: training images per second.\n{footnote}"
+
+
+def _silent_mark(entry: dict) -> str:
+    """`` †`` after a variant whose model learnt nothing (of ``k/n seeds`` when not all)."""
+    k, n = entry.get("silent", 0), len(entry["seeds"])
+    if not k:
+        return ""
+    return f" {SILENT_MARK}" + (f" ({k}/{n} seeds)" if k < n else "")
 
 
 def write_outputs(out: Path, rows: list[dict], summary: list[dict], table: str) -> list[Path]:

@@ -140,6 +140,23 @@ def _throughput(run: Path, stages: list[str]) -> tuple[float, float | None]:
     return round(seconds, 1), (round(images / seconds, 1) if seconds else None)
 
 
+def learnt_nothing(run: Path, variant: Variant) -> bool:
+    """Whether the checkpoint the run predicted with is silent at its threshold: it emits no label for
+    (almost) every validation image, or the same labels for all (``val_at_threshold.silent`` of its
+    metadata, mlcap/training/silence.py)."""
+    from mlcap.plugins import load_method
+    from mlcap.training.checkpoint import read_meta
+    from mlcap.training.run import RunDir
+
+    runs = RunDir(run)
+    stage = variant.predict.get("stage") or runs.latest_complete(load_method(variant.method).stages, repair=False)
+    if stage is None:
+        return False
+    path = runs.checkpoint_path(stage) if variant.predict.get("checkpoint") == "last" else runs.best_path(stage)
+    meta = read_meta(path, repair=False) or {}
+    return bool((meta.get("val_at_threshold") or {}).get("silent"))
+
+
 def _write(path: Path, obj: dict) -> None:
     tmp = path.with_name(path.name + ".tmp")
     tmp.write_text(json.dumps(obj, indent=1, default=str))

@@ -23,6 +23,7 @@ from mlcap.models import backbone_input
 from mlcap.plugins import default_beam, load_method
 from mlcap.protocol import DecodeOptions
 from mlcap.contract_checks import check_decoded, no_threshold_message
+from mlcap.inference.stage_choice import pick_stage
 from mlcap.training.checkpoint import load_checkpoint, load_weights
 from mlcap.training.run import RunDir, check_labels
 from mlcap.training.setup import pick_device
@@ -37,25 +38,17 @@ def dedupe(sequence: list[int]) -> list[int]:
     return out
 
 
-def _pick_stage(run: RunDir, method, stage: str | None) -> str:
-    if stage is None:
-        stage = run.latest_complete(method.stages, repair=False)
-        if stage is None:
-            raise MlcapError(f"{run.root}: no completed stage to predict with (stages: {', '.join(method.stages)})")
-    elif stage not in method.stages:
-        raise MlcapError(f"method {method.name!r} has no stage {stage!r}")
-    return stage
-
-
-def load_trained(run: RunDir, stage: str | None, labels: list[str] | None, checkpoint: str = "best"):
+def load_trained(run: RunDir, stage: str | None, labels: list[str] | None, checkpoint: str = "best",
+                 allow_stale: bool = False):
     """``(method, model, spec, decode)`` from a run's latest complete stage (or ``stage``): its best
     weights on validation (``checkpoint="last"``: its last), decoded with the threshold stored with them.
-    ``labels``: a dataset's vocabulary, checked against the run's (None: the run's own)."""
+    ``labels``: a dataset's vocabulary, checked against the run's (None: the run's own). A stale stage
+    is refused unless ``allow_stale`` (mlcap/inference/stage_choice.py)."""
     info = run.require_info()
     method = load_method(info["method"])
     if labels is not None:
         check_labels(info["spec"]["labels"], labels, str(run.root))
-    stage = _pick_stage(run, method, stage)
+    stage = pick_stage(run, method, stage, allow_stale)
     path = run.best_path(stage) if checkpoint == "best" else run.checkpoint_path(stage)
     if checkpoint == "best" and not path.is_file():
         path = run.checkpoint_path(stage)       # a run trained before best checkpoints existed
@@ -77,11 +70,12 @@ class Predictor:
     batch into prediction records, ``predict`` takes image files, PIL images or tensors."""
 
     def __init__(self, run, stage: str | None = None, checkpoint: str = "best", *, labels: list[str] | None = None,
-                 beam: int | None = None, threshold: float | None = None, device: str = "auto"):
+                 beam: int | None = None, threshold: float | None = None, device: str = "auto",
+                 allow_stale: bool = False):
         if checkpoint not in ("best", "last"):
             raise MlcapError(f"checkpoint must be best or last, not {checkpoint!r}")
         self.run = RunDir(Path(run))
-        self.method, self.model, spec, decode = load_trained(self.run, stage, labels, checkpoint)
+        self.method, self.model, spec, decode = load_trained(self.run, stage, labels, checkpoint, allow_stale)
         if beam is not None:
             if spec.task != "caption" and self.method.default_beam is None:
                 raise MlcapError(f"--beam: method {self.method.name!r} decodes its labels without a beam search")
@@ -163,8 +157,10 @@ class Predictor:
 
 
 def load_run(path, stage: str | None = None, checkpoint: str = "best", *, beam: int | None = None,
-             threshold: float | None = None, device: str = "auto") -> Predictor:
+             threshold: float | None = None, device: str = "auto", allow_stale: bool = False) -> Predictor:
     """A trained run ready to predict (``mlcap.load_run``): ``.predict(images)`` takes image paths, PIL
     images or tensors ((3, H, W), float in [0, 1] or uint8) and returns one record per image;
-    ``.labels``, ``.spec``, ``.decode_options``, ``.stage``, ``.model`` describe it."""
-    return Predictor(path, stage, checkpoint, beam=beam, threshold=threshold, device=device)
+    ``.labels``, ``.spec``, ``.decode_options``, ``.stage``, ``.model`` describe it. A stale stage is
+    refused unless ``allow_stale``."""
+    return Predictor(path, stage, checkpoint, beam=beam, threshold=threshold, device=device,
+                     allow_stale=allow_stale)

@@ -41,7 +41,7 @@ def _check_features_fit(run: RunDir, method, stage: str, features) -> None:
 def _predictor(opts: PredictOptions, labels: list[str] | None) -> Predictor:
     check_feature_options(opts.features, opts.features_memory, opts.features_dtype)
     return Predictor(opts.run, opts.stage, opts.checkpoint, labels=labels, beam=opts.beam, threshold=opts.threshold,
-                     device=opts.device)
+                     device=opts.device, allow_stale=opts.allow_stale)
 
 
 def _attention_writer(predictor: Predictor, folder, data: PreparedDataset | None = None, split: str = "",

@@ -69,6 +69,9 @@ class CnnThenRnnMethod(Method):
                           select_by="loss")
         return Recipe(optimizer="rmsprop", lr=1e-4, alpha=0.9, momentum=0.0, epochs=10, select_by="O-F1")
 
+    def silence_advice(self, stage: str, spec: ModelSpec, recipe: Recipe) -> str | None:
+        return slow_recipe_advice(recipe)
+
     def parameter_groups(self, model: CnnThenRnnModel, stage: str, spec: ModelSpec):
         backbone = list(model.encoder.backbone.parameters())
         if stage == "pretrain-cnn":
@@ -117,3 +120,11 @@ class CnnThenRnnMethod(Method):
         if decode.beam == 1:
             out["sequence"] = padded_steps(logits, spec.end_token)
         return out
+
+
+def slow_recipe_advice(recipe: Recipe) -> str | None:
+    """``Method.silence_advice`` of the S-CNN-RNN recipes: RMSProp at 1e-4 (or less) learns slowly."""
+    if recipe.optimizer != "rmsprop" or recipe.lr > 1e-4:
+        return None
+    return (f"the recipe's RMSProp {recipe.lr:g} needs many epochs on small data; try --lr 1e-3, or more "
+            "--epochs")

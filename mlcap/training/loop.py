@@ -18,14 +18,16 @@ import torch
 
 from mlcap.data.loader import SkipLog
 from mlcap.seeding import epoch_seed
-from mlcap.errors import MlcapError, TrainingDiverged
+from mlcap.errors import Interrupted, MlcapError, TrainingDiverged
 from mlcap.progress import note, progress_bar
 from mlcap.contract_checks import check_state
 from mlcap.training import distributed
-from mlcap.training.checkpoint import save_checkpoint
+from mlcap.training.checkpoint import read_meta, save_checkpoint
 from mlcap.training.engine import EpochLog, evaluate, train_one_epoch
 from mlcap.training.recipe import recipe_json
 from mlcap.training.stage import BestEpoch, Stage, prepare_stage
+from mlcap.metrics.validation import label_metrics
+from mlcap.training.silence import final_decoding, silence, warn_silent
 from mlcap.training.stage_threshold import choose_threshold
 from mlcap.training.validate import higher_is_better, plot_history, write_history
 
@@ -59,7 +61,19 @@ def _train_stage(name: str, opts) -> dict:
     if stage.val.note:
         note(f"{name}: {stage.val.note}")
     started, skips = time.time(), SkipLog()
-    epochs = stage.recipe.epochs
+    try:
+        _epochs(stage, skips)
+    except KeyboardInterrupt:
+        raise _interrupted(stage) from None
+    if skips.count:
+        note(f"{name}: {skips.summary()}")
+    return _summary(stage, time.time() - started, skips.count, stage.selector.best_epoch)
+
+
+def _epochs(stage: Stage, skips: SkipLog) -> None:
+    """The stage's epochs from where it starts, each with its last checkpoint; the best and final
+    ones at the end (``_finish``)."""
+    name, epochs = stage.name, stage.recipe.epochs
     with progress_bar(f"{stage.method.name} {name}", total=(epochs - stage.start_epoch) * stage.n_train) as advance:
         for epoch in range(stage.start_epoch, epochs):
             row = _one_epoch(stage, epoch, skips, advance)
@@ -71,20 +85,45 @@ def _train_stage(name: str, opts) -> dict:
                 _finish(stage, epoch, row)
                 break
             _save_last(stage, epoch, row, complete=False)
-    if skips.count:
-        note(f"{name}: {skips.summary()}")
-    return _summary(stage, time.time() - started, skips.count, stage.selector.best_epoch)
+
+
+def _interrupted(stage: Stage) -> Interrupted:
+    """Ctrl-C during a stage: what its last checkpoint holds, and how to continue (exit 130)."""
+    meta = read_meta(stage.ckpt_path, distributed.is_main()) or {}
+    where = f"{stage.run.root}'s {stage.name}"
+    if meta.get("complete"):
+        return Interrupted(f"interrupted: {where} had completed its {meta.get('epoch')} epochs; nothing to resume")
+    if not meta.get("epoch"):
+        return Interrupted(f"interrupted: {where} stopped in its first epoch, before any checkpoint; run the "
+                           f"command again (with --resume it starts from the beginning)")
+    return Interrupted(f"interrupted: {where} stopped after epoch {meta['epoch']} of {stage.recipe.epochs}; "
+                       f"continue with --resume")
 
 
 def _summary(stage: Stage, seconds: float, skipped: int, best_epoch: int | None) -> dict:
-    """What a stage prints: its last epoch's losses and validation metrics (from the history)."""
+    """What a stage prints: its last epoch's training losses; the validation figures of its best and
+    last checkpoints (``best_val/...``, ``last_val/...``), each at the threshold stored with it
+    (``best_threshold``, ``last_threshold``), as ``predict`` decodes them."""
     last = stage.history[-1] if stage.history else {}
-    return {"stage": stage.name, "method": stage.method.name, "run": str(stage.run.root), "epochs": last.get("epoch"),
-            "seconds": round(seconds, 1), "skipped_images": skipped,
-            "best_epoch": best_epoch or last.get("epoch"),
-            **{k[6:]: round(v, 5) for k, v in last.items() if k.startswith("train/") and math.isfinite(v)},
-            **{k: round(v, 5) for k, v in last.items() if k.startswith("val/") and v is not None
-               and math.isfinite(v)}}
+    out = {"stage": stage.name, "method": stage.method.name, "run": str(stage.run.root), "epochs": last.get("epoch"),
+           "seconds": round(seconds, 1), "skipped_images": skipped, "best_epoch": best_epoch or last.get("epoch"),
+           **{k[6:]: round(v, 5) for k, v in last.items() if k.startswith("train/") and math.isfinite(v)}}
+    repair = distributed.is_main()      # the other ranks read what rank 0 wrote, and write nothing
+    for which, meta in (("best", read_meta(stage.run.best_path(stage.name), repair)),
+                        ("last", read_meta(stage.ckpt_path, repair))):
+        out.update(_figures_of(which, meta or {}))
+    return out
+
+
+def _figures_of(which: str, meta: dict) -> dict:
+    """``{which}_val/<metric>`` and ``{which}_threshold`` of a checkpoint's metadata."""
+    threshold = meta.get("threshold")
+    out = {f"{which}_threshold": "per class" if isinstance(threshold, list) else threshold} \
+        if threshold is not None else {}
+    for key, value in (meta.get("val_at_threshold") or {}).items():
+        if isinstance(value, bool) or value is not None and math.isfinite(value):
+            out[f"{which}_val/{key}"] = value if isinstance(value, bool) else round(value, 5)
+    return out
 
 
 def _one_epoch(stage: Stage, epoch: int, skips: SkipLog, advance) -> dict:
@@ -119,6 +158,7 @@ def _one_epoch(stage: Stage, epoch: int, skips: SkipLog, advance) -> dict:
     if _validation_due(stage, epoch):
         metrics, stage.last_validation = _validate(stage)
         row.update({f"val/{k}": v for k, v in metrics.items()})
+        _check_silence(stage, row)
         value = metrics.get(stage.recipe.select_by)
         stage.schedule.observe(value, higher_is_better(stage.recipe.select_by))
         row["best"] = stage.selector.update(value, epoch + 1)
@@ -144,6 +184,18 @@ def _validate(stage: Stage):
     finally:
         if trained is not None:
             stage.model.load_state_dict(trained)
+
+
+def _check_silence(stage: Stage, row: dict) -> None:
+    """``val/silent`` in the row (labels only); a warning at the stage's first silent validation when
+    its decoding is the checkpoints' (mlcap/training/silence.py)."""
+    if stage.spec.task == "caption":
+        return
+    what = silence(stage.last_validation, stage.data.labels)
+    row["val/silent"] = what is not None
+    if what and final_decoding(stage) and not stage.warned_silent:
+        warn_silent(stage, what, f"validation after epoch {row['epoch']}")
+        stage.warned_silent = True
 
 
 def _check_read(stage: Stage, epoch: int, seen: int, skipped: int, skips: SkipLog) -> None:
@@ -211,27 +263,44 @@ def _best_epoch(stage: Stage, best_path) -> tuple[BestEpoch, dict]:
     return BestEpoch(int(ckpt.meta["epoch"]), ckpt.model, None), ckpt.meta
 
 
+def _history_row(stage: Stage, epoch: int) -> dict:
+    return next((r for r in stage.history if r["epoch"] == epoch), {})
+
+
 def _val_metrics(stage: Stage, epoch: int) -> dict:
-    row = next(r for r in stage.history if r["epoch"] == epoch)
-    return {k[4:]: v for k, v in row.items() if k.startswith("val/")}
+    return {k[4:]: v for k, v in _history_row(stage, epoch).items() if k.startswith("val/")}
 
 
-def _threshold_of(stage: Stage, best: BestEpoch) -> dict:
-    """The threshold of the best epoch's weights: from its validation predictions where the
-    method's threshold needs no more (a label threshold); else with its weights loaded for a moment."""
-    if best.predictions is not None and stage.method.threshold_kind(stage.spec) != "stop":
-        return choose_threshold(stage, stage.model, best.predictions)
+def _threshold_of(stage: Stage, best: BestEpoch, which: str) -> tuple[dict, object]:
+    """The threshold of the best epoch's weights and its validation predictions decoded with it
+    (``choose_threshold``): from its validation predictions where the method's threshold needs no
+    more (none, or a label threshold); else with its weights loaded for a moment."""
+    kind = stage.method.threshold_kind(stage.spec)
+    if kind is None or best.predictions is not None and kind != "stop":
+        return choose_threshold(stage, stage.model, best.predictions, which)
     final = {k: v.detach().clone() for k, v in stage.model.state_dict().items()}
     stage.model.load_state_dict(best.state)
     try:
-        return choose_threshold(stage, stage.model, best.predictions)
+        return choose_threshold(stage, stage.model, best.predictions, which)
     finally:
         stage.model.load_state_dict(final)
 
 
+def _figures(stage: Stage, decoded, epoch: int) -> dict:
+    """``{"val_at_threshold": ...}`` of a checkpoint: its epoch's validation loss terms, and the label
+    metrics of its validation predictions ``decoded`` at its threshold with ``silent`` (mlcap/training/
+    silence.py); the history row's figures where there are no such predictions. Empty without validation."""
+    figures = _val_metrics(stage, epoch)
+    if decoded is not None and decoded.ids and stage.spec.task != "caption":
+        y_true, y_pred, scores = decoded.arrays()
+        figures.update(label_metrics(y_true, y_pred, scores), silent=silence(decoded, stage.data.labels) is not None)
+    return {"val_at_threshold": figures} if figures else {}
+
+
 def _finish(stage: Stage, epoch: int, row: dict) -> None:
     """The stage's end: SWA's average becomes the weights; best and last checkpoints with their
-    thresholds; ``complete`` is written last, so a kill before it replays the final epoch."""
+    thresholds and their validation figures at them; ``complete`` is written last, so a kill before
+    it replays the final epoch."""
     distributed.barrier()       # rank 0's last best checkpoint is written before any rank reads it
     if stage.averager is not None and stage.averager.count:
         stage.averager.apply(stage.model, stage.train_batches())
@@ -240,14 +309,24 @@ def _finish(stage: Stage, epoch: int, row: dict) -> None:
     use_best = stage.averager is None and stage.val.split is not None and best_path.is_file() \
         and stage.selector.best_epoch
     more = {"stopped_early": epoch + 1 < stage.recipe.epochs}
+    best, best_meta = _best_epoch(stage, best_path) if use_best else (None, None)
+    separate = best is not None and best.epoch != epoch + 1     # best and last are different weights
     validated_now = stage.history and "best" in stage.history[-1]     # this epoch's weights were validated
-    threshold = choose_threshold(stage, stage.model, stage.last_validation if validated_now else None)
-    if use_best:
-        best, best_meta = _best_epoch(stage, best_path)
-        best_threshold = threshold if best.epoch == epoch + 1 else _threshold_of(stage, best)
-        save_checkpoint(best_path, best.state, None, {**best_meta, "complete": True, **best_threshold, **more})
+    threshold, decoded = choose_threshold(stage, stage.model, stage.last_validation if validated_now else None,
+                                          f"{'last' if separate else 'best and last'} checkpoint, epoch {epoch + 1}")
+    last = {**threshold, **_figures(stage, decoded, epoch + 1)}
+    if separate:
+        best_threshold, best_decoded = _threshold_of(stage, best, f"best checkpoint, epoch {best.epoch}")
+        best_more = {**best_threshold, **_figures(stage, best_decoded, best.epoch)}
+    else:
+        best_more, best_decoded = last, decoded
+    if best is not None:
+        save_checkpoint(best_path, best.state, None, {**best_meta, "complete": True, **best_more, **more})
     else:   # best is the final model: no validation, or SWA's average
         save_checkpoint(best_path, stage.model.state_dict(), None,
-                        {**stage.base_meta(), "epoch": epoch + 1, "complete": True, **threshold, **more})
-    _save_last(stage, epoch, row, complete=True, more={**threshold, **more})
+                        {**stage.base_meta(), "epoch": epoch + 1, "complete": True, **last, **more})
+    _save_last(stage, epoch, row, complete=True, more={**last, **more})
     plot_history(stage.run.root, stage.name, stage.history)
+    what = silence(best_decoded, stage.data.labels) if stage.spec.task != "caption" else None
+    if what and not final_decoding(stage):
+        warn_silent(stage, what, f"best checkpoint, epoch {best.epoch if best else epoch + 1}, at its threshold")

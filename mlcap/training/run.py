@@ -1,6 +1,7 @@
 """The run directory: what a run is (run.json), its per-stage checkpoints and configs.
 
-    RUN/run.json            method, labels, model spec; fixed by the first stage
+    RUN/run.json            method, labels, model spec; fixed by the first stage; ``stale``: the
+                            stages trained from weights of an earlier stage trained again since
     RUN/<stage>.pt          the last checkpoint (see checkpoint.py), rewritten every epoch; resume reads it
     RUN/<stage>.json        its metadata: epoch, complete, losses, recipe, threshold, versions
     RUN/<stage>.best.pt     the best checkpoint on validation (``--select-by``), and .best.json
@@ -78,6 +79,22 @@ class RunDir:
         done = [s for s in stages if (self.stage_meta(s, repair) or {}).get("complete")]
         return done[-1] if done else None
 
+    def stale(self) -> dict[str, str]:
+        """``{stage: the earlier stage trained again since}``: stages whose starting weights are gone
+        (run.json's ``stale``); ``predict`` refuses them without ``--allow-stale``."""
+        return dict((self.info() or {}).get("stale", {}))
+
+    def mark_stale(self, stages: list[str], retrained: str) -> None:
+        """``stages`` were trained from weights of ``retrained``, which trains again from its start."""
+        info = self.require_info()
+        _write_json(self.info_path, {**info, "stale": {**info.get("stale", {}), **{s: retrained for s in stages}}})
+
+    def clear_stale(self, stage: str) -> None:
+        """``stage`` trains again from the current weights of the stages before it."""
+        info = self.info()
+        if info is not None and stage in info.get("stale", {}):
+            _write_json(self.info_path, {**info, "stale": {k: v for k, v in info["stale"].items() if k != stage}})
+
     def stage_files(self, stage: str) -> list[Path]:
         """Everything a stage writes: checkpoints, their metadata, its config and history."""
         names = [f"{stage}{suffix}" for suffix in (".pt", ".json", ".best.pt", ".best.json", ".config.json",
@@ -105,6 +122,8 @@ def _check_info(info, path: Path) -> None:
             raise MlcapError(f"{path}: missing key {key!r}; not an mlcap run.json")
     expect(info["method"], str, where, "method")
     expect(info.get("created_with", {}), dict, where, "created_with")
+    for stage, retrained in expect(info.get("stale", {}), dict, where, "stale").items():
+        expect(retrained, str, where, f"stale.{stage}")
     spec = expect(info["spec"], dict, where, "spec")
     unknown = sorted(set(spec) - set(_SPEC_TYPES))
     if unknown:

@@ -74,6 +74,7 @@ class Stage:
     _train: object = None                     # the training DataLoader, built once (persistent workers)
     best: "BestEpoch | None" = None           # the best validated epoch of this process's epochs, in memory
     last_validation: object = None            # the latest validation's predictions (engine.Collected)
+    warned_silent: bool = False               # the stage's model was said to learn nothing (training/silence.py)
 
     @property
     def amp(self):
@@ -211,8 +212,8 @@ def prepare_stage(name: str, opts: TrainOptions) -> Stage:
                   workers=resolve_workers(opts.num_workers, device))
     if resume is not None:
         _resume(stage, resume)
-    if overwrite and distributed.is_main():   # only now that every check has passed: a refused command removes nothing
-        _remove_stage(run, method, name)
+    if distributed.is_main():   # only now that every check has passed: a refused command removes nothing
+        _settle_files(run, method, name, overwrite, fresh=resume is None)
     stage.replicas = Replicas(model, method, name, spec, device, stage.amp)
     if opts.amp and opts.amp_dtype == "float16":    # float16 gradients underflow without scaling
         stage.scaler = torch.amp.GradScaler(device.type)
@@ -262,12 +263,40 @@ def _check_existing_stage(run: RunDir, name: str, resume: bool | None) -> bool:
     return not resume
 
 
+def _settle_files(run: RunDir, method, name: str, overwrite: bool, fresh: bool) -> None:
+    """Before a stage trains: ``--overwrite`` removes its files (``_remove_stage``); a stage that
+    starts from its beginning is no longer stale (``_refresh_stale``)."""
+    if overwrite:
+        _remove_stage(run, method, name)
+    if fresh:
+        _refresh_stale(run, method, name)
+
+
 def _remove_stage(run: RunDir, method, name: str) -> None:
+    """``--overwrite``: the stage's files go; the later stages trained from it are marked stale."""
     for path in run.stage_files(name):
         path.unlink(missing_ok=True)
     later = [s for s in method.stages[method.stages.index(name) + 1:] if run.stage_meta(s) is not None]
-    note(f"{run.root}: --overwrite: {name}'s checkpoints and history removed; it trains from its start"
-         + (f" (the later {', '.join(later)} keep the weights they were trained from)" if later else ""))
+    removed = f"{run.root}: --overwrite: {name}'s checkpoints and history removed; it trains from its start"
+    if not later:
+        note(removed)
+        return
+    run.mark_stale(later, name)
+    they, were, keep, are = ("it", "was", "keeps", "is") if len(later) == 1 else ("they", "were", "keep", "are")
+    note(f"{removed} (the later {', '.join(later)} {keep} the weights {they} {were} trained from, and {are} marked "
+         f"stale: predict refuses {'it' if they == 'it' else 'them'} until {they} {are} trained again)")
+
+
+def _refresh_stale(run: RunDir, method, name: str) -> None:
+    """A stage trained from its start is stale no more, unless a stage before it still is."""
+    stale = run.stale()
+    earlier = [s for s in method.stages[:method.stages.index(name)] if s in stale]
+    if earlier:
+        run.mark_stale([name], stale[earlier[-1]])
+        note(f"{name}: starts from {earlier[-1]}, which is stale ({stale[earlier[-1]]} was trained again after "
+             f"it): train {earlier[-1]} again first, or {name} stays stale")
+    else:
+        run.clear_stale(name)
 
 
 def _check_image_paths(data: PreparedDataset) -> None:

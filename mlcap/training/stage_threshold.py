@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+import numpy as np
 import torch
 
 from mlcap.data.loader import batch_to_device
@@ -39,38 +40,62 @@ def check_threshold_option(method, value: str | None, spec) -> None:
                          "one value for all labels")
 
 
-def choose_threshold(stage, model, predictions=None) -> dict:
-    """``{"threshold": ..., "threshold_source": ...}`` for ``model`` (empty when the method has none).
-    ``predictions`` (``engine.Collected``): the model's validation predictions, when already made."""
+def choose_threshold(stage, model, predictions=None, which: str = "") -> tuple[dict, object]:
+    """``({"threshold": ..., "threshold_source": ...}, decoded)`` for ``model``: the dict is empty
+    when the method has none; ``decoded`` (``engine.Collected``) holds the validation predictions
+    decoded with that threshold, as the checkpoint will decode (None without validation images).
+    ``predictions``: the model's validation predictions at the method's default threshold, when
+    already made. ``which`` names the checkpoint in the notes ("best checkpoint, epoch 3")."""
     kind = stage.method.threshold_kind(stage.spec)
     wanted = parse_threshold(stage.opts.threshold)
     if kind is None:
-        return {}
-    if isinstance(wanted, float):
-        return {"threshold": wanted, "threshold_source": "given"}
+        return {}, predictions
+    given = {"threshold": wanted, "threshold_source": "given"} if isinstance(wanted, float) else None
+    where = f"{stage.name} ({which})" if which else stage.name
     if stage.val.split is None:
-        note(f"{stage.name}: no validation images: the threshold stays the method's default")
-        return {}
-    if kind == "label":
-        got = predictions if predictions is not None else collect(model, stage.method, stage.val_loader(), None,
-                                                                  stage.spec, stage.decode, stage.device)
-        y_true, _, scores = got.arrays()
-        if wanted == "auto-class":
-            return {"threshold": thresholds.class_thresholds(y_true, scores), "threshold_source": "val, per class"}
-        value, f1 = thresholds.global_threshold(y_true, scores)
-        if value != value:
-            return {}
-        note(f"{stage.name}: threshold {value:.4f} chosen on validation (O-F1 {f1:.4f})")
-        return {"threshold": value, "threshold_source": "val", "threshold_val_f1": f1}
-    return _stop_threshold(stage, model)
+        if given is None:
+            note(f"{stage.name}: no validation images: the threshold stays the method's default")
+        return given or {}, None
+    if kind == "stop":
+        return (given, _decoded_at(stage, model, wanted)) if given else _stop_threshold(stage, model, where)
+    got = predictions if predictions is not None else _decoded_at(stage, model, None)
+    if given:
+        return given, cut_at(got, wanted)
+    y_true, _, scores = got.arrays()
+    if wanted == "auto-class":
+        chosen = thresholds.class_thresholds(y_true, scores)
+        return {"threshold": chosen, "threshold_source": "val, per class"}, cut_at(got, chosen)
+    value, f1 = thresholds.global_threshold(y_true, scores)
+    if value != value:
+        return {}, got
+    note(f"{where}: threshold {value:.4f} chosen on validation (O-F1 {f1:.4f})")
+    return {"threshold": value, "threshold_source": "val", "threshold_val_f1": f1}, cut_at(got, value)
 
 
-def _stop_threshold(stage, model) -> dict:
+def cut_at(predictions, threshold):
+    """A ``"label"`` threshold (``Method.threshold_kind``) applied to ``predictions``: every label whose
+    score reaches it (one value, or one per class)."""
+    if not predictions.ids:
+        return predictions
+    _, _, scores = predictions.arrays()
+    emitted = scores >= np.asarray(threshold, float)
+    return replace(predictions, y_pred=list(emitted))
+
+
+def _decoded_at(stage, model, threshold):
+    return collect(model, stage.method, stage.val_loader(), None, stage.spec,
+                   replace(stage.decode, threshold=threshold), stage.device)
+
+
+def _stop_threshold(stage, model, where: str) -> tuple[dict, object]:
     from mlcap.metrics import classification_metrics
 
+    last: dict = {}
+
     def f1_at(t: float) -> float:
-        got = collect(model, stage.method, stage.val_loader(), None, stage.spec, replace(stage.decode, threshold=t),
-                      stage.device)
+        got = last[t] = _decoded_at(stage, model, t)
+        for other in [k for k in last if k != t]:       # only the latest decoding is kept
+            del last[other]
         y_true, y_pred, _ = got.arrays()
         return classification_metrics(y_true, y_pred)["O-F1"]
 
@@ -79,22 +104,25 @@ def _stop_threshold(stage, model) -> dict:
     with torch.no_grad():
         table = stage.method.threshold_curve(model, batches, stage.spec, stage.decode)
     if table:
-        return _from_curve(stage, table, f1_at)
-    value, f1 = thresholds.stop_threshold(f1_at, thresholds.STOP_GRID)
-    note(f"{stage.name}: stop threshold {value} chosen on validation (O-F1 {f1:.4f})")
-    return {"threshold": value, "threshold_source": "val", "threshold_val_f1": f1}
+        chosen = _from_curve(where, table, f1_at)
+    else:
+        value, f1 = thresholds.stop_threshold(f1_at, thresholds.STOP_GRID)
+        note(f"{where}: stop threshold {value} chosen on validation (O-F1 {f1:.4f})")
+        chosen = {"threshold": value, "threshold_source": "val", "threshold_val_f1": f1}
+    value = chosen["threshold"]
+    return chosen, last[value] if value in last else _decoded_at(stage, model, value)
 
 
-def _from_curve(stage, table: dict, f1_at) -> dict:
+def _from_curve(where: str, table: dict, f1_at) -> dict:
     """A method's ``threshold_curve(model, batches, spec, decode) -> {threshold: validation O-F1}``
     covers every value at which its decoding can change: the best one (the lowest among equals,
     as ``thresholds.stop_threshold``), its F1 checked by decoding validation once more."""
     value, f1 = thresholds.stop_threshold(table.__getitem__, table)
     decoded = f1_at(value)
     if abs(decoded - f1) > 1e-9:
-        note(f"{stage.name}: stop threshold {value}: the curve's O-F1 {f1:.6f} differs from decoding's "
+        note(f"{where}: stop threshold {value}: the curve's O-F1 {f1:.6f} differs from decoding's "
              f"{decoded:.6f}")
-    note(f"{stage.name}: stop threshold {value:.6g} chosen on validation over {len(table)} candidate values "
+    note(f"{where}: stop threshold {value:.6g} chosen on validation over {len(table)} candidate values "
          f"(O-F1 {decoded:.4f})")
     return {"threshold": value, "threshold_source": "val", "threshold_val_f1": decoded,
             "threshold_val_candidates": len(table)}

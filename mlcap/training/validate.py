@@ -154,6 +154,8 @@ def plot_history(run_root: Path, stage: str, rows: list[dict]) -> Path | None:
     epochs = [r["epoch"] for r in rows]
     for key in sorted({k for r in rows for k in r if k.startswith(("train/", "val/"))}):
         values = [r.get(key) for r in rows]
+        if any(isinstance(v, bool) for v in values):       # a flag (val/silent), not a curve
+            continue
         axis = right if key[4:] in LABEL_METRICS + CAPTION_METRICS else left     # losses left
         if any(v is not None for v in values):
             axis.plot(epochs, [math.nan if v is None else v for v in values], marker="o", label=key)

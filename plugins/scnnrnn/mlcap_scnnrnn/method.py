@@ -46,6 +46,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from mlcap.nn import ConceptEncoder, EncoderDecoder, create_backbone
 from mlcap.nn.alignment import align_to_predictions, label_sets_of
+from mlcap.nn.cnn_then_rnn import slow_recipe_advice
 from mlcap.nn.decoding import labels_at_or_above, padded_labels_at_or_above, padded_steps
 from mlcap.nn.label_lstm import LabelLSTMDecoder
 from mlcap.nn.losses import sequence_nll
@@ -103,6 +104,9 @@ class ScnnrnnMethod(Method):
             return Recipe(optimizer="adam", lr=1e-4 if dataset.startswith("nuswide") else 1e-3, epochs=10,
                           select_by="loss")
         return Recipe(optimizer="rmsprop", lr=1e-4, alpha=0.9, momentum=0.0, epochs=10, select_by=decoded)
+
+    def silence_advice(self, stage: str, spec: ModelSpec, recipe: Recipe) -> str | None:
+        return slow_recipe_advice(recipe)
 
     def stage_inputs(self, stage: str, spec: ModelSpec) -> StageInputs:
         """pretrain-tags (tags -> labels, run only with --use-tags) and pretrain-rnn (the LSTM on the
