@@ -4,6 +4,7 @@ this preparer) set defaults, which the command line overrides."""
 
 from __future__ import annotations
 
+import inspect
 from pathlib import Path
 from typing import Optional
 
@@ -59,6 +60,44 @@ def _split_options(val_fraction, test_fraction, split_seed, keep_unlabelled):
     from mlcap.datasets.own import SplitOptions
 
     return SplitOptions(val_fraction, test_fraction, split_seed, keep_unlabelled)
+
+
+_SPLIT_NAMES = ("val_fraction", "test_fraction", "split_seed", "keep_unlabelled")
+_SPLIT_PARAMS = [inspect.Parameter("val_fraction", inspect.Parameter.KEYWORD_ONLY, default=VAL_FRACTION,
+                                   annotation=Optional[float]),
+                 inspect.Parameter("test_fraction", inspect.Parameter.KEYWORD_ONLY, default=TEST_FRACTION,
+                                   annotation=Optional[float]),
+                 inspect.Parameter("split_seed", inspect.Parameter.KEYWORD_ONLY, default=SPLIT_SEED,
+                                   annotation=Optional[int]),
+                 inspect.Parameter("keep_unlabelled", inspect.Parameter.KEYWORD_ONLY, default=KEEP_UNLABELLED,
+                                   annotation=bool)]
+_COMMON_PARAMS = [inspect.Parameter("strict", inspect.Parameter.KEYWORD_ONLY, default=STRICT, annotation=bool),
+                  inspect.Parameter("json_output", inspect.Parameter.KEYWORD_ONLY, default=JSON_SUMMARY,
+                                    annotation=bool),
+                  inspect.Parameter("config", inspect.Parameter.KEYWORD_ONLY, default=PREPARE_CONFIG,
+                                    annotation=Optional[Path])]
+
+
+def preparer(name: str, *, splits: bool = False, doc: str | None = None):
+    """Register ``reader`` as ``mlcap prepare NAME``: its own options, then (``splits``) the split
+    options, then ``--strict``, ``--json`` and ``--config``. ``reader(**options, report[, split])``
+    returns ``(meta, samples)``; a failure leaves no half-written ``--out``."""
+    def register(reader):
+        own = [p for p in inspect.signature(reader, eval_str=True).parameters.values()
+               if p.name not in ("report", "split")]
+
+        def command(**values):
+            strict, json_output = values.pop("strict"), values.pop("json_output")
+            values.pop("config")
+            if splits:
+                values["split"] = _split_options(*(values.pop(k) for k in _SPLIT_NAMES))
+            _prepare(lambda report: reader(report=report, **values), values["out"], strict, json_output)
+
+        command.__signature__ = inspect.Signature(own + (_SPLIT_PARAMS if splits else []) + _COMMON_PARAMS)
+        command.__doc__ = doc or reader.__doc__
+        prepare_app.command(name)(command)
+        return reader
+    return register
 
 
 @prepare_app.command("synthetic")
@@ -143,69 +182,65 @@ def _refuse_with_root(given: dict) -> None:
                              "files and split")
 
 
-@prepare_app.command("pa100k")
+@preparer("pa100k")
 def prepare_pa100k(
     out: Path = typer.Option(..., "--out", help="Directory to write."),
     root: Path = typer.Option(..., help="PA-100K root: annotation.mat and data/."),
     annotation: Optional[Path] = typer.Option(None, help="The .mat file (default ROOT/annotation.mat)."),
     images: Optional[Path] = typer.Option(None, help="Image folder (default ROOT/data)."),
-    strict: bool = STRICT,
-    json_output: bool = JSON_SUMMARY,
-    config: Optional[Path] = PREPARE_CONFIG,
+    report=None,
 ):
     """PA-100K pedestrian attributes from the official annotation.mat."""
     from mlcap.datasets import pa100k
 
-    _prepare(lambda report: pa100k.prepare(root, out, annotation, images, report), out, strict, json_output)
+    return pa100k.prepare(root, out, annotation, images, report)
 
 
-@prepare_app.command("voc")
+@preparer("voc")
 def prepare_voc(
     out: Path = typer.Option(..., "--out", help="Directory to write."),
     root: Path = typer.Option(..., help="VOC root: ImageSets/Main/, JPEGImages/ (e.g. VOCdevkit/VOC2007)."),
     train_split: str = typer.Option("trainval", help="ImageSets split for training."),
     test_split: str = typer.Option("test", help="ImageSets split for testing."),
-    strict: bool = STRICT,
-    json_output: bool = JSON_SUMMARY,
-    config: Optional[Path] = PREPARE_CONFIG,
+    report=None,
 ):
     """PASCAL VOC 2007/2012 (difficult = unknown, masked)."""
     from mlcap.datasets import voc
 
-    _prepare(lambda report: voc.prepare(root, out, train_split, test_split, report), out, strict, json_output)
+    return voc.prepare(root, out, train_split, test_split, report)
 
 
-@prepare_app.command("wider")
+@preparer("wider")
 def prepare_wider(
     out: Path = typer.Option(..., "--out", help="Directory to write."),
     root: Path = typer.Option(..., help="Folder with wider_attribute_{trainval,test}.json and Image/."),
     check_images: bool = typer.Option(True, "--check-images/--no-check-images", help="Check image files exist."),
-    strict: bool = STRICT,
-    json_output: bool = JSON_SUMMARY,
-    config: Optional[Path] = PREPARE_CONFIG,
+    report=None,
 ):
     """WIDER Attribute: one sample per person box (0 = unknown, masked)."""
     from mlcap.datasets import wider
 
-    _prepare(lambda report: wider.prepare(root, out, check_images, report), out, strict, json_output)
+    return wider.prepare(root, out, check_images, report)
 
 
-@prepare_app.command("espgame")
+@preparer("espgame")
 def prepare_espgame(
     out: Path = typer.Option(..., "--out", help="Directory to write."),
     root: Path = typer.Option(..., help="Folder with espgame_dictionary.txt, *_list.txt, *_annot.txt."),
     check_images: bool = typer.Option(True, "--check-images/--no-check-images", help="Check image files exist."),
-    strict: bool = STRICT,
-    json_output: bool = JSON_SUMMARY,
-    config: Optional[Path] = PREPARE_CONFIG,
+    report=None,
 ):
     """ESP Game, TagProp-style release and split (268 words)."""
     from mlcap.datasets import espgame
 
-    _prepare(lambda report: espgame.prepare(root, out, check_images, report), out, strict, json_output)
+    return espgame.prepare(root, out, check_images, report)
 
 
 def _register_generic(kind: str) -> None:
+    doc = ("Your own data: CSV rows 'path,label|label|...'." if kind == "csv" else
+           "Your own data: JSONL {path, labels, captions?, tags?}.") + OWN_DATA
+
+    @preparer(kind, splits=True, doc=doc)
     def command(
         out: Path = typer.Option(..., "--out", help="Directory to write."),
         train: Path = typer.Option(..., help=f"Training {kind.upper()} file (without --test: every image, split)."),
@@ -213,49 +248,29 @@ def _register_generic(kind: str) -> None:
         val: Optional[Path] = typer.Option(None, help=f"Validation {kind.upper()} file."),
         images: Optional[Path] = typer.Option(None, help="Folder image paths are relative to (default: train's)."),
         name: str = typer.Option("custom", help="Dataset name."),
-        val_fraction: Optional[float] = VAL_FRACTION,
-        test_fraction: Optional[float] = TEST_FRACTION,
-        split_seed: Optional[int] = SPLIT_SEED,
-        keep_unlabelled: bool = KEEP_UNLABELLED,
-        strict: bool = STRICT,
-        json_output: bool = JSON_SUMMARY,
-        config: Optional[Path] = PREPARE_CONFIG,
+        report=None,
+        split=None,
     ):
         from mlcap.datasets import generic
 
-        split = _split_options(val_fraction, test_fraction, split_seed, keep_unlabelled)
-        _prepare(lambda report: generic.prepare(out, train, test, val, images, name, report, split), out, strict,
-                 json_output)
-
-    command.__doc__ = ("Your own data: CSV rows 'path,label|label|...'." if kind == "csv" else
-                       "Your own data: JSONL {path, labels, captions?, tags?}.") + OWN_DATA
-    prepare_app.command(kind)(command)
+        return generic.prepare(out, train, test, val, images, name, report, split)
 
 
 for _kind in ("csv", "jsonl"):
     _register_generic(_kind)
 
 
-@prepare_app.command("yolo")
+@preparer("yolo", splits=True, doc="Your own data: a YOLO folder (rows 'class cx cy w h'); an image's labels are "
+                                     "the classes of its boxes." + OWN_DATA)
 def prepare_yolo(
     out: Path = typer.Option(..., "--out", help="Directory to write."),
     root: Path = typer.Option(..., help="YOLO folder: images/, labels/*.txt, classes.txt or data.yaml."),
-    val_fraction: Optional[float] = VAL_FRACTION,
-    test_fraction: Optional[float] = TEST_FRACTION,
-    split_seed: Optional[int] = SPLIT_SEED,
-    keep_unlabelled: bool = KEEP_UNLABELLED,
-    strict: bool = STRICT,
-    json_output: bool = JSON_SUMMARY,
-    config: Optional[Path] = PREPARE_CONFIG,
+    report=None,
+    split=None,
 ):
     from mlcap.datasets import yolo
 
-    split = _split_options(val_fraction, test_fraction, split_seed, keep_unlabelled)
-    _prepare(lambda report: yolo.prepare(root, out, split, report), out, strict, json_output)
-
-
-prepare_yolo.__doc__ = ("Your own data: a YOLO folder (rows 'class cx cy w h'); an image's labels are the "
-                        "classes of its boxes." + OWN_DATA)
+    return yolo.prepare(root, out, split, report)
 
 
 def _prepare(run, out: Path, strict: bool, json_output: bool) -> None:
