@@ -75,7 +75,11 @@ def load_method(name: str):
     eps = _entry_points()
     if name not in eps:
         raise unknown_name("method", name, sorted(eps), "installed")
-    method = eps[name].load()
+    try:
+        method = eps[name].load()
+    except (ImportError, AttributeError) as e:
+        raise MlcapError(f"method plugin {name!r} ({eps[name].value}) cannot be loaded: "
+                         f"{type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}") from None
     if isinstance(method, type):
         method = method()
     return checked_method(method, name, eps[name].value)

@@ -37,6 +37,15 @@ def test_methods_registered_by_environment_variable(mlcap, monkeypatch):
     assert res.code == 2 and "MLCAP_METHODS: 'echo' is not NAME=module:object" in res.err and res.err.count("\n") == 1
 
 
+@pytest.mark.parametrize("target, error", [("no_such_module:Thing", "ModuleNotFoundError"),
+                                           ("mlcap.errors:NoSuchThing", "AttributeError")])
+def test_a_method_that_cannot_be_imported_is_one_line(mlcap, monkeypatch, tiny_data, tmp_path, target, error):
+    monkeypatch.setenv("MLCAP_METHODS", f"broken={target}")
+    res = mlcap("pretrain-cnn", "-m", "broken", "--data", tiny_data, "--run", tmp_path / "r")
+    assert res.code == 2 and res.err.count("\n") == 1, res.err
+    assert f"method plugin 'broken' ({target}) cannot be loaded: {error}" in res.err
+
+
 @pytest.mark.parametrize("args, flag", [(["predict", "--data", "d"], "--run"),
                                         (["pretrain-cnn", "--method", "bce", "--run", "r"], "--data"),
                                         (["extract-features", "--data", "d", "--out", "f.h5"], "--backbone")])
