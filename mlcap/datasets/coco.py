@@ -22,7 +22,7 @@ from pathlib import Path
 
 from mlcap.data.prepared import Sample, write_prepared
 from mlcap.datasets import captions as text
-from mlcap.datasets.own import warn_unseen
+from mlcap.datasets.own import settled
 from mlcap.datasets.report import PrepareReport
 from mlcap.errors import MlcapError
 from mlcap.textfile import expect, read_json
@@ -130,10 +130,7 @@ def finish(out: Path, by_split: dict[str, list[tuple[int, dict]]], categories: d
         raise MlcapError(f"coco: --labels must be categories or concepts, not {opts.labels!r}")
     samples = {split: _samples(items, names_of, image_root, check_images, report, split, keep_unlabelled)
                for split, items in by_split.items()}
-    if report.dropped.get("no label") and not keep_unlabelled:
-        report.note(f"--keep-unlabelled would keep the {report.dropped['no label']} image(s) with no label "
-                    "as all-negative")
-    warn_unseen(samples, report)
+    settled(samples, keep_unlabelled, report)
     extra = {"image_root": str(Path(image_root).resolve()), "source": source, "label_kind": opts.labels}
     meta = write_prepared(out, "coco", label_names, samples, extra=extra)
     if counts:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from mlcap.datasets import coco, own, splitting
+from mlcap.datasets import coco, own
 from mlcap.datasets.report import PrepareReport
 from mlcap.errors import MlcapError
 
@@ -38,10 +38,8 @@ def prepare(instances: Path, images: Path, out: Path, captions: Path | None = No
     if not pool:
         raise MlcapError(f"{instances}: no image with a label and an image file under {images} "
                          f"({len(records)} image(s) listed)")
-    label_sets = [frozenset(categories[c] for c in rec["cats"]) for _, rec in pool]
-    assigned = splitting.stratified_split(label_sets, fractions, options.seed or 0)
-    report.note(splitting.describe(assigned, label_sets, fractions, options.seed or 0))
-    by_split = {split: [item for item, a in zip(pool, assigned) if a == split] for split in fractions}
+    by_split = own.draw(pool, fractions, options.seed or 0, report,
+                        labels=lambda item: [categories[c] for c in item[1]["cats"]])
     source = f"coco file {Path(instances).name}"
     return coco.finish(out, by_split, categories, images, source, text_options, False, options.keep_unlabelled,
                        report)

@@ -55,7 +55,13 @@ def settle(samples: dict[str, list[Sample]], fractions: dict[str, float], option
     if fractions:
         drawn = draw(kept.pop("train"), fractions, options.seed or 0, report)
         kept = {**drawn, **kept}
-    if report.dropped.get("no label") and not options.keep_unlabelled:
+    return settled(kept, options.keep_unlabelled, report)
+
+
+def settled(kept: dict[str, list[Sample]], keep_unlabelled: bool, report: PrepareReport) -> dict[str, list[Sample]]:
+    """``kept``, after the notes every own-data reader ends with: how many images ``--keep-unlabelled``
+    would keep, and the labels no training image has (``warn_unseen``)."""
+    if report.dropped.get("no label") and not keep_unlabelled:
         report.note(f"--keep-unlabelled would keep the {report.dropped['no label']} image(s) with no label "
                     "as all-negative")
     warn_unseen(kept, report)
@@ -73,8 +79,10 @@ def unlabelled(samples: list[Sample], split: str | None, keep: bool, report: Pre
     return with_labels
 
 
-def draw(pool: list[Sample], fractions: dict[str, float], seed: int, report: PrepareReport) -> dict[str, list[Sample]]:
-    label_sets = [frozenset(s.labels) for s in pool]
+def draw(pool: list, fractions: dict[str, float], seed: int, report: PrepareReport,
+         labels=lambda sample: sample.labels) -> dict[str, list]:
+    """``pool`` split by ``fractions``, stratified by label (``labels(item)``: an item's labels)."""
+    label_sets = [frozenset(labels(item)) for item in pool]
     assigned = splitting.stratified_split(label_sets, fractions, seed)
     report.note(splitting.describe(assigned, label_sets, fractions, seed))
     return {split: [s for s, a in zip(pool, assigned) if a == split] for split in fractions}
