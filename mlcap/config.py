@@ -115,7 +115,10 @@ def resolve(model: type[Options], command: str, cli: dict, config: Path | None, 
     if config is not None:
         values = _read_toml(config, command, stage_names)
         _check_toml_types(model, values, config)
-    values.update({k: v for k, v in cli.items() if v is not None})
+    given = {k: v for k, v in cli.items() if v is not None}
+    if isinstance(values.get("method_options"), dict) and isinstance(given.get("method_options"), dict):
+        given["method_options"] = {**values["method_options"], **given["method_options"]}   # -o wins key by key
+    values.update(given)
     return validated(model, values, config)
 
 

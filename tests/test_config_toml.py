@@ -39,3 +39,14 @@ def test_a_config_that_is_a_directory_or_not_utf8_is_one_line(tiny_data, tmp_pat
     table.write_text('pretrain-cnn = 3\n')
     res = run_cli("pretrain-cnn", "-m", "bce", "--data", tiny_data, "--run", tmp_path / "r", "--config", table)
     assert res.code == 2 and "[pretrain-cnn] must be a table" in res.err
+
+
+def test_option_flags_override_the_files_method_options_key_by_key(tmp_path):
+    from mlcap.config import TrainOptions, resolve
+
+    cfg = tmp_path / "c.toml"
+    cfg.write_text("[method-options]\nhidden = 8\nembed_dim = 4\n")
+    cli = {"method": "scnnrnn", "data": tmp_path, "run": tmp_path / "r"}
+    opts = resolve(TrainOptions, "finetune", {**cli, "method_options": {"hidden": "16"}}, cfg)
+    assert opts.method_options == {"hidden": "16", "embed_dim": 4}
+    assert resolve(TrainOptions, "finetune", cli, cfg).method_options == {"hidden": 8, "embed_dim": 4}
