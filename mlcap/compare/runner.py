@@ -18,6 +18,7 @@ from mlcap.compare import provenance as prov
 from mlcap.compare.variants import Variant
 from mlcap.errors import MlcapError
 from mlcap.progress import note
+from mlcap.training.commit import resolve as committed
 
 
 @dataclass
@@ -107,7 +108,7 @@ def _train(method, variant: Variant, seed: int, run: Path, setup: Setup, resume:
             if variant.init_from:
                 source, _, source_stage = variant.init_from.rpartition(":")
                 given["init_from"] = setup.run_dir(Variant(source, "").slug, seed) / f"{source_stage}.best.pt"
-        if resume and (run / f"{stage}.pt").exists():
+        if resume and committed(run / f"{stage}.pt").exists():
             given["resume"] = True
         train_stage(stage, resolve(TrainOptions, stage, given, None))
 
