@@ -131,3 +131,22 @@ def remove_orphans(folder: Path, say: Callable[[str], None]) -> int:
         say(f"{tmp}: removed ({size} bytes of a write that a kill interrupted before it was complete)")
         removed += 1
     return removed
+
+
+def exchange_dirs(a: Path, b: Path) -> bool:
+    """Swap the paths ``a`` and ``b`` in one step (Linux ``renameat2`` with ``RENAME_EXCHANGE``), so
+    that ``b`` is never missing; False where the system or the file system cannot."""
+    import ctypes
+    import errno
+
+    try:
+        renameat2 = ctypes.CDLL(None, use_errno=True).renameat2
+    except (OSError, AttributeError):
+        return False
+    at_cwd, exchange = -100, 2
+    if renameat2(at_cwd, os.fsencode(a), at_cwd, os.fsencode(b), exchange) == 0:
+        return True
+    code = ctypes.get_errno()
+    if code in (errno.EINVAL, errno.ENOSYS, errno.EOPNOTSUPP):
+        return False
+    raise OSError(code, os.strerror(code), str(b))

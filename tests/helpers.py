@@ -47,18 +47,22 @@ def shared_path(*parts) -> Path:
 
 
 #: ``mlcap ARGS`` in a process that dies (``os._exit``, as SIGKILL: no cleanup runs) just before its
-#: ``KILL_AT``-th rename (``os.replace``), the step that makes each file of mlcap visible; with
-#: ``COUNT_TO``, the number of renames of the whole command is written there at its end.
+#: ``KILL_AT``-th rename (``os.replace``, or the exchange of two folders), the steps that make each
+#: file of mlcap visible; with ``COUNT_TO``, the number of renames of the whole command is written
+#: there at its end.
 _KILL_AT_RENAME = """
 import atexit, os, sys
+import mlcap.atomic
 kill_at, count_to, renames = int(os.environ.get("KILL_AT", "0")), os.environ.get("COUNT_TO"), [0]
-real = os.replace
-def replace(src, dst, *args, **kwargs):
-    renames[0] += 1
-    if renames[0] == kill_at:
-        os._exit(137)
-    return real(src, dst, *args, **kwargs)
-os.replace = replace
+def counted(real):
+    def call(*args, **kwargs):
+        renames[0] += 1
+        if renames[0] == kill_at:
+            os._exit(137)
+        return real(*args, **kwargs)
+    return call
+os.replace = counted(os.replace)
+mlcap.atomic.exchange_dirs = counted(mlcap.atomic.exchange_dirs)
 if count_to:
     atexit.register(lambda: open(count_to, "w").write(str(renames[0])))
 sys.argv = ["mlcap", *sys.argv[1:]]
