@@ -47,11 +47,12 @@ def shared_path(*parts) -> Path:
 
 
 #: ``mlcap ARGS`` in a process that dies (``os._exit``, as SIGKILL: no cleanup runs) just before its
-#: ``KILL_AT``-th rename (``os.replace``, or the exchange of two folders), the steps that make each
-#: file of mlcap visible; with ``COUNT_TO``, the number of renames of the whole command is written
-#: there at its end.
+#: ``KILL_AT``-th write boundary: a rename (``os.replace``, or the exchange of two folders), the
+#: steps that make each file of mlcap visible, or the flush of an HDF5 file; with ``COUNT_TO``, the
+#: number of boundaries of the whole command is written there at its end.
 _KILL_AT_RENAME = """
 import atexit, os, sys
+import h5py
 import mlcap.atomic
 kill_at, count_to, renames = int(os.environ.get("KILL_AT", "0")), os.environ.get("COUNT_TO"), [0]
 def counted(real):
@@ -63,6 +64,7 @@ def counted(real):
     return call
 os.replace = counted(os.replace)
 mlcap.atomic.exchange_dirs = counted(mlcap.atomic.exchange_dirs)
+h5py.File.flush = counted(h5py.File.flush)
 if count_to:
     atexit.register(lambda: open(count_to, "w").write(str(renames[0])))
 sys.argv = ["mlcap", *sys.argv[1:]]
@@ -72,7 +74,7 @@ main()
 
 
 def renames_of(tmp_path: Path, *args) -> int:
-    """Run ``mlcap ARGS`` whole in a process; the number of renames it made (each a kill point)."""
+    """Run ``mlcap ARGS`` whole in a process; the number of its write boundaries (each a kill point)."""
     import subprocess
     import sys
 
@@ -86,7 +88,7 @@ def renames_of(tmp_path: Path, *args) -> int:
 
 
 def killed_at_rename(n: int, *args) -> None:
-    """``mlcap ARGS`` in a process killed just before its ``n``-th rename."""
+    """``mlcap ARGS`` in a process killed just before its ``n``-th write boundary."""
     import subprocess
     import sys
 
