@@ -111,11 +111,25 @@ def dry_run(setup: Setup, variants: list[Variant], seeds: list[int]) -> list[dic
 
 def compare(setup: Setup, variants: list[Variant], seeds: list[int], metrics: list[str] | None = None,
             top_k: int | None = None) -> tuple[list[dict], list[dict], str]:
-    """Train, predict and evaluate every (variant, seed); ``(rows, per-variant summary, table)``."""
-    from mlcap.compare import report
+    """Train, predict and evaluate every (variant, seed); ``(rows, per-variant summary, table)``. One
+    compare at a time in an ``--out``: it holds ``OUT/.lock`` (mlcap/training/lock.py), and a second
+    one stops at once (exit 2) naming the first one's pid."""
+    from mlcap.training.lock import FileLock
 
     dataset = _checked(setup, variants, seeds)
     setup.out.mkdir(parents=True, exist_ok=True)
+    lock = FileLock(setup.out / ".lock", lambda holder: f"--out {setup.out}: another mlcap compare (pid {holder}) "
+                    "is using it; wait for it to finish (a compare run again reuses what it trained) or give another "
+                    "--out")
+    try:
+        return _compare(setup, variants, seeds, dataset, metrics, top_k)
+    finally:
+        lock.release()
+
+
+def _compare(setup: Setup, variants: list[Variant], seeds: list[int], dataset, metrics, top_k):
+    from mlcap.compare import report
+
     rows, first = [], {}
     for seed in seeds:                      # variants in order: init_from names an earlier one
         for variant in variants:

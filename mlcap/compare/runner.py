@@ -9,11 +9,11 @@ anything else is trained again from nothing.
 from __future__ import annotations
 
 import json
-import os
 import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from mlcap.atomic import write_atomic, write_text_atomic
 from mlcap.compare import provenance as prov
 from mlcap.compare.variants import Variant
 from mlcap.errors import MlcapError
@@ -119,11 +119,9 @@ def _predict(variant: Variant, run: Path, setup: Setup) -> Path:
 
     opts = PredictOptions(run=run, data=setup.data, split=setup.split, features=setup.features,
                           device=setup.device, **variant.predict)
-    path, tmp = run / f"{setup.split}.jsonl", run / f"{setup.split}.jsonl.tmp"
-    with open(tmp, "w") as f:
-        for row in predict_rows(opts):
-            f.write(json.dumps(row) + "\n")
-    os.replace(tmp, path)
+    path = run / f"{setup.split}.jsonl"
+    write_atomic(path, lambda f: f.writelines((json.dumps(row) + "\n").encode() for row in predict_rows(opts)),
+                 "predictions")
     return path
 
 
@@ -159,9 +157,7 @@ def learnt_nothing(run: Path, variant: Variant) -> bool:
 
 
 def _write(path: Path, obj: dict) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(obj, indent=1, default=str))
-    os.replace(tmp, path)
+    write_text_atomic(path, json.dumps(obj, indent=1, default=str), "run record")
 
 
 def expected_provenance(variant: Variant, seed: int, setup: Setup) -> dict:
