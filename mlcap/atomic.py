@@ -108,21 +108,22 @@ def alive(pid: int) -> bool:
     return True
 
 
-def orphans(folder: Path) -> list[Path]:
-    """The temporary files in ``folder`` of writes whose process no longer runs."""
+def orphans(folder: Path, names: tuple[str, ...] | None = None) -> list[Path]:
+    """The temporary files in ``folder`` of writes whose process no longer runs (``names``: of those
+    files alone)."""
     found = []
     for tmp in sorted(Path(folder).glob(f".*{TMP_MARK}*")):
-        pid = tmp.name.rsplit("-", 1)[-1]
-        if pid.isdigit() and not alive(int(pid)) and tmp.is_file():
+        name, _, pid = tmp.name[1:].rpartition(TMP_MARK)
+        if pid.isdigit() and (names is None or name in names) and not alive(int(pid)) and tmp.is_file():
             found.append(tmp)
     return found
 
 
-def remove_orphans(folder: Path, say: Callable[[str], None]) -> int:
-    """Delete the temporary files of writes killed before their rename, each said in one line
-    (``say``); the number removed."""
+def remove_orphans(folder: Path, say: Callable[[str], None], names: tuple[str, ...] | None = None) -> int:
+    """Delete the temporary files of writes killed before their rename (``names``: of those files
+    alone), each said in one line (``say``); the number removed."""
     removed = 0
-    for tmp in orphans(folder):
+    for tmp in orphans(folder, names):
         try:
             size = tmp.stat().st_size
             tmp.unlink()
