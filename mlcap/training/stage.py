@@ -292,15 +292,17 @@ def _settle_files(run: RunDir, method, name: str, overwrite: bool, fresh: bool) 
 
 
 def _remove_stage(run: RunDir, method, name: str) -> None:
-    """``--overwrite``: the stage's files go; the later stages trained from it are marked stale."""
+    """``--overwrite``: the later stages trained from it are marked stale, then the stage's files go
+    (its checkpoint first: a kill on the way leaves no stage half there)."""
+    later = [s for s in method.stages[method.stages.index(name) + 1:] if run.stage_meta(s) is not None]
+    if later:
+        run.mark_stale(later, name)
     for path in run.stage_files(name):
         path.unlink(missing_ok=True)
-    later = [s for s in method.stages[method.stages.index(name) + 1:] if run.stage_meta(s) is not None]
     removed = f"{run.root}: --overwrite: {name}'s checkpoints and history removed; it trains from its start"
     if not later:
         note(removed)
         return
-    run.mark_stale(later, name)
     they, were, keep, are = ("it", "was", "keeps", "is") if len(later) == 1 else ("they", "were", "keep", "are")
     note(f"{removed} (the later {', '.join(later)} {keep} the weights {they} {were} trained from, and {are} marked "
          f"stale: predict refuses {'it' if they == 'it' else 'them'} until {they} {are} trained again)")
