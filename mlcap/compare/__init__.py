@@ -11,6 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
+from mlcap.atomic import remove_orphans
 from mlcap.compare.runner import Setup, check_variants, ensure_run, learnt_nothing
 from mlcap.compare.variants import Variant, check_unique, parse_methods, variant_from_table  # noqa: F401
 from mlcap.errors import MlcapError
@@ -122,6 +123,7 @@ def compare(setup: Setup, variants: list[Variant], seeds: list[int], metrics: li
                     "is using it; wait for it to finish (a compare run again reuses what it trained) or give another "
                     "--out")
     try:
+        remove_orphans(setup.out, note, names=("compare.jsonl", "compare.md"))
         return _compare(setup, variants, seeds, dataset, metrics, top_k)
     finally:
         lock.release()

@@ -13,7 +13,7 @@ import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from mlcap.atomic import write_atomic, write_text_atomic
+from mlcap.atomic import remove_orphans, write_atomic, write_text_atomic
 from mlcap.compare import provenance as prov
 from mlcap.compare.variants import Variant
 from mlcap.errors import MlcapError
@@ -120,6 +120,7 @@ def _predict(variant: Variant, run: Path, setup: Setup) -> Path:
     opts = PredictOptions(run=run, data=setup.data, split=setup.split, features=setup.features,
                           device=setup.device, **variant.predict)
     path = run / f"{setup.split}.jsonl"
+    remove_orphans(run, note, names=(path.name,))
     write_atomic(path, lambda f: f.writelines((json.dumps(row) + "\n").encode() for row in predict_rows(opts)),
                  "predictions")
     return path
