@@ -12,7 +12,7 @@ class MlcapError(Exception):
 
 
 class NothingKept(MlcapError):
-    """A prepare kept no training sample (``removed_on_failure`` adds what was dropped on the way)."""
+    """A prepare kept no training sample (mlcap/cli/prepare_out.py adds what was dropped on the way)."""
 
 
 class TrainingDiverged(MlcapError):

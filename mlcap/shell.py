@@ -2,17 +2,15 @@
 
 ``run_command`` wraps the typer app: ``MlcapError`` (bad input), errors of the system (a full
 disk, a file-size limit, a name too long), stdout closed or full, a reader that went away, and an
-empty argument. ``removed_on_failure`` keeps a failed ``prepare`` from leaving half a dataset.
+empty argument. (A failed ``prepare`` leaves no half dataset: mlcap/cli/prepare_out.py.)
 """
 
 from __future__ import annotations
 
-import contextlib
 import os
 import sys
-from pathlib import Path
 
-from mlcap.errors import Interrupted, MlcapError, NothingKept
+from mlcap.errors import Interrupted, MlcapError
 
 
 def run_command(app) -> None:
@@ -110,25 +108,3 @@ def _stdout_gone() -> None:
         os.dup2(devnull, sys.__stdout__.fileno())
     except (OSError, ValueError, AttributeError):
         pass
-
-
-@contextlib.contextmanager
-def removed_on_failure(out: Path, report=None):
-    """A prepare that fails leaves no half-written dataset: a folder it created is removed; in one
-    that existed, dataset.json is only written last (so the folder is not a dataset) and temporary
-    files are removed. An error says which rows were dropped on the way, when that explains it."""
-    import shutil
-
-    existed = Path(out).exists()
-    try:
-        yield
-    except BaseException as e:
-        if not existed and Path(out).is_dir():
-            shutil.rmtree(out, ignore_errors=True)
-        elif Path(out).is_dir():
-            for tmp in Path(out).glob("*.tmp"):
-                tmp.unlink(missing_ok=True)
-        dropped = ", ".join(f"{n} {reason}" for reason, n in (report.dropped if report else {}).items())
-        if isinstance(e, NothingKept) and dropped:
-            raise MlcapError(f"{e} (dropped: {dropped})") from None
-        raise

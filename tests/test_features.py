@@ -23,9 +23,10 @@ def test_extract_layout_and_resume(mlcap, tiny_data, tmp_path):
         assert f["train/pooled"].shape == (42, 128) and f["train/spatial"].shape == (42, 128, 8, 8)
         assert f["train"].attrs["done"] == 42 and f["train/valid"][:].all()
         full = f["test/spatial"][:]
-    # an interrupted extraction: rows after 5 never written
+    # an interrupted extraction: rows after 5 never written, the last batch flushed began at row 5
     with h5py.File(out, "a") as f:
         f["test"].attrs["done"] = 5
+        f["test"].attrs["done_before"] = 5
         f["test/spatial"][5:] = 0
     res = mlcap("extract-features", "--data", tiny_data, "--backbone", "smallcnn", "--out", out, "--device", "cpu",
                 "--splits", "test")

@@ -540,7 +540,8 @@ def test_extract_features_with_every_image_unreadable(world):
     assert res.code == 2 and "none of the 12 images of split 'test'" in res.err and "Traceback" not in res.err
     import h5py
 
-    with h5py.File(world / "f.h5", "r") as f:
+    assert not (world / "f.h5").exists()      # never an incomplete cache under the name training reads
+    with h5py.File(world / ".f.h5.part", "r") as f:
         assert "test" not in f                # a re-run starts the split again
 
 

@@ -12,8 +12,8 @@ import click
 import typer
 
 from mlcap.cli.app import app
+from mlcap.cli.prepare_out import prepared_into
 from mlcap.errors import MlcapError
-from mlcap.shell import removed_on_failure
 
 prepare_app = typer.Typer(no_args_is_help=True, rich_markup_mode=None,
                           help="Write a dataset in mlcap's prepared format.")
@@ -41,6 +41,8 @@ PREPARE_CONFIG = typer.Option(None, "--config", "-c", is_eager=True, callback=_c
                               help="TOML file: its [prepare] table sets these options (command-line values win).")
 STRICT = typer.Option(False, "--strict", help="Stop at the first malformed row instead of skipping it.")
 JSON_SUMMARY = typer.Option(False, "--json", help="Machine-readable summary.")
+OVERWRITE = typer.Option(False, "--overwrite", help="Replace an --out that already holds files, whole (the new "
+                         "dataset takes its place in one step once complete).")
 VAL_FRACTION = typer.Option(None, "--val-fraction", help="Draw this fraction of the images as the val split "
                             "(stratified by label; default 0.1 when a pool is split, else none).")
 TEST_FRACTION = typer.Option(None, "--test-fraction", help="Draw this fraction of the images as the test split "
@@ -71,7 +73,8 @@ _SPLIT_PARAMS = [inspect.Parameter("val_fraction", inspect.Parameter.KEYWORD_ONL
                                    annotation=Optional[int]),
                  inspect.Parameter("keep_unlabelled", inspect.Parameter.KEYWORD_ONLY, default=KEEP_UNLABELLED,
                                    annotation=bool)]
-_COMMON_PARAMS = [inspect.Parameter("strict", inspect.Parameter.KEYWORD_ONLY, default=STRICT, annotation=bool),
+_COMMON_PARAMS = [inspect.Parameter("overwrite", inspect.Parameter.KEYWORD_ONLY, default=OVERWRITE, annotation=bool),
+                  inspect.Parameter("strict", inspect.Parameter.KEYWORD_ONLY, default=STRICT, annotation=bool),
                   inspect.Parameter("json_output", inspect.Parameter.KEYWORD_ONLY, default=JSON_SUMMARY,
                                     annotation=bool),
                   inspect.Parameter("config", inspect.Parameter.KEYWORD_ONLY, default=PREPARE_CONFIG,
@@ -87,11 +90,12 @@ def preparer(name: str, *, splits: bool = False, doc: str | None = None):
                if p.name not in ("report", "split")]
 
         def command(**values):
-            strict, json_output = values.pop("strict"), values.pop("json_output")
+            strict, json_output, overwrite = values.pop("strict"), values.pop("json_output"), values.pop("overwrite")
             values.pop("config")
             if splits:
                 values["split"] = _split_options(*(values.pop(k) for k in _SPLIT_NAMES))
-            _prepare(lambda report: reader(report=report, **values), values["out"], strict, json_output)
+            _prepare(lambda report, out: reader(report=report, **{**values, "out": out}), values["out"], strict,
+                     json_output, overwrite)
 
         command.__signature__ = inspect.Signature(own + (_SPLIT_PARAMS if splits else []) + _COMMON_PARAMS)
         command.__doc__ = doc or reader.__doc__
@@ -105,6 +109,7 @@ def prepare_synthetic(
     out: Path = typer.Option(..., "--out", help="Directory to write."),
     images: int = typer.Option(2000, help="Number of images."),
     seed: int = typer.Option(0, help="Random seed."),
+    overwrite: bool = OVERWRITE,
     json_output: bool = JSON_SUMMARY,
     config: Optional[Path] = PREPARE_CONFIG,
 ):
@@ -116,8 +121,8 @@ def prepare_synthetic(
     from mlcap.progress import progress_bar
 
     opts = validated(PrepareSyntheticOptions, {"out": out, "images": images, "seed": seed}, config)
-    with removed_on_failure(opts.out), progress_bar("synthetic", total=opts.images) as advance:
-        meta = generate(opts.out, opts.images, opts.seed, progress=advance)
+    with prepared_into(opts.out, overwrite) as folder, progress_bar("synthetic", total=opts.images) as advance:
+        meta = generate(folder, opts.images, opts.seed, progress=advance)
     ds = PreparedDataset(opts.out)
     print_summary(summarize(meta, {s: ds.samples(s) for s in ds.splits}), json_output)
 
@@ -146,6 +151,7 @@ def prepare_coco(
     test_fraction: Optional[float] = TEST_FRACTION,
     split_seed: Optional[int] = SPLIT_SEED,
     keep_unlabelled: bool = KEEP_UNLABELLED,
+    overwrite: bool = OVERWRITE,
     strict: bool = STRICT,
     json_output: bool = JSON_SUMMARY,
     config: Optional[Path] = PREPARE_CONFIG,
@@ -159,16 +165,17 @@ def prepare_coco(
     if instances is None:
         _refuse_with_root({"--images": images, "--captions": captions, "--val-fraction": val_fraction,
                            "--test-fraction": test_fraction, "--split-seed": split_seed})
-        run = lambda report: coco.prepare(root, out, year, karpathy, labels, vocab_size, min_count, concepts,  # noqa: E731
-                                          drop_stop_words, check_images, report, keep_unlabelled)
+        run = lambda report, folder: coco.prepare(root, folder, year, karpathy, labels, vocab_size,  # noqa: E731
+                                                  min_count, concepts, drop_stop_words, check_images, report,
+                                                  keep_unlabelled)
     else:
         if images is None:
             raise MlcapError("prepare coco --instances: give --images DIR, the folder its file_names are relative to")
         if karpathy is not None:
             raise MlcapError("prepare coco: --karpathy splits the official files (--root), not --instances")
-        run = lambda report: coco_file.prepare(instances, images, out, captions, split, text_options,  # noqa: E731
-                                               check_images, report)
-    _prepare(run, out, strict, json_output)
+        run = lambda report, folder: coco_file.prepare(instances, images, folder, captions, split,  # noqa: E731
+                                                       text_options, check_images, report)
+    _prepare(run, out, strict, json_output, overwrite)
 
 
 prepare_coco.__doc__ = ("MS-COCO from its official instances/captions JSON (pycocotools), or one COCO-format "
@@ -273,13 +280,15 @@ def prepare_yolo(
     return yolo.prepare(root, out, split, report)
 
 
-def _prepare(run, out: Path, strict: bool, json_output: bool) -> None:
+def _prepare(run, out: Path, strict: bool, json_output: bool, overwrite: bool) -> None:
+    """``run(report, folder)`` writes the dataset into ``folder``, which becomes ``out`` when it is
+    complete (mlcap/cli/prepare_out.py)."""
     from mlcap.datasets.report import PrepareReport
     from mlcap.datasets.summary import print_summary, summarize
 
     report = PrepareReport(strict)
-    with removed_on_failure(out, report):
-        meta, samples = run(report)
+    with prepared_into(out, overwrite, report) as folder:
+        meta, samples = run(report, folder)
     for split, kept in samples.items():
         if not kept:
             report.note(f"split {split!r} is empty: there is nothing to evaluate or validate on it")
@@ -300,6 +309,7 @@ def prepare_nuswide(
     images: Optional[Path] = typer.Option(None, help="Image directory (checked; image paths relative to it)."),
     split: str = typer.Option("official", help="official (train/test lists) or paper (150,000 train, seeded)."),
     seed: int = typer.Option(0, help="Seed of --split paper."),
+    overwrite: bool = OVERWRITE,
     strict: bool = STRICT,
     json_output: bool = JSON_SUMMARY,
     config: Optional[Path] = PREPARE_CONFIG,
@@ -307,6 +317,7 @@ def prepare_nuswide(
     """NUS-WIDE from its official files, a per-split CSV, or 'path v1 ... v81' lists."""
     from mlcap.datasets import nuswide
 
-    _prepare(lambda report: nuswide.prepare(out, root, concepts, train_csv, test_csv, train_list, test_list,
-                                            train_labels, test_labels, images, split, seed, report),
-             out, strict, json_output)
+    _prepare(lambda report, folder: nuswide.prepare(folder, root, concepts, train_csv, test_csv, train_list,
+                                                    test_list, train_labels, test_labels, images, split, seed,
+                                                    report),
+             out, strict, json_output, overwrite)

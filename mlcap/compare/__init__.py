@@ -11,6 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
+from mlcap.atomic import remove_orphans
 from mlcap.compare.runner import Setup, check_variants, ensure_run, learnt_nothing
 from mlcap.compare.variants import Variant, check_unique, parse_methods, variant_from_table  # noqa: F401
 from mlcap.errors import MlcapError
@@ -111,11 +112,26 @@ def dry_run(setup: Setup, variants: list[Variant], seeds: list[int]) -> list[dic
 
 def compare(setup: Setup, variants: list[Variant], seeds: list[int], metrics: list[str] | None = None,
             top_k: int | None = None) -> tuple[list[dict], list[dict], str]:
-    """Train, predict and evaluate every (variant, seed); ``(rows, per-variant summary, table)``."""
-    from mlcap.compare import report
+    """Train, predict and evaluate every (variant, seed); ``(rows, per-variant summary, table)``. One
+    compare at a time in an ``--out``: it holds ``OUT/.lock`` (mlcap/training/lock.py), and a second
+    one stops at once (exit 2) naming the first one's pid."""
+    from mlcap.training.lock import FileLock
 
     dataset = _checked(setup, variants, seeds)
     setup.out.mkdir(parents=True, exist_ok=True)
+    lock = FileLock(setup.out / ".lock", lambda holder: f"--out {setup.out}: another mlcap compare (pid {holder}) "
+                    "is using it; wait for it to finish (a compare run again reuses what it trained) or give another "
+                    "--out")
+    try:
+        remove_orphans(setup.out, note, names=("compare.jsonl", "compare.md"))
+        return _compare(setup, variants, seeds, dataset, metrics, top_k)
+    finally:
+        lock.release()
+
+
+def _compare(setup: Setup, variants: list[Variant], seeds: list[int], dataset, metrics, top_k):
+    from mlcap.compare import report
+
     rows, first = [], {}
     for seed in seeds:                      # variants in order: init_from names an earlier one
         for variant in variants:

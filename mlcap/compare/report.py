@@ -7,6 +7,8 @@ import math
 import statistics
 from pathlib import Path
 
+from mlcap.atomic import write_text_atomic
+
 #: Columns of the table, by task, when present in the rows.
 LABEL_COLUMNS = ["C-P", "C-R", "C-F1", "O-P", "O-R", "O-F1", "mAP", "mA", "Acc", "Prec", "Rec", "F1", "N+", "dup",
                  "rigid"]
@@ -87,6 +89,6 @@ def write_outputs(out: Path, rows: list[dict], summary: list[dict], table: str) 
     clean = lambda r: {**r, "metrics": {k: (v if _finite(v) else None) for k, v in r["metrics"].items()}}  # noqa: E731
     lines = [json.dumps({"kind": "run", **clean(r)}) for r in rows]
     lines += [json.dumps({"kind": "variant", **{k: v for k, v in e.items() if k != "values"}}) for e in summary]
-    (out / "compare.jsonl").write_text("\n".join(lines) + "\n")
-    (out / "compare.md").write_text(table)
+    write_text_atomic(out / "compare.jsonl", "\n".join(lines) + "\n", "comparison")
+    write_text_atomic(out / "compare.md", table, "comparison")
     return [out / "compare.jsonl", out / "compare.md"]

@@ -9,15 +9,16 @@ anything else is trained again from nothing.
 from __future__ import annotations
 
 import json
-import os
 import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from mlcap.atomic import remove_orphans, write_atomic, write_text_atomic
 from mlcap.compare import provenance as prov
 from mlcap.compare.variants import Variant
 from mlcap.errors import MlcapError
 from mlcap.progress import note
+from mlcap.training.commit import resolve as committed
 
 
 @dataclass
@@ -107,7 +108,7 @@ def _train(method, variant: Variant, seed: int, run: Path, setup: Setup, resume:
             if variant.init_from:
                 source, _, source_stage = variant.init_from.rpartition(":")
                 given["init_from"] = setup.run_dir(Variant(source, "").slug, seed) / f"{source_stage}.best.pt"
-        if resume and (run / f"{stage}.pt").exists():
+        if resume and committed(run / f"{stage}.pt").exists():
             given["resume"] = True
         train_stage(stage, resolve(TrainOptions, stage, given, None))
 
@@ -118,11 +119,10 @@ def _predict(variant: Variant, run: Path, setup: Setup) -> Path:
 
     opts = PredictOptions(run=run, data=setup.data, split=setup.split, features=setup.features,
                           device=setup.device, **variant.predict)
-    path, tmp = run / f"{setup.split}.jsonl", run / f"{setup.split}.jsonl.tmp"
-    with open(tmp, "w") as f:
-        for row in predict_rows(opts):
-            f.write(json.dumps(row) + "\n")
-    os.replace(tmp, path)
+    path = run / f"{setup.split}.jsonl"
+    remove_orphans(run, note, names=(path.name,))
+    write_atomic(path, lambda f: f.writelines((json.dumps(row) + "\n").encode() for row in predict_rows(opts)),
+                 "predictions")
     return path
 
 
@@ -158,9 +158,7 @@ def learnt_nothing(run: Path, variant: Variant) -> bool:
 
 
 def _write(path: Path, obj: dict) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(obj, indent=1, default=str))
-    os.replace(tmp, path)
+    write_text_atomic(path, json.dumps(obj, indent=1, default=str), "run record")
 
 
 def expected_provenance(variant: Variant, seed: int, setup: Setup) -> dict:

@@ -7,7 +7,8 @@ Layout of FILE.h5 (h5py, chunked per image, lzf-compressed):
     /<split>/pooled    (N, D) float32
     /<split>/spatial   (N, C, H, W) float32
     /<split>/valid     (N,) bool; False for unreadable images (skipped, counted)
-    /<split>  attrs["done"]: rows written so far -- an interrupted run continues there
+    /<split>  attrs["done"]: rows written so far; attrs["done_before"]: the first row of the last
+              batch written -- an interrupted run continues there (that batch written again)
 
 Methods whose backbone is frozen train from it with ``--features FILE.h5``: the
 backbone is not run, everything after it trains exactly as on the fly. Rows are read within
@@ -31,6 +32,10 @@ def open_h5(path: Path, mode: str):
     import h5py
 
     path = Path(path)
+    part = path.with_name(f".{path.name}.part")        # mlcap/features/cache_part.py
+    if mode == "r" and not path.exists() and part.is_file():
+        raise MlcapError(f"{path}: not found; an extraction into it stopped before it was complete ({part.name}): "
+                         "run the same extract-features command again to continue it")
     if path.exists() or mode == "r":
         require_regular_file(path, "HDF5 feature file")
     try:

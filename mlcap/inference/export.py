@@ -18,8 +18,10 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from mlcap.atomic import file_sha256, remove_orphans, tmp_path, write_text_atomic
 from mlcap.errors import MlcapError
 from mlcap.inference.predictor import Predictor
+from mlcap.progress import note
 
 FORMATS = ("torchscript", "onnx")
 
@@ -74,8 +76,9 @@ def _sidecar(predictor: Predictor, fmt: str, names: tuple[str, ...], left: str) 
             "threshold": predictor.decode_options.threshold}
 
 
-def _save(module: nn.Module, example: torch.Tensor, names: tuple[str, ...], fmt: str, path: Path) -> None:
-    tmp = path.with_name(path.name + ".tmp")
+def _save(module: nn.Module, example: torch.Tensor, names: tuple[str, ...], fmt: str, path: Path) -> Path:
+    """The traced model written to a temporary file beside ``path`` (its path; the caller renames it)."""
+    tmp = tmp_path(path)
     try:
         with torch.no_grad(), warnings.catch_warnings():
             # the trace's constants (a threshold, the step count) are meant; the deprecation notes are torch's
@@ -89,9 +92,12 @@ def _save(module: nn.Module, example: torch.Tensor, names: tuple[str, ...], fmt:
                 axes = {n: {0: "batch", **({1: "steps"} if n == "sequence" else {})} for n in ("images", *names)}
                 torch.onnx.export(module, (example,), str(tmp), dynamo=False, input_names=["images"],
                                   output_names=list(names), dynamic_axes=axes)
-        os.replace(tmp, path)
-    finally:
+        with open(tmp, "rb+") as f:
+            os.fsync(f.fileno())
+    except BaseException:
         tmp.unlink(missing_ok=True)
+        raise
+    return tmp
 
 
 def export_run(run: Path, fmt: str, out: Path, stage: str | None = None, checkpoint: str = "best") -> dict:
@@ -119,11 +125,16 @@ def export_run(run: Path, fmt: str, out: Path, stage: str | None = None, checkpo
     example = torch.randn(2, 3, size, size, generator=torch.Generator().manual_seed(0))
     module, names, left = exported_module(predictor, example)
     module.eval()
-    _save(module, example, names, fmt, out)
-    meta = _sidecar(predictor, fmt, names, left)
-    sidecar, tmp = Path(str(out) + ".json"), Path(str(out) + ".json.tmp")
-    tmp.write_text(json.dumps(meta, indent=1))
-    os.replace(tmp, sidecar)
+    sidecar = Path(str(out) + ".json")
+    remove_orphans(out.parent, note, names=(out.name, sidecar.name))
+    written = _save(module, example, names, fmt, out)
+    try:
+        meta = {**_sidecar(predictor, fmt, names, left), "file": {"name": out.name, "size": written.stat().st_size,
+                                                                  "sha256": file_sha256(written)}}
+        os.replace(written, out)        # then its sidecar: a pair a kill split has another sha256 (export again)
+    finally:
+        written.unlink(missing_ok=True)
+    write_text_atomic(sidecar, json.dumps(meta, indent=1), "export's sidecar")
     return {"export": str(out), "files": [str(out), str(sidecar)], "format": fmt, "method": meta["method"],
             "stage": meta["stage"], "outputs": meta["outputs"], "not_exported": meta["not_exported"],
             "labels": len(meta["labels"])}

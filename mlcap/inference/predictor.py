@@ -25,6 +25,7 @@ from mlcap.protocol import DecodeOptions
 from mlcap.contract_checks import check_decoded, no_threshold_message
 from mlcap.inference.stage_choice import pick_stage
 from mlcap.training.checkpoint import load_checkpoint, load_weights
+from mlcap.training.commit import resolve
 from mlcap.training.run import RunDir, check_labels
 from mlcap.training.setup import pick_device
 
@@ -50,7 +51,7 @@ def load_trained(run: RunDir, stage: str | None, labels: list[str] | None, check
         check_labels(info["spec"]["labels"], labels, str(run.root))
     stage = pick_stage(run, method, stage, allow_stale)
     path = run.best_path(stage) if checkpoint == "best" else run.checkpoint_path(stage)
-    if checkpoint == "best" and not path.is_file():
+    if checkpoint == "best" and not resolve(path).is_file():
         path = run.checkpoint_path(stage)       # a run trained before best checkpoints existed
     state, _, meta = load_checkpoint(path)
     if meta.get("labels") is not None:

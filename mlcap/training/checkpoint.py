@@ -3,45 +3,30 @@
 One file per stage: ``torch.save`` of plain state dicts (model, optimizer) and
 a JSON string of metadata, loaded back with ``weights_only=True`` so a
 checkpoint can never run code. A human-readable ``.json`` copy of the metadata
-sits beside it. Both are written to a temporary file and renamed, so a kill at
-any moment leaves the previous checkpoint intact.
+sits beside it. In a run, both are part of the stage's commit (mlcap/training/
+commit.py): a kill at any moment leaves the previous epoch's files or the new
+ones, never a mix. A checkpoint saved outside a run is written to a temporary
+file and renamed.
 """
 
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 
+from mlcap.atomic import write_atomic
 from mlcap.errors import MlcapError
-
-
-def _atomic_write(path: Path, write) -> None:
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    try:
-        with open(tmp, "wb") as f:
-            write(f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except (OSError, RuntimeError) as e:    # torch.save may report a full disk as a RuntimeError
-        cause = e if isinstance(e, OSError) else e.__cause__ or e.__context__
-        if not isinstance(cause, OSError):
-            raise
-        reason = cause.strerror or str(cause).splitlines()[0][:120]
-        raise MlcapError(f"{path}: cannot write the checkpoint ({reason}); the previous one, if any, "
-                         "is kept") from None
-    finally:
-        if tmp.exists():
-            tmp.unlink()
+from mlcap.progress import note
+from mlcap.training.commit import StageCommit, open_committed, read_manifest, resolve, say_once, stage_of
 
 
 def save_checkpoint(path: Path, model_state: dict, optimizer_state: dict | None, meta: dict,
-                    extra: dict | None = None) -> None:
+                    extra: dict | None = None, commit: StageCommit | None = None) -> None:
     """``extra``: further plain state (tensors, numbers) a resumed run needs, e.g. SWA averages.
+    ``commit``: the stage's commit the checkpoint and its sidecar join (written at once without).
     Under torchrun only rank 0 writes (mlcap/training/distributed.py)."""
     from mlcap.training.distributed import is_main
 
@@ -51,8 +36,12 @@ def save_checkpoint(path: Path, model_state: dict, optimizer_state: dict | None,
     path.parent.mkdir(parents=True, exist_ok=True)
     payload = {"model": model_state, "optimizer": optimizer_state or {}, "meta": json.dumps(meta),
                "extra": extra or {}}
-    _atomic_write(path, lambda f: torch.save(payload, f))
-    _write_sidecar(path, meta)
+    if commit is None:
+        write_atomic(path, lambda f: torch.save(payload, f), "checkpoint")
+        _write_sidecar(path, meta, _stat_of(path))
+    else:
+        written = commit.add(path.name, lambda f: torch.save(payload, f), "checkpoint")
+        _write_sidecar(path, meta, _stat_of(written), commit)
 
 
 def _stat_of(path: Path) -> list[int]:
@@ -60,62 +49,67 @@ def _stat_of(path: Path) -> list[int]:
     return [st.st_size, st.st_mtime_ns]
 
 
-def _write_sidecar(path: Path, meta: dict) -> None:
+def _write_sidecar(path: Path, meta: dict, stat: list[int], commit: StageCommit | None = None) -> None:
     """``<ckpt>.json``: a readable copy of the checkpoint's own metadata, stamped with the size and
-    time of the checkpoint it was written for, so that a sidecar left from an earlier checkpoint
-    (a kill between the two renames) is recognised and rewritten (``read_meta``)."""
-    stamped = {**meta, "checkpoint_stat": _stat_of(path)}
-    _atomic_write(path.with_suffix(".json"), lambda f: f.write(json.dumps(stamped, indent=1).encode()))
+    time of the checkpoint it was written for (``stat``), so that a sidecar left from an earlier
+    checkpoint is recognised and rewritten (``read_meta``)."""
+    data = json.dumps({**meta, "checkpoint_stat": stat}, indent=1).encode()
+    sidecar = path.with_suffix(".json")
+    if commit is None:
+        write_atomic(sidecar, lambda f: f.write(data), "checkpoint metadata")
+    else:
+        commit.add(sidecar.name, lambda f: f.write(data), "checkpoint metadata")
 
 
 def read_meta(path: Path, repair: bool = True) -> dict | None:
-    """The metadata of checkpoint ``path`` (None without one). The checkpoint's embedded metadata is
-    the authority; its sidecar is used when it was written for this very file, and repaired when
-    it is missing or stale (with ``repair``: training, which holds the run lock; predicting reads
-    the checkpoint and writes nothing)."""
+    """The metadata of checkpoint ``path`` (None without one), as committed (mlcap/training/commit.py).
+    The checkpoint's embedded metadata is the authority; its sidecar is used when it was written for
+    this very file, and otherwise said and, with ``repair`` (training, which holds the run lock),
+    rewritten; predicting reads the checkpoint and writes nothing."""
     path = Path(path)
-    sidecar = path.with_suffix(".json")
-    if not path.is_file():
+    real = resolve(path)
+    if not real.is_file():
         return None
-    state = "stale" if sidecar.exists() else "missing"
-    if sidecar.is_file():
-        try:
-            meta = json.loads(sidecar.read_text())
-        except (json.JSONDecodeError, UnicodeDecodeError, RecursionError):
-            meta = None
-        if isinstance(meta, dict) and meta.get("checkpoint_stat", _stat_of(path)) == _stat_of(path):
-            return meta
-    _, _, meta = load_checkpoint(path)
+    meta, state = _sidecar_meta(path, real)
+    if state is None:
+        return meta
+    meta = {**read_checkpoint(path).meta, "checkpoint_stat": _stat_of(real)}
+    sidecar = path.with_suffix(".json")
     if not repair:
-        return {**meta, "checkpoint_stat": _stat_of(path)}
-    _write_sidecar(path, meta)
-    from mlcap.progress import note
-
+        say_once(f"{sidecar}: {state}; the metadata inside {path.name} is used (the next training command "
+                 f"of this run rewrites it)", tuple(meta["checkpoint_stat"]))
+        return meta
+    _repair_sidecar(path, meta)
     note(f"{sidecar}: rewritten from {path.name} (it was {state})")
-    return {**meta, "checkpoint_stat": _stat_of(path)}
+    return meta
 
 
-def remove_orphans(folder: Path) -> int:
-    """Delete the temporary files of writes killed before their rename (``.NAME.tmp-PID`` of a
-    process that no longer runs); the number removed."""
-    removed = 0
-    for tmp in Path(folder).glob(".*.tmp-*"):
-        pid = tmp.name.rsplit("-", 1)[-1]
-        if not pid.isdigit() or _alive(int(pid)):
-            continue
-        tmp.unlink(missing_ok=True)
-        removed += 1
-    return removed
-
-
-def _alive(pid: int) -> bool:
+def _sidecar_meta(path: Path, real: Path) -> tuple[dict | None, str | None]:
+    """``(meta, None)`` from a sidecar written for checkpoint ``real``; else ``(None, what is wrong)``."""
+    sidecar = resolve(path.with_suffix(".json"))
+    if not sidecar.exists():
+        return None, "missing"
     try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
+        meta = json.loads(sidecar.read_bytes())
+    except (OSError, json.JSONDecodeError, UnicodeDecodeError, RecursionError) as e:
+        return None, f"unreadable: {getattr(e, 'strerror', None) or 'not JSON'}"
+    if not isinstance(meta, dict):
+        return None, "unreadable: not a JSON object"
+    if meta.get("checkpoint_stat", _stat_of(real)) != _stat_of(real):
+        return None, "stale"
+    return meta, None
+
+
+def _repair_sidecar(path: Path, meta: dict) -> None:
+    """The sidecar of ``path`` written again: through the stage's commit when the run has manifests."""
+    stat = meta["checkpoint_stat"]
+    clean = {k: v for k, v in meta.items() if k != "checkpoint_stat"}
+    if read_manifest(path.parent, stage_of(path)) is None:
+        _write_sidecar(path, clean, stat)
+        return
+    commit = StageCommit(path.parent, stage_of(path))
+    _write_sidecar(path, clean, stat, commit)
+    commit.commit()
 
 
 @dataclass
@@ -138,10 +132,11 @@ def load_checkpoint(path: Path) -> tuple[dict, dict, dict]:
 def read_checkpoint(path: Path) -> Checkpoint:
     """The whole checkpoint in one read; a corrupt file is a one-line error."""
     path = Path(path)
-    if not path.is_file():
+    if not resolve(path).is_file():
         raise MlcapError(f"{path}: checkpoint not found")
     try:
-        payload = torch.load(path, map_location="cpu", weights_only=True)
+        with open_committed(path) as f:
+            payload = torch.load(f, map_location="cpu", weights_only=True)
         meta = json.loads(payload["meta"])
         model = payload["model"]
         if not isinstance(meta, dict) or not isinstance(model, dict):

@@ -1,12 +1,14 @@
-"""One writer per run directory, and no run left pinned by a first stage that failed.
+"""One writer per run directory (and per prepared dataset), and no run left pinned by a first stage
+that failed.
 
-``RunLock`` takes an exclusive POSIX record lock (``lockf``) on ``RUN/.lock`` for as long as a
-stage runs; a second mlcap process on the same run stops at once with exit 2 naming the holder's
-PID. The lock dies with its process, so a killed stage never leaves it behind, and, unlike
-``flock``, it is not inherited by forked DataLoader workers, which may outlive a killed parent by
-seconds. ``first_stage_guard`` removes what a
-run's first stage wrote when it fails before its first checkpoint: ``run.json`` would otherwise
-pin that attempt's options (structural ones cannot change) and trap the directory.
+``FileLock`` is the mechanism: an exclusive POSIX record lock (``lockf``) on a file, holding its
+holder's PID; a second mlcap process stops at once with exit 2 naming that PID. The lock dies with
+its process, so a killed command never leaves it behind, and, unlike ``flock``, it is not inherited
+by forked DataLoader workers, which may outlive a killed parent by seconds. ``RunLock`` holds
+``RUN/.lock`` for as long as a stage runs; ``prepare`` holds ``.OUT.lock`` beside its ``--out``
+(mlcap/cli/prepare_out.py). ``run_lock`` also removes what a run's first stage wrote when it fails
+before its first checkpoint: ``run.json`` would otherwise pin that attempt's options (structural
+ones cannot change) and trap the directory.
 """
 
 from __future__ import annotations
@@ -19,7 +21,52 @@ from pathlib import Path
 from mlcap.errors import MlcapError
 
 
-class RunLock:
+class FileLock:
+    """An exclusive ``lockf`` on file ``path`` while held, the holder's pid written in it; another
+    process that holds it is ``busy(pid)``, one line (exit 2). With ``remove``, the file goes when
+    the lock is released (a taker that finds its file gone since it opened it takes the new one)."""
+
+    def __init__(self, path: Path, busy, remove: bool = False):
+        self.path, self.remove = Path(path), remove
+        while True:
+            file = open(self.path, "a+")
+            try:
+                fcntl.lockf(file, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except OSError:
+                file.seek(0)
+                holder = file.read().strip() or "unknown"
+                file.close()
+                raise MlcapError(busy(holder)) from None
+            if not remove or _still_at(file, self.path):
+                break
+            file.close()        # released and removed by its holder meanwhile
+        file.seek(0)
+        file.truncate()
+        file.write(str(os.getpid()))
+        file.flush()
+        self.file = file
+
+    def release(self) -> None:
+        if not self.file.closed:
+            if self.remove:
+                self.path.unlink(missing_ok=True)
+            else:
+                self.file.seek(0)
+                self.file.truncate()
+                self.file.flush()
+            fcntl.lockf(self.file, fcntl.LOCK_UN)
+            self.file.close()
+
+
+def _still_at(file, path: Path) -> bool:
+    try:
+        here, there = os.fstat(file.fileno()), os.stat(path)
+    except FileNotFoundError:
+        return False
+    return (here.st_dev, here.st_ino) == (there.st_dev, there.st_ino)
+
+
+class RunLock(FileLock):
     def __init__(self, root: Path):
         self.root = Path(root)
         if self.root.exists() and not self.root.is_dir():
@@ -28,27 +75,8 @@ class RunLock:
             self.root.mkdir(parents=True, exist_ok=True)
         except OSError as e:
             raise MlcapError(f"{self.root}: cannot create the run directory ({e.strerror})") from None
-        self.file = open(self.root / ".lock", "a+")
-        try:
-            fcntl.lockf(self.file, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError:
-            self.file.seek(0)
-            holder = self.file.read().strip() or "unknown"
-            self.file.close()
-            raise MlcapError(f"{self.root}: in use by another mlcap process (pid {holder}); wait for it to "
-                             f"finish or give another --run") from None
-        self.file.seek(0)
-        self.file.truncate()
-        self.file.write(str(os.getpid()))
-        self.file.flush()
-
-    def release(self) -> None:
-        if not self.file.closed:
-            self.file.seek(0)
-            self.file.truncate()
-            self.file.flush()
-            fcntl.lockf(self.file, fcntl.LOCK_UN)
-            self.file.close()
+        super().__init__(self.root / ".lock", lambda holder: f"{self.root}: in use by another mlcap process (pid "
+                                                             f"{holder}); wait for it to finish or give another --run")
 
 
 @contextlib.contextmanager

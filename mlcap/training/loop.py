@@ -65,6 +65,8 @@ def _train_stage(name: str, opts) -> dict:
         _epochs(stage, skips)
     except KeyboardInterrupt:
         raise _interrupted(stage) from None
+    finally:
+        stage.discard_writes()
     if skips.count:
         note(f"{name}: {skips.summary()}")
     return _summary(stage, time.time() - started, skips.count, stage.selector.best_epoch)
@@ -166,7 +168,8 @@ def _one_epoch(stage: Stage, epoch: int, skips: SkipLog, advance) -> dict:
             state = {k: v.detach().to("cpu", copy=True) for k, v in stage.model.state_dict().items()}
             stage.best = BestEpoch(epoch + 1, state, stage.last_validation)
             save_checkpoint(stage.run.best_path(stage.name), state, None,
-                            {**stage.base_meta(), "epoch": epoch + 1, "complete": False, "val": metrics})
+                            {**stage.base_meta(), "epoch": epoch + 1, "complete": False, "val": metrics},
+                            commit=stage.writes)
     stage.history.append(row)
     return row
 
@@ -244,12 +247,18 @@ def _extra(stage: Stage) -> dict:
 
 
 def _save_last(stage: Stage, epoch: int, row: dict, complete: bool, more: dict | None = None) -> None:
+    """The epoch's last checkpoint and history (its plot too at the end), then its commit: the
+    epoch's files become the stage's together (mlcap/training/commit.py)."""
     losses = {k[6:]: v for k, v in row.items() if k.startswith("train/")}
     save_checkpoint(stage.ckpt_path, stage.model.state_dict(), stage.optimizer.state_dict(),
                     {**stage.base_meta(), "epoch": epoch + 1, "complete": complete, "losses": losses,
                      "swa_averaged": stage.averager.count if stage.averager else 0,
-                     "best_epoch": stage.selector.best_epoch, **(more or {})}, extra=_extra(stage))
-    write_history(stage.run.root, stage.name, stage.history)
+                     "best_epoch": stage.selector.best_epoch, **(more or {})}, extra=_extra(stage),
+                    commit=stage.writes)
+    write_history(stage.run.root, stage.name, stage.history, commit=stage.writes)
+    if complete:
+        plot_history(stage.run.root, stage.name, stage.history, commit=stage.writes)
+    stage.commit_epoch(epoch + 1, complete)
 
 
 def _best_epoch(stage: Stage, best_path) -> tuple[BestEpoch, dict]:
@@ -299,15 +308,15 @@ def _figures(stage: Stage, decoded, epoch: int) -> dict:
 
 def _finish(stage: Stage, epoch: int, row: dict) -> None:
     """The stage's end: SWA's average becomes the weights; best and last checkpoints with their
-    thresholds and their validation figures at them; ``complete`` is written last, so a kill before
+    thresholds and their validation figures at them, history and plot, in one commit: a kill before
     it replays the final epoch."""
-    distributed.barrier()       # rank 0's last best checkpoint is written before any rank reads it
+    distributed.barrier()       # rank 0's commits are made before any rank reads them
     if stage.averager is not None and stage.averager.count:
         stage.averager.apply(stage.model, stage.train_batches())
         note(f"{stage.name}: weights are the average of {stage.averager.count} cycle ends (SWA)")
     best_path = stage.run.best_path(stage.name)
-    use_best = stage.averager is None and stage.val.split is not None and best_path.is_file() \
-        and stage.selector.best_epoch
+    use_best = stage.averager is None and stage.val.split is not None and stage.selector.best_epoch \
+        and (stage.best is not None or best_path.is_file())      # in memory, or committed before a resume
     more = {"stopped_early": epoch + 1 < stage.recipe.epochs}
     best, best_meta = _best_epoch(stage, best_path) if use_best else (None, None)
     separate = best is not None and best.epoch != epoch + 1     # best and last are different weights
@@ -321,12 +330,13 @@ def _finish(stage: Stage, epoch: int, row: dict) -> None:
     else:
         best_more, best_decoded = last, decoded
     if best is not None:
-        save_checkpoint(best_path, best.state, None, {**best_meta, "complete": True, **best_more, **more})
+        save_checkpoint(best_path, best.state, None, {**best_meta, "complete": True, **best_more, **more},
+                        commit=stage.writes)
     else:   # best is the final model: no validation, or SWA's average
         save_checkpoint(best_path, stage.model.state_dict(), None,
-                        {**stage.base_meta(), "epoch": epoch + 1, "complete": True, **last, **more})
+                        {**stage.base_meta(), "epoch": epoch + 1, "complete": True, **last, **more},
+                        commit=stage.writes)
     _save_last(stage, epoch, row, complete=True, more={**last, **more})
-    plot_history(stage.run.root, stage.name, stage.history)
     what = silence(best_decoded, stage.data.labels) if stage.spec.task != "caption" else None
     if what and not final_decoding(stage):
         warn_silent(stage, what, f"best checkpoint, epoch {best.epoch if best else epoch + 1}, at its threshold")

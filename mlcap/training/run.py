@@ -7,15 +7,17 @@
     RUN/<stage>.best.pt     the best checkpoint on validation (``--select-by``), and .best.json
     RUN/<stage>.config.json the resolved options of that stage, with its recipe
     RUN/<stage>.history.jsonl, .history.png   per-epoch losses, learning rates, validation metrics
+    RUN/<stage>.manifest.json the stage's files with their sizes and SHA-256, written last at each
+                            epoch's end: the commit that makes them visible together (commit.py)
 """
 
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import asdict
 from pathlib import Path
 
+from mlcap.atomic import write_text_atomic
 from mlcap.errors import MlcapError
 from mlcap.protocol import ModelSpec
 from mlcap.textfile import expect, expect_list_of, read_json
@@ -96,10 +98,15 @@ class RunDir:
             _write_json(self.info_path, {**info, "stale": {k: v for k, v in info["stale"].items() if k != stage}})
 
     def stage_files(self, stage: str) -> list[Path]:
-        """Everything a stage writes: checkpoints, their metadata, its config and history."""
+        """Everything a stage writes: its checkpoint first (without it the stage is not there, so a
+        removal that a kill stops leaves no stage half there), its best checkpoint, their metadata,
+        its config, history and manifest, and the files of a commit not yet moved into place."""
+        from mlcap.training.commit import MANIFEST, staged_path
+
         names = [f"{stage}{suffix}" for suffix in (".pt", ".json", ".best.pt", ".best.json", ".config.json",
-                                                   ".history.jsonl", ".history.png")]
-        return [self.root / n for n in names if (self.root / n).exists()]
+                                                   ".history.jsonl", ".history.png", MANIFEST)]
+        paths = [self.root / n for n in names]
+        return [p for p in paths + [staged_path(p) for p in paths] if p.exists()]
 
     def save_config(self, stage: str, options: dict) -> None:
         _write_json(self.root / f"{stage}.config.json", options)
@@ -155,9 +162,4 @@ def _write_json(path: Path, obj) -> None:
 
     if not is_main():           # under torchrun only rank 0 writes the run's files
         return
-    tmp = path.with_name(path.name + ".tmp")
-    try:
-        tmp.write_text(json.dumps(obj, indent=1, default=str))
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
+    write_text_atomic(path, json.dumps(obj, indent=1, default=str), "run file")

@@ -14,6 +14,7 @@ from mlcap.models import backbone_input
 from mlcap.progress import note
 from mlcap.protocol import UNK_WORD, ModelSpec
 from mlcap.training.checkpoint import load_checkpoint, load_weights, read_checkpoint
+from mlcap.training.init_from import init_from
 from mlcap.training.run import RunDir
 
 
@@ -115,24 +116,6 @@ def merged_method_options(method, spec: ModelSpec, given: dict) -> dict:
     return {**spec.options, **given}
 
 
-def init_from(model: torch.nn.Module, path, labels: list[str]) -> None:
-    """Copy the weights of another checkpoint whose names and shapes match (e.g. a bce encoder).
-    A checkpoint of another label vocabulary (or order) gives its backbone alone: every head's
-    rows stand for its own labels."""
-    state, _, meta = load_checkpoint(path)
-    own = model.state_dict()
-    matching = {k: v for k, v in state.items() if k in own and own[k].shape == v.shape}
-    theirs = meta.get("labels")
-    if theirs is not None and list(theirs) != list(labels):
-        matching = {k: v for k, v in matching.items() if k.startswith("encoder.backbone.")}
-        note(f"{path}: its {len(theirs)} labels are not this run's {len(labels)} (or not in the same order): "
-             f"only its backbone is copied")
-    if not matching:
-        raise MlcapError(f"{path}: no weights of this {meta.get('method')!r} checkpoint fit the model")
-    model.load_state_dict(matching, strict=False)
-    note(f"initialised {len(matching)} of {len(own)} tensors from {path} ({meta.get('method')} {meta.get('stage')})")
-
-
 def initial_model(method, run: RunDir, stage: str, spec: ModelSpec, opts: TrainOptions):
     """``(model, resume)``: ``resume`` is the stage's own ``Checkpoint``, read once, when continuing it."""
     torch.manual_seed(opts.seed)  # initialisation is a function of the seed
@@ -149,7 +132,7 @@ def initial_model(method, run: RunDir, stage: str, spec: ModelSpec, opts: TrainO
         note(f"{stage}: --resume, but {ckpt_path} does not exist: the stage starts from its beginning")
     if opts.init_from is not None:
         model = method.build(replace(spec, weights=None))
-        init_from(model, opts.init_from, spec.labels)
+        init_from(model, opts.init_from, method, spec)
         return model, None
     previous = run.latest_complete(earlier)
     model = method.build(replace(spec, weights=None) if previous else spec)

@@ -24,7 +24,8 @@ from mlcap.models import backbone_input
 from mlcap.plugins import default_beam, load_method
 from mlcap.progress import note
 from mlcap.protocol import DecodeOptions, ModelSpec, Recipe
-from mlcap.training.checkpoint import Checkpoint, remove_orphans
+from mlcap.training.checkpoint import Checkpoint
+from mlcap.training.commit import StageCommit, recover
 from mlcap.training import distributed
 from mlcap.training.freeze import FreezePlan
 from mlcap.training.recipe import LrSchedule, build_optimizer, recipe_json, resolve_recipe
@@ -75,6 +76,7 @@ class Stage:
     best: "BestEpoch | None" = None           # the best validated epoch of this process's epochs, in memory
     last_validation: object = None            # the latest validation's predictions (engine.Collected)
     warned_silent: bool = False               # the stage's model was said to learn nothing (training/silence.py)
+    pending: StageCommit | None = None        # this epoch's files, until its commit (training/commit.py)
 
     @property
     def amp(self):
@@ -91,6 +93,24 @@ class Stage:
     @property
     def ckpt_path(self):
         return self.run.checkpoint_path(self.name)
+
+    @property
+    def writes(self) -> StageCommit:
+        """The commit the files of the current epoch join (``commit_epoch`` makes it)."""
+        if self.pending is None:
+            self.pending = StageCommit(self.run.root, self.name)
+        return self.pending
+
+    def commit_epoch(self, epoch: int, complete: bool) -> None:
+        """The epoch's files visible together, as the stage's state after ``epoch`` (1-based)."""
+        self.writes.commit(epoch=epoch, complete=complete)
+        self.pending = None
+
+    def discard_writes(self) -> None:
+        """The files of an epoch that stopped before its commit, removed."""
+        if self.pending is not None:
+            self.pending.discard()
+            self.pending = None
 
     def base_meta(self) -> dict:
         return {"method": self.method.name, "stage": self.name, "labels": self.data.labels,
@@ -229,9 +249,8 @@ def _checked(name: str, opts: TrainOptions, data: PreparedDataset, method, run: 
     before anything is written or built."""
     if name not in method.stages:
         raise MlcapError(f"method {method.name!r} has no stage {name!r} (its stages: {', '.join(method.stages)})")
-    removed = remove_orphans(run.root) if distributed.is_main() else 0
-    if removed:
-        note(f"{run.root}: removed {removed} temporary file(s) of interrupted writes")
+    if distributed.is_main():
+        recover(run.root)       # what a kill left: commits moved into place, temporary files removed
     _check_order(method, opts.order)
     if opts.features is None:
         _check_image_paths(data)
@@ -273,15 +292,17 @@ def _settle_files(run: RunDir, method, name: str, overwrite: bool, fresh: bool) 
 
 
 def _remove_stage(run: RunDir, method, name: str) -> None:
-    """``--overwrite``: the stage's files go; the later stages trained from it are marked stale."""
+    """``--overwrite``: the later stages trained from it are marked stale, then the stage's files go
+    (its checkpoint first: a kill on the way leaves no stage half there)."""
+    later = [s for s in method.stages[method.stages.index(name) + 1:] if run.stage_meta(s) is not None]
+    if later:
+        run.mark_stale(later, name)
     for path in run.stage_files(name):
         path.unlink(missing_ok=True)
-    later = [s for s in method.stages[method.stages.index(name) + 1:] if run.stage_meta(s) is not None]
     removed = f"{run.root}: --overwrite: {name}'s checkpoints and history removed; it trains from its start"
     if not later:
         note(removed)
         return
-    run.mark_stale(later, name)
     they, were, keep, are = ("it", "was", "keeps", "is") if len(later) == 1 else ("they", "were", "keep", "are")
     note(f"{removed} (the later {', '.join(later)} {keep} the weights {they} {were} trained from, and {are} marked "
          f"stale: predict refuses {'it' if they == 'it' else 'them'} until {they} {are} trained again)")

@@ -11,12 +11,11 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import random
 from dataclasses import dataclass
 from pathlib import Path
 
-
+from mlcap.atomic import write_atomic, write_text_atomic
 from mlcap.errors import MlcapError
 from mlcap.textfile import expect, expect_list_of, read_json
 from mlcap.training.distributed import is_main
@@ -94,9 +93,7 @@ def _held_out_ids(path: Path, ids: list[str], fraction: float | None, seed: int)
     if not is_main():               # under torchrun only rank 0 writes; every rank draws the same ids
         return set(held)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps({"fraction": fraction, "seed": seed, "ids": held}))
-    os.replace(tmp, path)
+    write_text_atomic(path, json.dumps({"fraction": fraction, "seed": seed, "ids": held}), "validation ids")
     return set(held)
 
 
@@ -130,18 +127,22 @@ class Selector:
             int(state.get("bad", 0))
 
 
-def write_history(run_root: Path, stage: str, rows: list[dict]) -> Path:
+def write_history(run_root: Path, stage: str, rows: list[dict], commit=None) -> Path:
+    """``<stage>.history.jsonl``; ``commit``: the stage's commit it joins (mlcap/training/commit.py)."""
     path = Path(run_root) / f"{stage}.history.jsonl"
     if not is_main():               # under torchrun only rank 0 writes
         return path
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text("".join(json.dumps(r) + "\n" for r in rows))
-    os.replace(tmp, path)
+    data = "".join(json.dumps(r) + "\n" for r in rows).encode()
+    if commit is None:
+        write_atomic(path, lambda f: f.write(data), "history")
+    else:
+        commit.add(path.name, lambda f: f.write(data), "history")
     return path
 
 
-def plot_history(run_root: Path, stage: str, rows: list[dict]) -> Path | None:
-    """Loss terms (left) and validation metrics (right) per epoch, as a PNG."""
+def plot_history(run_root: Path, stage: str, rows: list[dict], commit=None) -> Path | None:
+    """Loss terms (left) and validation metrics (right) per epoch, as a PNG; ``commit`` as
+    ``write_history``'s."""
     if not rows or not is_main():
         return None
     import matplotlib
@@ -167,8 +168,11 @@ def plot_history(run_root: Path, stage: str, rows: list[dict]) -> Path | None:
             axis.legend(fontsize=7)
     fig.tight_layout()
     path = Path(run_root) / f"{stage}.history.png"
-    tmp = path.with_name(path.stem + ".tmp.png")
-    fig.savefig(tmp, dpi=80)
-    plt.close(fig)
-    os.replace(tmp, path)
+    try:
+        if commit is None:
+            write_atomic(path, lambda f: fig.savefig(f, format="png", dpi=80), "plot")
+        else:
+            commit.add(path.name, lambda f: fig.savefig(f, format="png", dpi=80), "plot")
+    finally:
+        plt.close(fig)
     return path

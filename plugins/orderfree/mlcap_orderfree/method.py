@@ -142,6 +142,12 @@ class OrderFreeMethod(Method):
                                    opts.pred_hidden, opts.dropout, opts.attention)
         return OrderFreeModel(encoder, decoder)
 
+    def label_layout(self, spec: ModelSpec) -> dict:
+        """f_LSTM (eq. 6) and f_pred (eq. 7) read [v_pred, z_t, y~_{t-1}] and h: two label blocks
+        around the features, the hidden state after them."""
+        around = {1: ("labels", None, "labels", options(spec).hidden)}
+        return {"decoder.cell.weight": around, "decoder.pred.1.weight": around}
+
     def stage_loss(self, model: OrderFreeModel, batch: Batch, stage: str, spec: ModelSpec) -> dict:
         if stage == "pretrain-cnn":
             bce = concept_bce(model.encoder.encode(batch).concept_logits, batch)
