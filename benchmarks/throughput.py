@@ -1,4 +1,4 @@
-"""Images/s of mlcap's input pipeline and training step against their ceilings (issue #15).
+"""Images/s of mlcap's input pipeline and training step against their ceilings.
 
     python benchmarks/throughput.py [--data DIR | --data-root DIR] [--backbone resnet18] [--image-size 224]
         [--images 256] [--batch-size 32] [--workers 0] [--threads 2] [--amp] [--channels-last]
@@ -27,7 +27,7 @@ Default data: PA-100K's real JPEGs from pa100k/ under the data root (see --data-
 MLCAP_DATA) when it is given and holds them (prepared as benchmarks/pa100k.py does), else
 ``mlcap prepare synthetic``. Nothing is downloaded (random init).
 On a GPU (``--device cuda``) it also prints the mean GPU utilisation during (c) and (d);
-``--backbone resnet101 --image-size 448`` is the GPU configuration of the issue.
+``--backbone resnet101 --image-size 448`` is the GPU configuration of docs/performance.md.
 """
 
 from __future__ import annotations

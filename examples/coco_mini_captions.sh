@@ -2,7 +2,7 @@
 # S-CNN-RNN captioning on real images: COCO-mini (coco/coco_mini under the data root: DATA_ROOT,
 # default $MLCAP_DATA; or ROOT=the coco_mini folder itself), frozen EfficientNet-Lite0 ImageNet
 # features (offline weights), scored on the 79 val2017 images.
-# Prints one table of concept F1 and the COCO caption metrics (the README's COCO-mini figures).
+# Prints one table of concept F1 and the COCO caption metrics (the COCO-mini figures of docs/results/captioning.md).
 set -euo pipefail
 DATA_ROOT=${DATA_ROOT:-${MLCAP_DATA:-}}
 if [[ -z ${ROOT:-} ]]; then

@@ -1,6 +1,8 @@
 """The documentation cannot drift: MkDocs builds it with --strict (a broken link or a missing page
-fails), docs/commands.md is what the command line prints, and the complete method of
-docs/writing-a-method.md passes check_method."""
+fails), docs/commands.md is what the command line prints, every results page carries the
+command that made its tables (a preset in examples/compare/), the pages speak about mlcap and
+not about how it was built, and the complete method of docs/writing-a-method.md passes
+check_method."""
 
 from __future__ import annotations
 
@@ -19,6 +21,30 @@ def test_mkdocs_builds_strict(tmp_path):
                          cwd=ROOT, capture_output=True, text=True)
     assert res.returncode == 0, res.stderr[-3000:]
     assert (tmp_path / "site" / "commands" / "index.html").is_file()
+
+
+def test_every_results_page_carries_its_command():
+    pages = sorted(p for p in (ROOT / "docs" / "results").glob("*.md") if p.name != "index.md")
+    assert pages, "docs/results/ has no page"
+    for page in pages:
+        text = page.read_text()
+        presets = re.findall(r"mlcap compare[^\n]*--config (examples/compare/[\w.-]+\.toml)", text)
+        assert presets, f"{page.name}: a table without the `mlcap compare --config PRESET` that made it"
+        for preset in presets:
+            assert (ROOT / preset).is_file(), f"{page.name}: {preset} does not exist"
+
+
+#: What users read speaks about mlcap and its users, not about how it was built (a word: an API
+#: name such as onnxruntime's InferenceSession is not prose).
+PROJECT_HISTORY = re.compile(r"\bsessions?\b|15-minute|reference machine|\.\./shared", re.I)
+
+
+def test_user_facing_text_does_not_speak_of_the_project_history():
+    files = [ROOT / "README.md", *[p for top in ("docs", "mlcap", "plugins", "examples", "benchmarks")
+                                    for p in (ROOT / top).rglob("*") if p.suffix in {".md", ".py", ".toml", ".sh"}]]
+    found = [f"{p.relative_to(ROOT)}:{n}: {line.strip()}" for p in files
+             for n, line in enumerate(p.read_text().splitlines(), 1) if PROJECT_HISTORY.search(line)]
+    assert not found, "\n".join(found[:20])
 
 
 def test_commands_page_is_what_the_cli_prints():

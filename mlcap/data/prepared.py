@@ -1,4 +1,4 @@
-"""Reading and writing the prepared-dataset directory (format documented in README).
+"""Reading and writing the prepared-dataset directory (format documented in docs/formats.md).
 
     DATA/dataset.json      name, format version, labels, training frequencies, tag vocabulary, split sizes
     DATA/orderings.json    {"rare": [...], "frequent": [...], "dictionary": [...]}

@@ -1,6 +1,6 @@
 """The embedded synthetic dataset: real PNG files, generated in seconds, deterministic per seed.
 
-Design (see README, "The synthetic dataset"):
+Design (see docs/datasets.md, "The synthetic dataset"):
 
 * Four scene types (beach, street, forest, kitchen) with their own background.
   Each scene draws its 20-concept label set from its own Bernoulli table, so

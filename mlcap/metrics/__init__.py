@@ -1,4 +1,4 @@
-"""Multi-label metrics (definitions in README, "Metrics")."""
+"""Multi-label metrics (definitions in docs/metrics.md)."""
 
 from mlcap.metrics.multilabel import (
     average_precision,

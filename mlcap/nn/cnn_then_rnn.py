@@ -2,9 +2,10 @@
 on the CNN's pooled feature I_e, with S-CNN-RNN's modules and recipe (its Sec. 4, "Competitors": "In all
 compared models, the same CNN and RNN modules are used").
 
-* ``pretrain-cnn``: the backbone and a concept head with BCE, exactly S-CNN-RNN's CNN stage (so
-  ``finetune --init-from`` a scnnrnn ``pretrain-cnn`` checkpoint gives the same start); skip it
-  with ``--weights``.
+* ``pretrain-cnn``: the backbone and a concept head with BCE averaged over the labels (as bce's;
+  S-CNN-RNN's stage 1 with ``-o loss_reduction=mean``, its eq. 5 summing instead), so that
+  ``finetune --init-from`` a bce or scnnrnn ``pretrain-cnn`` checkpoint gives the same start;
+  skip it with ``--weights``.
 * ``finetune``: CNN and decoder jointly, the sequence NLL of the label order alone (no concept
   supervision, no semantic regularisation); the concept head is not used.
 

@@ -1,8 +1,8 @@
 """Your own data (#33): one COCO-format file with any image folder, a single CSV, a YOLO folder,
 splits drawn by fraction (stratified, seeded), and the test set kept honest (images with no
 label counted per split or kept, labels only val/test holds kept and named). Real image files
-(PNG and JPEG written by PIL) in folders whose names have spaces; then the quick start of the
-README from one COCO file to an ONNX model."""
+(PNG and JPEG written by PIL) in folders whose names have spaces. (README's quick start, from
+one CSV, runs in tests/test_readme.py.)"""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from helpers import TINY_TRAIN, run_cli
+from helpers import run_cli
 from mlcap.data.prepared import PreparedDataset
 
 CATEGORIES = [{"id": 1, "name": "cat", "supercategory": "animal"}, {"id": 3, "name": "dog"},
@@ -235,25 +235,3 @@ def test_yolo_folder(tmp_path):
     (root / "classes.txt").unlink()
     res = run_cli("prepare", "yolo", "--root", root, "--out", tmp_path / "f", "--json")
     assert res.code == 0 and PreparedDataset(tmp_path / "f").labels == ["person", "car", "cat"]
-
-
-@pytest.mark.slow
-def test_quick_start_from_one_coco_file(tmp_path):
-    """The README's "Quick start on your own images", command for command."""
-    instances, images = coco_export(tmp_path)
-    data, run = tmp_path / "data", tmp_path / "run"
-    steps = [("prepare", "coco", "--instances", instances, "--images", images, "--val-fraction", "0.2",
-              "--test-fraction", "0.2", "--out", data),
-             ("pretrain-cnn", "-m", "bce", "--data", data, "--run", run, *TINY_TRAIN)]
-    for step in steps:
-        res = run_cli(*step)
-        assert res.code == 0, res.err
-    res = run_cli("predict", "--run", run, "--data", data, "--split", "test")
-    assert res.code == 0, res.err
-    assert {r["id"] for r in res.json_lines()} == {x.id for x in PreparedDataset(data).samples("test")}
-    (tmp_path / "preds.jsonl").write_text(res.out)
-    res = run_cli("evaluate", "--data", data, "--split", "test", "--metrics", "f1,map", tmp_path / "preds.jsonl")
-    assert res.code == 0, res.err
-    res = run_cli("export", "--run", run, "--format", "onnx", "--out", tmp_path / "model.onnx")
-    assert res.code == 0, res.err
-    assert (tmp_path / "model.onnx").stat().st_size > 0 and (tmp_path / "model.onnx.json").is_file()

@@ -9,7 +9,7 @@ and equation).
   (eqs. 1-2), the emission indicator (REINFORCE, eqs. 4-6), the context extractor and GRRE
   (eqs. 7-8) on the emitted glimpses, eq. 9's prediction per emitted glimpse and eq. 10's loss.
 
-Choices where the paper leaves room (README "ARNN: choices"; ``--option KEY=VALUE``):
+Choices where the paper leaves room (docs/methods/arnn.md; ``--option KEY=VALUE``):
 
 * Glimpse 1 sees the whole map (A_1 = 1). The deconvolution of eq. 2 is a transposed
   convolution with a g x g kernel on l_{t-1} as a 1 x 1 map (``mlcap_arnn.network``).
@@ -85,7 +85,7 @@ class ARNNOptions(BaseModel):
     @field_validator("grre", mode="before")
     @classmethod
     def _grre_bool(cls, value):
-        """``grre=true|false`` as the issue and Table 1 name them: the gated extractor, or none."""
+        """``grre=true|false`` as Table 1 names them: the gated extractor, or none."""
         text = str(value).lower()
         return {"true": "gated", "false": "none"}.get(text, value)
 

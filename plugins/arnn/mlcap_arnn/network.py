@@ -9,7 +9,7 @@
 * ``LabelPredictor``: P_i = softmax(W_xp X_i + W_cp C_i + W_op O_i), eq. 9 (logits returned).
 
 Every choice the paper leaves open is listed in the method's docstring (``mlcap_arnn.method``)
-and in README "ARNN: choices".
+and in docs/methods/arnn.md.
 """
 
 from __future__ import annotations

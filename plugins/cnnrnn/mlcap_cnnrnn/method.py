@@ -4,7 +4,7 @@ Stages, recipe and prediction are those the seeds' CNN-RNN baselines share (``ml
 ``pretrain-cnn`` as S-CNN-RNN's, then ``finetune`` of the CNN and the output-fusion decoder of
 ``network.py`` with the sequence NLL), frequent-first by default as that paper, beam search of
 width 3 by default (``predict --beam``; 1 = greedy). ``--freeze-backbone`` trains the heads only:
-the orderless seed (Sec. 4.2 "Comparison ordering approaches and analysis") suspects some
+the orderless seed (Sec. 4.3 "Experimental results") suspects some
 reported CNN-RNN baselines trained only the last layer. Wang et al.'s own recipe is not among the
 papers here: S-CNN-RNN's is used (same modules, Sec. 4.3 "Competitors").
 """

@@ -17,9 +17,9 @@ Prediction (Sec. "Order-Free Training and Testing", "Testing", eq. 11): beam sea
 each with its own candidate pool (no label is ever repeated), path probability the product of its
 labels' probabilities (eq. 11); a path stops when its "probability output" is below the stop
 threshold, or at the maximum length; the answer is the most probable stopped path, without length
-normalisation (``mlcap.nn.decoding.pool_beam_search``). K is ``predict --beam`` (default 3; 1 is
-greedy); the validation during training, and so the threshold's choice, uses the run's
-``ModelSpec.beam`` (3). The threshold is chosen on validation at the end of each stage over every
+normalisation (``mlcap_orderfree.pool_search.pool_beam_search``). K is ``predict --beam`` (default 3; 1 is
+greedy); the validation during training, and so the threshold's choice, uses the method's
+``default_beam`` (3). The threshold is chosen on validation at the end of each stage over every
 value at which the validation predictions change (``mlcap_orderfree.threshold``, exact: no grid),
 stored in the run; ``predict --threshold`` overrides it. It is this method's own decoding threshold
 (a label's or a path's probability, by ``stop=``), unrelated to bce's per-label thresholds.
@@ -54,7 +54,7 @@ Choices where the paper leaves room (options: ``--option KEY=VALUE``):
   predicts every label with v_prob >= threshold, most confident first.
 * w/o attention (``attention=false``): z_t is the mean annotation vector at every step (uniform
   alpha; the backbone's pooled feature for the ResNets and smallcnn).
-* The spatial map v_1..v_m is each backbone's ``spatial`` output (see README "Backbones": ResNet
+* The spatial map v_1..v_m is each backbone's ``spatial`` output (see docs/backbones.md: ResNet
   layer4 / conv5_x, VGG16 conv5_3, smallcnn's last convolution); the paper's "bottom fourth
   convolution layer" of ResNet-152 is not exposed. theta_R is the encoder's concept head on the
   pooled feature.

@@ -1,6 +1,6 @@
 """The stop threshold chosen on validation over every value at which the decoding can change.
 
-Per validation image, ``mlcap.nn.decoding.threshold_pieces`` finds the predicted label set on each
+Per validation image, ``mlcap_orderfree.pool_search.threshold_pieces`` finds the predicted label set on each
 interval (lo, hi] of thresholds (exactly: it follows the stop quantities the search compared).
 Across images the union of the interval ends cuts (-inf, +inf) into pieces on which every
 image's prediction, hence the validation O-F1, is constant; each piece is represented by its

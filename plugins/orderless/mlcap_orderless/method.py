@@ -6,8 +6,8 @@
   runs free: its input at each step is its own previous argmax. The LSTM's target
   order is ``--order``: ``pla`` (default) or ``mla`` align the ground truth to the
   model's predictions at every step (``mlcap.nn.alignment``); the fixed orders
-  (``frequent``, ``rare``, ``dictionary``, and ``random``, re-drawn per mini-batch
-  by the loader) are compared position by position with the free-running outputs,
+  (``frequent``, ``rare``, ``dictionary``, and ``random``, drawn anew for each image
+  and epoch by the loader, from the image's own seed) are compared position by position with the free-running outputs,
   truncated or padded to the ground-truth length as in the paper (Sec. 3.2; see
   ``mlcap_orderless.decoder``). So the baselines can produce, and are measured on,
   duplicates.
