@@ -21,6 +21,7 @@ from mlcap.features.cache_file import check_cache_fits
 from mlcap.features.feature_loader import make_feature_loader
 from mlcap.features.store import check_feature_options
 from mlcap.models import backbone_input
+from mlcap.nn.lstm import split_saved_kernels, upgrade_optimizer_state
 from mlcap.plugins import default_beam, load_method
 from mlcap.progress import note
 from mlcap.protocol import DecodeOptions, ModelSpec, Recipe
@@ -343,10 +344,13 @@ def _resume(stage: Stage, ckpt: Checkpoint) -> None:
                          f"{stage.recipe.epochs}: nothing to train; give --epochs {stage.start_epoch + 1} or more, "
                          f"or --overwrite")
     if ckpt.optimizer:
-        stage.optimizer.load_state_dict(ckpt.optimizer)
+        stage.optimizer.load_state_dict(upgrade_optimizer_state(stage.model, stage.optimizer, ckpt.optimizer))
     stage.history = list(extra.get("history", []))
     stage.selector.load_state(extra.get("selector", {}))
     stage.schedule.load_state(extra.get("schedule", {}))
     if stage.averager is not None:
-        stage.averager.load_state(extra.get("swa", {}))
+        swa = dict(extra.get("swa", {}))
+        if swa.get("average"):
+            swa["average"] = split_saved_kernels(stage.model, swa["average"])
+        stage.averager.load_state(swa)
     note(f"{stage.name}: resuming from {stage.ckpt_path} after epoch {stage.start_epoch}")

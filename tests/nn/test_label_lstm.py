@@ -33,4 +33,4 @@ def test_state_init_input_feeds_the_image_as_the_first_step():
 def test_state_init_hc_keeps_the_scnnrnn_parameter_names():
     """S-CNN-RNN's FC(s) sets both h0 and c0; its checkpoints' names (init_h, init_c) are unchanged."""
     dec = LabelLSTMDecoder(num_labels=3, embed_dim=4, hidden=2)
-    assert {"init_h.weight", "init_c.weight", "embed.weight", "lstm.weight", "out.weight"} <= set(dec.state_dict())
+    assert {"init_h.weight", "init_c.weight", "embed.weight", "lstm.weight_ih", "lstm.weight_hh", "out.weight"} <= set(dec.state_dict())
