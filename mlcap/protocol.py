@@ -146,7 +146,7 @@ class Method:
         checkpoint of other labels (copied by label name): ``{tensor name: {dimension: segments}}``,
         each segment ``"labels"`` (one entry per label, in the run's order), a number of entries of no
         label (copied as they are), or at most one None (the entries the others leave), e.g.
-        ``{"decoder.cell.weight": {1: ("labels", None, "labels")}}`` for an input made of label scores,
+        ``{"decoder.cell.weight_ih": {1: ("labels", None, "labels")}}`` for an input made of label scores,
         features and the previous label. The core finds the rest itself: a dimension that grows by one
         with each label holds the labels first, then entries of no label (an END token). Default: {}."""
         return {}

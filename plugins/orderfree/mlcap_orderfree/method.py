@@ -143,10 +143,10 @@ class OrderFreeMethod(Method):
         return OrderFreeModel(encoder, decoder)
 
     def label_layout(self, spec: ModelSpec) -> dict:
-        """f_LSTM (eq. 6) and f_pred (eq. 7) read [v_pred, z_t, y~_{t-1}] and h: two label blocks
-        around the features, the hidden state after them."""
-        around = {1: ("labels", None, "labels", options(spec).hidden)}
-        return {"decoder.cell.weight": around, "decoder.pred.1.weight": around}
+        """f_LSTM (eq. 6) reads [v_pred, z_t, y~_{t-1}] through its input kernel (the hidden state has a
+        kernel of its own) and f_pred (eq. 7) the same and h: two label blocks around the features."""
+        return {"decoder.cell.weight_ih": {1: ("labels", None, "labels")},
+                "decoder.pred.1.weight": {1: ("labels", None, "labels", options(spec).hidden)}}
 
     def stage_loss(self, model: OrderFreeModel, batch: Batch, stage: str, spec: ModelSpec) -> dict:
         if stage == "pretrain-cnn":
