@@ -10,11 +10,11 @@
 from __future__ import annotations
 
 import json
-import os
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from mlcap.atomic import write_text_atomic
 from mlcap.errors import MlcapError, NothingKept, at
 from mlcap.orderings import fixed_orderings
 from mlcap.textfile import decode_utf8, expect, expect_list_of, parse_json, read_json
@@ -45,15 +45,6 @@ class Sample:
         return row
 
 
-def _write_text_atomic(path: Path, text: str) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    try:
-        tmp.write_text(text, encoding="utf-8")
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
-
-
 def write_prepared(root: Path, name: str, labels: list[str], splits: dict[str, list[Sample]],
                    tags: list[str] | None = None, extra: dict | None = None) -> dict:
     """Write the prepared format; frequencies and orderings come from the ``train`` split."""
@@ -79,9 +70,9 @@ def write_prepared(root: Path, name: str, labels: list[str], splits: dict[str, l
         meta.update(extra)
     for split, samples in splits.items():
         lines = "".join(json.dumps(s.to_json(), ensure_ascii=False) + "\n" for s in samples)
-        _write_text_atomic(root / f"{split}.jsonl", lines)
-    _write_text_atomic(root / "orderings.json", json.dumps(fixed_orderings(labels, frequencies), indent=1))
-    _write_text_atomic(root / "dataset.json", json.dumps(meta, indent=1))
+        write_text_atomic(root / f"{split}.jsonl", lines, "dataset file")
+    write_text_atomic(root / "orderings.json", json.dumps(fixed_orderings(labels, frequencies), indent=1), "dataset file")
+    write_text_atomic(root / "dataset.json", json.dumps(meta, indent=1), "dataset file")
     return meta
 
 
